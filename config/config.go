@@ -1,0 +1,118 @@
+package config
+
+import "time"
+
+// Config is the whole portcullis.yaml. Every field has a documented default
+// applied by Load; zero values in the file mean "use the default".
+type Config struct {
+	Listen           Listen          `yaml:"listen"`
+	TLS              TLS             `yaml:"tls"`
+	Backend          Backend         `yaml:"backend"`
+	Proxy            Proxy           `yaml:"proxy"`
+	Issuers          []Issuer        `yaml:"issuers"`
+	DevIssuer        DevIssuer       `yaml:"dev_issuer"`
+	Roles            map[string]Role `yaml:"roles"`
+	Mappings         []Mapping       `yaml:"mappings"`
+	DefaultRoleOrder []string        `yaml:"default_role_order"`
+	Audit            Audit           `yaml:"audit"`
+	Log              Log             `yaml:"log"`
+
+	// load is what Load/Parse learned on the way: the file name, the line
+	// of each key and the secret-resolution problems. Nil for a Config
+	// built in code.
+	load *loadInfo
+}
+
+// DevIssuerName is the issuer name by which mappings refer to dev_issuer.
+// No entry of issuers may use it.
+const DevIssuerName = "dev"
+
+// Listen holds the two listener addresses.
+type Listen struct {
+	MySQL string `yaml:"mysql"` // default 127.0.0.1:4000
+	HTTP  string `yaml:"http"`  // default 127.0.0.1:8080
+}
+
+// TLS is the client-leg certificate. Both empty: a self-signed certificate
+// is made at start and its SHA-256 fingerprint logged. Relative paths are
+// relative to the config file's directory; Load stores them absolute.
+type TLS struct {
+	CertFile string `yaml:"cert_file"` // default none; set with key_file
+	KeyFile  string `yaml:"key_file"`  // default none; set with cert_file
+}
+
+// Backend TLS modes.
+const (
+	BackendTLSDisabled   = "disabled"
+	BackendTLSPreferred  = "preferred"
+	BackendTLSRequired   = "required"
+	BackendTLSVerifyFull = "verify-full"
+)
+
+// Backend is the MySQL-protocol server portcullis fronts.
+type Backend struct {
+	Address     string        `yaml:"address"`      // default 127.0.0.1:3306
+	TLS         string        `yaml:"tls"`          // disabled (default) | preferred | required | verify-full
+	CAFile      string        `yaml:"ca_file"`      // verify-full: the CA that signed the backend's certificate; relative to the config dir
+	ServerName  string        `yaml:"server_name"`  // verify-full: name to check; default the address host
+	DialTimeout time.Duration `yaml:"dial_timeout"` // default 5s
+}
+
+// Proxy holds the MySQL listener's limits.
+type Proxy struct {
+	MaxConnections   int           `yaml:"max_connections"`   // default 1000
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s
+	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`  // default 30s: how long serve waits for sessions to drain
+	MaxTokenBytes    int           `yaml:"max_token_bytes"`   // default 65536
+}
+
+// Issuer is one trusted token issuer (an IdP or a customer-run issuer).
+type Issuer struct {
+	Name          string        `yaml:"name"`
+	Issuer        string        `yaml:"issuer"` // the exact `iss` value
+	Audiences     []string      `yaml:"audiences"`
+	JWKSURL       string        `yaml:"jwks_url"`       // https:// (http:// only on a loopback host); exactly one of jwks_url, jwks_file
+	JWKSFile      string        `yaml:"jwks_file"`      // a JWKS document on disk; relative to the config dir
+	UsernameClaim string        `yaml:"username_claim"` // default email
+	RolesClaim    string        `yaml:"roles_claim"`    // default none: the claim is not read
+	GroupsClaim   string        `yaml:"groups_claim"`   // default none: the claim is not read
+	MaxLifetime   time.Duration `yaml:"max_lifetime"`   // default 24h: longer-lived tokens are refused
+}
+
+// DevIssuer is portcullis' own development issuer: `portcullis keys init`
+// writes its key, `portcullis token mint` signs with it, and the proxy
+// trusts it without further config. Off unless enabled.
+type DevIssuer struct {
+	Enabled  bool          `yaml:"enabled"`
+	Issuer   string        `yaml:"issuer"`    // default "portcullis-dev"
+	KeyFile  string        `yaml:"key_file"`  // default "portcullis-dev-key.pem" beside the config file; Load stores it absolute
+	Audience string        `yaml:"audience"`  // default "portcullis"
+	TokenTTL time.Duration `yaml:"token_ttl"` // default 1h
+}
+
+// Role is a backend credential plan: the account the proxy logs in as.
+// Its name (the key under roles) is the part after "/" in the MySQL user
+// name "identity/role", so it holds no "/" and no whitespace.
+type Role struct {
+	BackendUser     string `yaml:"backend_user"`
+	BackendPassword Secret `yaml:"backend_password"` // "${env:NAME}", "file:PATH" or "" (empty password)
+}
+
+// Mapping grants roles to identities of one issuer that carry one of the
+// listed groups (or, with no groups, to every identity of the issuer).
+type Mapping struct {
+	Issuer string   `yaml:"issuer"` // an issuers[].name, or DevIssuerName ("dev")
+	Groups []string `yaml:"groups"`
+	Roles  []string `yaml:"roles"`
+}
+
+// Audit is the audit event stream: one JSON line per decision.
+type Audit struct {
+	File string `yaml:"file"` // default "audit.log" beside the config file; "-" for stdout; Load stores it absolute
+}
+
+// Log is the operational log (log/slog).
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text (default) | json
+}

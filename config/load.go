@@ -1,0 +1,234 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// loadInfo is what Load/Parse keep for Validate's messages.
+type loadInfo struct {
+	name  string         // the file name, for "invalid configuration in NAME"
+	lines map[string]int // key path ("issuers[1].jwks_url") -> line
+
+	// secretProblems holds, by key path, why a secret could not be
+	// resolved. It never holds a value.
+	secretProblems map[string]string
+}
+
+// Load reads the config file at path; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path, filepath.Dir(path))
+}
+
+// Parse decodes data strictly (an unknown key is an error), applies the
+// defaults, resolves relative paths against baseDir, resolves secrets, and
+// validates. name is the file name used in messages. On any problem it
+// returns a nil Config and one error listing every problem, each with its
+// key and, where known, its line.
+func Parse(data []byte, name, baseDir string) (*Config, error) {
+	if baseDir == "" {
+		baseDir = "."
+	}
+	absDir, err := filepath.Abs(baseDir)
+	if err != nil {
+		return nil, fmt.Errorf("config directory %s: %w", baseDir, err)
+	}
+
+	// First pass: the node tree, for the line of every key and for unknown
+	// keys named by their full path.
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: holds more than one YAML document (line %d): keep one", name, extra.Line)
+	}
+	idx := indexNode(&root)
+
+	// Second pass: the Config itself, strictly.
+	cfg := &Config{}
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	var probs []problem
+	if err := strict.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		probs = append(probs, idx.unknown...)
+		fatal := false
+		for _, msg := range te.Errors {
+			if len(idx.unknown) > 0 && strings.Contains(msg, " not found in type ") {
+				continue // already reported above, with its full key path
+			}
+			probs = append(probs, problem{msg: msg})
+			fatal = true
+		}
+		if fatal {
+			// A value that did not decode would only cause misleading
+			// follow-on problems; report what the decoder found.
+			return nil, problemsError(name, probs, idx.lines)
+		}
+	}
+
+	cfg.load = &loadInfo{name: name, lines: idx.lines, secretProblems: map[string]string{}}
+	cfg.ApplyDefaults()
+	cfg.resolvePaths(absDir)
+	for _, rn := range cfg.roleNames() {
+		r := cfg.Roles[rn]
+		if p := r.BackendPassword.resolve(absDir); p != "" {
+			cfg.load.secretProblems[rolePath(rn)+".backend_password"] = p
+		}
+		cfg.Roles[rn] = r
+	}
+
+	probs = append(probs, cfg.problems()...)
+	if len(probs) > 0 {
+		return nil, problemsError(name, probs, idx.lines)
+	}
+	return cfg, nil
+}
+
+// resolvePath makes p absolute against baseDir, unless it already is.
+func resolvePath(baseDir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+// resolvePaths makes every file path in c absolute against baseDir.
+func (c *Config) resolvePaths(baseDir string) {
+	c.TLS.CertFile = resolvePath(baseDir, c.TLS.CertFile)
+	c.TLS.KeyFile = resolvePath(baseDir, c.TLS.KeyFile)
+	c.Backend.CAFile = resolvePath(baseDir, c.Backend.CAFile)
+	for i := range c.Issuers {
+		c.Issuers[i].JWKSFile = resolvePath(baseDir, c.Issuers[i].JWKSFile)
+	}
+	c.DevIssuer.KeyFile = resolvePath(baseDir, c.DevIssuer.KeyFile)
+	if c.Audit.File != "-" {
+		c.Audit.File = resolvePath(baseDir, c.Audit.File)
+	}
+}
+
+// nodeIndex is what one walk of the node tree finds.
+type nodeIndex struct {
+	lines   map[string]int
+	unknown []problem
+}
+
+// indexNode walks the document alongside the Config type, recording the
+// line of every key by its path and every key the type does not know.
+func indexNode(root *yaml.Node) nodeIndex {
+	idx := nodeIndex{lines: map[string]int{}}
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	idx.walk(n, "", reflect.TypeFor[Config]())
+	return idx
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func (idx *nodeIndex) walk(n *yaml.Node, path string, t reflect.Type) {
+	if path != "" {
+		if _, seen := idx.lines[path]; !seen {
+			idx.lines[path] = n.Line
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return // a leaf with its own decoding, like Secret
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		fields, names := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				continue
+			}
+			p := joinPath(path, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				idx.lines[p] = k.Line
+				idx.unknown = append(idx.unknown, problem{key: p,
+					msg: "unknown key: use one of " + strings.Join(names, ", ")})
+				continue
+			}
+			idx.lines[p] = k.Line
+			idx.walk(v, p, f)
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := mapKeyPath(path, k.Value)
+			idx.lines[p] = k.Line
+			idx.walk(v, p, t.Elem())
+		}
+	case n.Kind == yaml.SequenceNode && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+		for i, item := range n.Content {
+			idx.walk(item, path+"["+strconv.Itoa(i)+"]", t.Elem())
+		}
+	}
+}
+
+// yamlFields maps the yaml key of each exported field of struct type t to
+// the field's type, and lists the keys in field order.
+func yamlFields(t reflect.Type) (map[string]reflect.Type, []string) {
+	fields := map[string]reflect.Type{}
+	var names []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch key {
+		case "-":
+			continue
+		case "":
+			key = strings.ToLower(f.Name)
+		}
+		fields[key] = f.Type
+		names = append(names, key)
+	}
+	return fields, names
+}
+
+// joinPath appends a struct key to a path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// mapKeyPath appends a map key to a path: roles.dba, or roles["a b"] when
+// the key would not read well after a dot.
+func mapKeyPath(path, key string) string {
+	if key == "" || strings.ContainsAny(key, " \t\r\n.[]\"/") {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	return joinPath(path, key)
+}
+
+// rolePath is the key path of the role named name.
+func rolePath(name string) string { return mapKeyPath("roles", name) }

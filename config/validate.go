@@ -1,0 +1,358 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// problem is one thing wrong with the configuration: the key path it is
+// about and "what is wrong: how to fix it". key is empty for the decoder's
+// own messages, which carry their line already.
+type problem struct {
+	key string
+	msg string
+}
+
+// check is one row of a validation table: when bad, key has problem msg.
+type check struct {
+	bad bool
+	key string
+	msg string
+}
+
+// Validate reports every problem with c at once, in one error:
+//
+//	invalid configuration in portcullis.yaml:
+//	  roles.dba.backend_user: is empty: set the MySQL account the proxy logs in as (line 14)
+//
+// It also checks that the files c names exist. Secrets are checked for
+// their form; whether they resolved is known only to a Config from Load.
+func (c *Config) Validate() error {
+	probs := c.problems()
+	if len(probs) == 0 {
+		return nil
+	}
+	var name string
+	var lines map[string]int
+	if c.load != nil {
+		name, lines = c.load.name, c.load.lines
+	}
+	return problemsError(name, probs, lines)
+}
+
+// problemsError joins probs into one error, each with its line when the
+// key (or its nearest enclosing key) has one.
+func problemsError(name string, probs []problem, lines map[string]int) error {
+	var b strings.Builder
+	if name != "" {
+		fmt.Fprintf(&b, "invalid configuration in %s:", name)
+	} else {
+		b.WriteString("invalid configuration:")
+	}
+	for _, p := range probs {
+		b.WriteString("\n  ")
+		if p.key == "" {
+			b.WriteString(p.msg)
+			continue
+		}
+		b.WriteString(p.key + ": " + p.msg)
+		if line := lineOf(lines, p.key); line > 0 {
+			fmt.Fprintf(&b, " (line %d)", line)
+		}
+	}
+	return errors.New(b.String())
+}
+
+// lineOf is the line of key, or of the nearest enclosing key the file has:
+// a missing roles.dba.backend_user reports the line of roles.dba.
+func lineOf(lines map[string]int, key string) int {
+	for key != "" {
+		if line, ok := lines[key]; ok {
+			return line
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			return 0
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+// problems runs every check, in file order.
+func (c *Config) problems() []problem {
+	var probs []problem
+	add := func(checks ...check) {
+		for _, ch := range checks {
+			if ch.bad {
+				probs = append(probs, problem{key: ch.key, msg: ch.msg})
+			}
+		}
+	}
+
+	// listen, tls, backend, proxy
+	mysqlAddr, httpAddr, backendAddr := hostPortProblem(c.Listen.MySQL), hostPortProblem(c.Listen.HTTP), hostPortProblem(c.Backend.Address)
+	oneTLSFile := (c.TLS.CertFile == "") != (c.TLS.KeyFile == "")
+	add(
+		check{mysqlAddr != "", "listen.mysql", mysqlAddr},
+		check{httpAddr != "", "listen.http", httpAddr},
+		check{oneTLSFile && c.TLS.CertFile == "", "tls.cert_file",
+			"is empty but tls.key_file is set: set both, or neither for a self-signed certificate"},
+		check{oneTLSFile && c.TLS.KeyFile == "", "tls.key_file",
+			"is empty but tls.cert_file is set: set both, or neither for a self-signed certificate"},
+	)
+	if p := fileProblem(c.TLS.CertFile); p != "" {
+		add(check{true, "tls.cert_file", p})
+	}
+	if p := fileProblem(c.TLS.KeyFile); p != "" {
+		add(check{true, "tls.key_file", p})
+	}
+	backendTLSModes := []string{BackendTLSDisabled, BackendTLSPreferred, BackendTLSRequired, BackendTLSVerifyFull}
+	add(
+		check{backendAddr != "", "backend.address", backendAddr},
+		check{!slices.Contains(backendTLSModes, c.Backend.TLS), "backend.tls",
+			fmt.Sprintf("%q is not a mode: use one of %s", c.Backend.TLS, strings.Join(backendTLSModes, ", "))},
+		check{c.Backend.CAFile != "" && c.Backend.TLS == BackendTLSDisabled, "backend.ca_file",
+			"is set but backend.tls is disabled: set backend.tls: verify-full, or remove ca_file"},
+		check{c.Backend.DialTimeout <= 0, "backend.dial_timeout", positiveDuration},
+	)
+	if p := fileProblem(c.Backend.CAFile); p != "" {
+		add(check{true, "backend.ca_file", p})
+	}
+	add(
+		check{c.Proxy.MaxConnections < 1, "proxy.max_connections",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxConnections)},
+		check{c.Proxy.HandshakeTimeout <= 0, "proxy.handshake_timeout", positiveDuration},
+		check{c.Proxy.ShutdownTimeout <= 0, "proxy.shutdown_timeout", positiveDuration},
+		check{c.Proxy.MaxTokenBytes < 1, "proxy.max_token_bytes",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxTokenBytes)},
+	)
+
+	// issuers and dev_issuer
+	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled, "issuers",
+		"no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true for local development"})
+	names := map[string]int{} // issuer name -> index
+	isses := map[string]string{}
+	if c.DevIssuer.Enabled {
+		isses[c.DevIssuer.Issuer] = "dev_issuer.issuer"
+	}
+	for i, is := range c.Issuers {
+		key := "issuers[" + strconv.Itoa(i) + "]"
+		first, dupName := names[is.Name]
+		if !dupName && is.Name != "" {
+			names[is.Name] = i
+		}
+		firstIss, dupIss := isses[is.Issuer]
+		if !dupIss && is.Issuer != "" {
+			isses[is.Issuer] = key + ".issuer"
+		}
+		bothJWKS := is.JWKSURL != "" && is.JWKSFile != ""
+		noJWKS := is.JWKSURL == "" && is.JWKSFile == ""
+		emptyAud := slices.Contains(is.Audiences, "")
+		add(
+			check{is.Name == "", key + ".name", "is empty: name the issuer; mappings refer to it by name"},
+			check{dupName && is.Name != "", key + ".name",
+				fmt.Sprintf("%q is also the name of issuers[%d]: names must be unique", is.Name, first)},
+			check{is.Name == DevIssuerName, key + ".name",
+				fmt.Sprintf("%q is reserved for dev_issuer: choose another name", DevIssuerName)},
+			check{is.Issuer == "", key + ".issuer", "is empty: set the exact iss value of the issuer's tokens"},
+			check{dupIss && is.Issuer != "", key + ".issuer",
+				fmt.Sprintf("%q is also the issuer of %s: iss values must be unique", is.Issuer, firstIss)},
+			check{len(is.Audiences) == 0, key + ".audiences", "is empty: list the aud values tokens for portcullis carry"},
+			check{emptyAud, key + ".audiences", "has an empty entry: remove it"},
+			check{bothJWKS, key + ".jwks_file", "is set along with jwks_url: set only one of them"},
+			check{noJWKS, key + ".jwks_url", "is empty: set jwks_url (or jwks_file) so tokens can be verified"},
+			check{is.UsernameClaim == "", key + ".username_claim", "is empty: name the claim that holds the user name, e.g. email"},
+			check{is.MaxLifetime <= 0, key + ".max_lifetime", positiveDuration},
+		)
+		if is.JWKSURL != "" {
+			if p := jwksURLProblem(is.JWKSURL); p != "" {
+				add(check{true, key + ".jwks_url", p})
+			}
+		}
+		if p := fileProblem(is.JWKSFile); p != "" {
+			add(check{true, key + ".jwks_file", p})
+		}
+	}
+	if d := c.DevIssuer; d.Enabled {
+		add(
+			check{d.Issuer == "", "dev_issuer.issuer", "is empty: set the iss value of dev tokens, e.g. portcullis-dev"},
+			check{d.KeyFile == "", "dev_issuer.key_file", "is empty: set the path of the dev signing key"},
+			check{d.Audience == "", "dev_issuer.audience", "is empty: set the aud value of dev tokens, e.g. portcullis"},
+			check{d.TokenTTL <= 0, "dev_issuer.token_ttl", positiveDuration},
+		)
+	}
+
+	// roles
+	roleNames := c.roleNames()
+	add(check{len(roleNames) == 0, "roles",
+		`no role is defined: add one, e.g. roles: {analyst: {backend_user: ro_analyst, backend_password: "${env:ANALYST_PW}"}}`})
+	for _, rn := range roleNames {
+		r, key := c.Roles[rn], rolePath(rn)
+		pwKey := key + ".backend_password"
+		refProblem := r.BackendPassword.refProblem()
+		resolveProblem := ""
+		if c.load != nil && refProblem == "" {
+			resolveProblem = c.load.secretProblems[pwKey]
+		}
+		add(
+			check{rn == "", key, "the role name is empty: name it; clients connect as identity/role"},
+			check{strings.ContainsFunc(rn, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }), key,
+				fmt.Sprintf("the role name %q holds \"/\" or whitespace: rename it; clients connect as identity/role", rn)},
+			check{r.BackendUser == "", key + ".backend_user", "is empty: set the MySQL account the proxy logs in as"},
+			check{refProblem != "", pwKey, refProblem},
+			check{resolveProblem != "", pwKey, resolveProblem},
+		)
+	}
+
+	// mappings
+	issuerNames := c.issuerNames()
+	for i, m := range c.Mappings {
+		key := "mappings[" + strconv.Itoa(i) + "]"
+		_, known := names[m.Issuer]
+		isDev := m.Issuer == DevIssuerName
+		add(
+			check{m.Issuer == "", key + ".issuer", "is empty: name one of " + listOrNone(issuerNames)},
+			check{isDev && !c.DevIssuer.Enabled, key + ".issuer",
+				fmt.Sprintf("%q is dev_issuer, which is not enabled: set dev_issuer.enabled: true, or name one of %s", DevIssuerName, listOrNone(issuerNames))},
+			check{m.Issuer != "" && !isDev && !known, key + ".issuer",
+				fmt.Sprintf("%q is not a configured issuer: name one of %s", m.Issuer, listOrNone(issuerNames))},
+			check{len(m.Roles) == 0, key + ".roles", "is empty: list the roles this mapping grants"},
+		)
+		for j, g := range m.Groups {
+			add(check{g == "", key + ".groups[" + strconv.Itoa(j) + "]", "is empty: remove it"})
+		}
+		for j, rn := range m.Roles {
+			_, ok := c.Roles[rn]
+			add(check{!ok, key + ".roles[" + strconv.Itoa(j) + "]",
+				fmt.Sprintf("role %q is not defined: define it under roles, or use one of %s", rn, listOrNone(roleNames))})
+		}
+	}
+
+	// default_role_order
+	seen := map[string]int{}
+	for i, rn := range c.DefaultRoleOrder {
+		key := "default_role_order[" + strconv.Itoa(i) + "]"
+		_, ok := c.Roles[rn]
+		first, dup := seen[rn]
+		if !dup {
+			seen[rn] = i
+		}
+		add(
+			check{!ok, key, fmt.Sprintf("role %q is not defined: define it under roles, or remove it", rn)},
+			check{dup, key, fmt.Sprintf("role %q is already listed at default_role_order[%d]: remove one", rn, first)},
+		)
+	}
+
+	// audit, log
+	levels, formats := []string{"debug", "info", "warn", "error"}, []string{"text", "json"}
+	add(
+		check{c.Audit.File == "", "audit.file", `is empty: set a path, or "-" for stdout`},
+		check{!slices.Contains(levels, c.Log.Level), "log.level",
+			fmt.Sprintf("%q is not a level: use one of %s", c.Log.Level, strings.Join(levels, ", "))},
+		check{!slices.Contains(formats, c.Log.Format), "log.format",
+			fmt.Sprintf("%q is not a format: use one of %s", c.Log.Format, strings.Join(formats, ", "))},
+	)
+	return probs
+}
+
+const positiveDuration = `must be a positive duration such as "10s"`
+
+// roleNames lists the roles, sorted, so problems come in a stable order.
+func (c *Config) roleNames() []string {
+	names := make([]string, 0, len(c.Roles))
+	for name := range c.Roles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// issuerNames lists the names mappings may use.
+func (c *Config) issuerNames() []string {
+	var names []string
+	for _, is := range c.Issuers {
+		if is.Name != "" && is.Name != DevIssuerName {
+			names = append(names, is.Name)
+		}
+	}
+	if c.DevIssuer.Enabled {
+		names = append(names, DevIssuerName)
+	}
+	return names
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "(none configured)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// hostPortProblem is what is wrong with a host:port address, or "".
+func hostPortProblem(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port: write it like 127.0.0.1:4000", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("%q has no valid port: use a number from 0 to 65535", addr)
+	}
+	return ""
+}
+
+// fileProblem is why path (if set) is not a readable regular file, or "".
+func fileProblem(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("file %s does not exist: fix the path or create the file", path)
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Sprintf("cannot stat %s: %v", path, err)
+	case fi.IsDir():
+		return fmt.Sprintf("%s is a directory: name a file", path)
+	}
+	return ""
+}
+
+// jwksURLProblem is what is wrong with a JWKS URL, or "": https://, or
+// http:// on a loopback host for tests.
+func jwksURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute URL: write it like https://idp.example/.well-known/jwks.json", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return ""
+	case "http":
+		if isLoopback(u.Hostname()) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q must use https:// (http:// only on a loopback host, for tests)", raw)
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
