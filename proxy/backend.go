@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// Backend says how to reach the MySQL-protocol server behind the proxy.
+type Backend struct {
+	Address     string
+	DialTimeout time.Duration
+	// TLS, when set, is used for the backend leg. With TLSOptional the
+	// proxy falls back to plain TCP if the backend offers no TLS
+	// (backend.tls: preferred); otherwise a backend without TLS is an error.
+	TLS         *tls.Config
+	TLSOptional bool
+}
+
+// BackendError is a failure to reach or log in to the backend. Code is the
+// MySQL error code the client receives.
+type BackendError struct {
+	Code    uint16
+	Message string
+}
+
+func (e *BackendError) Error() string { return e.Message }
+
+// backendConn is an authenticated backend connection, ready to relay.
+type backendConn struct {
+	net.Conn
+	greeting greeting
+	ok       []byte // the backend's final OK packet payload, forwarded to the client
+}
+
+// probeBackend learns the backend's greeting, which the proxy mirrors to
+// clients, by opening a connection and closing it after the greeting.
+func (s *Server) probeBackend(ctx context.Context) error {
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	s.lastTry = time.Now()
+	c, err := s.dialTCP(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(s.opt.Backend.DialTimeout))
+	g, err := readGreeting(c)
+	if err != nil {
+		return err
+	}
+	s.backend.Store(&g)
+	return nil
+}
+
+// backendGreeting is the greeting to mirror: the last one seen, or, when
+// the backend has never answered, a neutral stand-in (the dial will then
+// fail with a clear error anyway). A missing greeting is re-probed at most
+// once a second.
+func (s *Server) backendGreeting(ctx context.Context) greeting {
+	if g := s.backend.Load(); g != nil {
+		return *g
+	}
+	s.probeMu.Lock()
+	recent := time.Since(s.lastTry) < time.Second
+	s.probeMu.Unlock()
+	if !recent {
+		_ = s.probeBackend(ctx)
+		if g := s.backend.Load(); g != nil {
+			return *g
+		}
+	}
+	return greeting{
+		version: "8.0.0-portcullis",
+		caps:    mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
+		charset: 45, // utf8mb4_general_ci
+		status:  mysql.SERVER_STATUS_AUTOCOMMIT,
+	}
+}
+
+func (s *Server) dialTCP(ctx context.Context) (net.Conn, error) {
+	d := net.Dialer{Timeout: s.opt.Backend.DialTimeout, KeepAlive: 30 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", s.opt.Backend.Address)
+	if err != nil {
+		return nil, &BackendError{Code: codeBackendUnreachable, Message: fmt.Sprintf("cannot reach backend %s: %v", s.opt.Backend.Address, unwrapNetErr(err))}
+	}
+	return c, nil
+}
+
+func readGreeting(c net.Conn) (greeting, error) {
+	p, _, err := readPacket(c, 1024)
+	if err != nil {
+		return greeting{}, fmt.Errorf("read backend greeting: %w", err)
+	}
+	g, err := parseGreeting(p)
+	if err != nil {
+		return g, fmt.Errorf("backend greeting: %w", err)
+	}
+	return g, nil
+}
+
+// dialBackend opens a backend connection and logs in as user with
+// password, sending the client's own handshake choices (capabilities,
+// collation, max packet, database, attributes) so both legs agree.
+func (s *Server) dialBackend(ctx context.Context, client handshakeResponse, user, password string) (*backendConn, error) {
+	raw, err := s.dialTCP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bc, err := s.loginBackend(raw, client, user, password)
+	if err != nil {
+		raw.Close()
+		var be *BackendError
+		if errors.As(err, &be) {
+			return nil, err
+		}
+		return nil, &BackendError{Code: codeBackendUnreachable, Message: fmt.Sprintf("backend %s: %v", s.opt.Backend.Address, unwrapNetErr(err))}
+	}
+	return bc, nil
+}
+
+func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, password string) (*backendConn, error) {
+	raw.SetDeadline(time.Now().Add(s.opt.Backend.DialTimeout))
+	g, err := readGreeting(raw)
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) { // e.g. "Too many connections", "Host is blocked"
+			return nil, &BackendError{Code: me.Code, Message: fmt.Sprintf("backend %s: %s", s.opt.Backend.Address, me.Message)}
+		}
+		return nil, err
+	}
+	s.backend.Store(&g)
+
+	resp := client
+	resp.user = user
+	resp.caps = client.caps&g.caps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH
+	resp.caps &^= mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
+	resp.extCaps = client.extCaps & g.extCaps
+	if resp.db != "" {
+		resp.caps |= mysql.CLIENT_CONNECT_WITH_DB
+	}
+	conn := raw
+	seq := byte(1)
+	useTLS := s.opt.Backend.TLS != nil && (g.caps&mysql.CLIENT_SSL != 0 || !s.opt.Backend.TLSOptional)
+	if useTLS {
+		if g.caps&mysql.CLIENT_SSL == 0 {
+			return nil, &BackendError{Code: codeBackendTLS, Message: fmt.Sprintf("backend %s does not offer TLS, but backend.tls requires it", s.opt.Backend.Address)}
+		}
+		resp.caps |= mysql.CLIENT_SSL
+		if err := writePacket(raw, seq, resp.encode(true)); err != nil {
+			return nil, err
+		}
+		seq++
+		tc := tls.Client(raw, s.opt.Backend.TLS)
+		if err := tc.Handshake(); err != nil {
+			return nil, &BackendError{Code: codeBackendTLS, Message: fmt.Sprintf("TLS to backend %s: %v", s.opt.Backend.Address, err)}
+		}
+		conn = tc
+	}
+	plugin := g.plugin
+	if plugin == "" {
+		plugin = mysql.AUTH_NATIVE_PASSWORD
+	}
+	resp.plugin = plugin
+	if resp.authData, err = scramble(plugin, g.salt, password, useTLS); err != nil {
+		return nil, err
+	}
+	if err := writePacket(conn, seq, resp.encode(false)); err != nil {
+		return nil, err
+	}
+	salt := g.salt
+	switched := false
+	for {
+		p, n, err := readPacket(conn, 64<<10)
+		if err != nil {
+			return nil, fmt.Errorf("read backend auth result: %w", err)
+		}
+		seq = n + 1
+		if len(p) == 0 {
+			return nil, errMalformed
+		}
+		switch p[0] {
+		case mysql.OK_HEADER:
+			conn.SetDeadline(time.Time{})
+			return &backendConn{Conn: conn, greeting: g, ok: p}, nil
+		case mysql.ERR_HEADER:
+			code, msg := parseErrPacket(p)
+			return nil, &BackendError{Code: code, Message: fmt.Sprintf("backend refused the role's account %q: %s", user, msg)}
+		case mysql.EOF_HEADER: // auth switch request
+			if switched {
+				return nil, errors.New("backend asked to switch auth plugin twice")
+			}
+			switched = true
+			name, next, ok := cString(p, 1)
+			if !ok {
+				return nil, errMalformed
+			}
+			plugin, salt = string(name), trimNUL(p[next:])
+			data, err := scramble(plugin, salt, password, useTLS)
+			if err != nil {
+				return nil, err
+			}
+			if err := writePacket(conn, seq, data); err != nil {
+				return nil, err
+			}
+		case mysql.MORE_DATE_HEADER: // caching_sha2_password
+			if plugin != mysql.AUTH_CACHING_SHA2_PASSWORD || len(p) < 2 {
+				return nil, errMalformed
+			}
+			switch p[1] {
+			case mysql.CACHE_SHA2_FAST_AUTH:
+				continue // the OK follows
+			case mysql.CACHE_SHA2_FULL_AUTH:
+				if err := fullAuthSHA2(conn, seq, salt, password, useTLS); err != nil {
+					return nil, err
+				}
+			default:
+				return nil, errMalformed
+			}
+		default:
+			return nil, errMalformed
+		}
+	}
+}
+
+// fullAuthSHA2 sends the password for caching_sha2_password's full
+// authentication: in the clear inside TLS, else RSA-encrypted with the
+// key the server sends.
+func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS bool) error {
+	if overTLS {
+		return writePacket(conn, seq, append([]byte(password), 0))
+	}
+	if err := writePacket(conn, seq, []byte{2}); err != nil { // request the public key
+		return err
+	}
+	p, n, err := readPacket(conn, 16<<10)
+	if err != nil {
+		return err
+	}
+	if len(p) < 2 || p[0] != mysql.MORE_DATE_HEADER {
+		return errors.New("backend sent no public key for caching_sha2_password")
+	}
+	block, _ := pem.Decode(p[1:])
+	if block == nil {
+		return errors.New("backend public key is not PEM")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("backend public key: %w", err)
+	}
+	pub, ok := key.(*rsa.PublicKey)
+	if !ok {
+		return errors.New("backend public key is not RSA")
+	}
+	enc, err := mysql.EncryptPassword(password, salt, pub)
+	if err != nil {
+		return err
+	}
+	return writePacket(conn, n+1, enc)
+}
+
+// scramble computes the auth response for a backend plugin.
+func scramble(plugin string, salt []byte, password string, overTLS bool) ([]byte, error) {
+	if len(salt) > 20 && plugin != mysql.AUTH_MARIADB_ED25519 {
+		salt = salt[:20]
+	}
+	switch plugin {
+	case mysql.AUTH_NATIVE_PASSWORD:
+		return mysql.CalcNativePassword(salt, []byte(password)), nil
+	case mysql.AUTH_CACHING_SHA2_PASSWORD:
+		return mysql.CalcCachingSha2Password(salt, []byte(password)), nil
+	case mysql.AUTH_MARIADB_ED25519:
+		return mysql.CalcEd25519Password(salt, password)
+	case mysql.AUTH_CLEAR_PASSWORD:
+		if !overTLS {
+			return nil, &BackendError{Code: mysql.ER_ACCESS_DENIED_ERROR, Message: "backend asks for the password in the clear without TLS: set backend.tls"}
+		}
+		return append([]byte(password), 0), nil
+	}
+	return nil, &BackendError{Code: mysql.ER_ACCESS_DENIED_ERROR, Message: fmt.Sprintf("backend auth plugin %q is not supported", plugin)}
+}
+
+func trimNUL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == 0 {
+		return b[:n-1]
+	}
+	return b
+}
+
+// unwrapNetErr drops the "dial tcp 1.2.3.4:3306:" prefix the address
+// already names.
+func unwrapNetErr(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}

@@ -1,0 +1,323 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/rbac"
+)
+
+// advertisedCaps are the capabilities the proxy can pass through a raw
+// relay: everything about command and result formats. Compression is not
+// offered (the proxy would have to inflate to read commands), nor are the
+// client-only bits.
+const advertisedCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG |
+	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_NO_SCHEMA | mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES |
+	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SIGPIPE |
+	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_RESERVED | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS |
+	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
+	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_SESSION_TRACK |
+	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_OPTIONAL_RESULTSET_METADATA | mysql.CLIENT_QUERY_ATTRIBUTES
+
+// clientError ends a handshake with an ERR packet to the client.
+type clientError struct {
+	code uint16
+	msg  string
+}
+
+func (e *clientError) Error() string { return e.msg }
+
+func deny(format string, args ...any) error {
+	return &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, msg: fmt.Sprintf(format, args...)}
+}
+
+// clientConn is the client leg during the handshake.
+type clientConn struct {
+	net.Conn
+	seq byte // sequence id of the last packet read or written
+}
+
+func (c *clientConn) read(limit int) ([]byte, error) {
+	p, seq, err := readPacket(c.Conn, limit)
+	c.seq = seq
+	return p, err
+}
+
+func (c *clientConn) write(p []byte) error {
+	c.seq++
+	return writePacket(c.Conn, c.seq, p)
+}
+
+// serveConn runs one client connection from accept to close. Every failure
+// before the relay leaves through one place that writes the ERR packet and
+// the audit line.
+func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
+	id := connIDBase + s.nextID.Add(1)
+	log := s.log.With("conn_id", id, "client", raw.RemoteAddr().String())
+	c := &clientConn{Conn: raw}
+	defer func() { c.Close() }()
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("panic in connection handler", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if n := s.open.Add(1); n > int64(s.opt.MaxConnections) {
+		s.open.Add(-1)
+		writePacket(raw, 0, errPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
+		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
+		return
+	}
+	defer s.open.Add(-1)
+
+	ev := audit.Event{Event: "connect", SessionID: id, ClientAddr: raw.RemoteAddr().String()}
+	raw.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
+	sess, backend, err := s.handshake(ctx, c, id, &ev)
+	if err != nil {
+		s.refuse(c, err, &ev, log)
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	ev.Outcome = "granted"
+	s.record(ev, log)
+	log.Info("session started", "user", sess.Identity, "role", sess.Role, "issuer", sess.Issuer, "backend_user", sess.BackendUser)
+
+	sess.client, sess.backend = c.Conn, backend
+	s.Sessions.add(sess)
+	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
+	s.Sessions.remove(sess.ID)
+	backend.Close()
+	d := time.Since(sess.Started)
+	log.Debug("session ended", "user", sess.Identity, "reason", reason, "duration", d)
+	s.record(audit.Event{
+		Event: "disconnect", Outcome: "closed", Reason: reason, SessionID: id, ClientAddr: ev.ClientAddr,
+		User: ev.User, Identity: sess.Identity, Issuer: sess.Issuer, Role: sess.Role, BackendUser: sess.BackendUser,
+		DurationMS: d.Milliseconds(), BytesFromClient: up, BytesToClient: down,
+	}, log)
+}
+
+// refuse sends the client an ERR packet for err (when the client is still
+// there to read it) and records the refusal.
+func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Logger) {
+	var (
+		ce  *clientError
+		de  *auth.DeniedError
+		be  *BackendError
+		tl  *tooLargeError
+		pkt []byte
+	)
+	ev.Outcome = "denied"
+	switch {
+	case errors.As(err, &de):
+		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+de.Reason)
+	case errors.As(err, &ce):
+		pkt = errPacket(ce.code, "portcullis: "+ce.msg)
+	case errors.As(err, &be):
+		ev.Outcome = "error"
+		pkt = errPacket(be.Code, "portcullis: "+be.Message)
+	case errors.As(err, &tl):
+		err = fmt.Errorf("token too large: %d bytes, the limit is %d (proxy.max_token_bytes)", tl.size, s.opt.MaxTokenBytes)
+		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+err.Error())
+		// Read what the client is still sending, or it sees a reset
+		// instead of the error.
+		io.CopyN(io.Discard, c.Conn, int64(tl.size))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		ev.Outcome = "error"
+		err = errors.New("handshake timeout: the client sent nothing in time")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		ev.Outcome = "error"
+		err = errors.New("client disconnected during the handshake")
+	default:
+		ev.Outcome = "error"
+		pkt = errPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis: bad handshake")
+		err = fmt.Errorf("bad handshake: %w", err)
+	}
+	ev.Reason = err.Error()
+	if pkt != nil {
+		c.write(pkt)
+	}
+	s.record(*ev, log)
+	log.Info("connection refused", "user", ev.User, "outcome", ev.Outcome, "reason", ev.Reason)
+}
+
+func (s *Server) record(e audit.Event, log *slog.Logger) {
+	if err := s.opt.Audit.Record(e); err != nil {
+		log.Error("audit write failed", "err", err)
+	}
+}
+
+// handshake greets the client, upgrades to TLS, captures the token,
+// authorizes it and logs in to the backend.
+func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+	bg := s.backendGreeting(ctx)
+	g := greeting{
+		version: bg.version,
+		connID:  id,
+		salt:    newSalt(),
+		caps:    bg.caps&advertisedCaps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
+		extCaps: bg.extCaps,
+		charset: bg.charset,
+		status:  bg.status,
+		// Asking for caching_sha2_password and then always for its full
+		// authentication makes MySQL 8 style clients send the password
+		// (the token) in the clear inside TLS, with no cleartext flag.
+		plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
+	}
+	if s.opt.TLS != nil {
+		g.caps |= mysql.CLIENT_SSL
+	}
+	c.seq = 255 // the greeting is packet 0
+	if err := c.write(g.encode()); err != nil {
+		return nil, nil, err
+	}
+	limit := s.opt.MaxTokenBytes + 16<<10 // the token plus user name, database and attributes
+	p, err := c.read(limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := parseHandshakeResponse(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(p) == sslRequestLen && resp.caps&mysql.CLIENT_SSL != 0 {
+		if s.opt.TLS == nil {
+			return nil, nil, deny("TLS is not enabled on this proxy")
+		}
+		tc := tls.Server(c.Conn, s.opt.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+		}
+		c.Conn = tc
+		if p, err = c.read(limit); err != nil {
+			return nil, nil, err
+		}
+		if resp, err = parseHandshakeResponse(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	name, role, _ := strings.Cut(resp.user, "/")
+	ev.User, ev.RequestedRole = name, role
+	if _, isTLS := c.Conn.(*tls.Conn); !isTLS && !s.opt.InsecureNoTLS {
+		return nil, nil, deny("TLS is required to pass a token: connect with TLS (mariadb/mysql: --ssl; Go driver: tls=true or tls=skip-verify; JDBC: sslMode=REQUIRED)")
+	}
+	if name == "" {
+		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
+	}
+	token, err := s.captureToken(c, resp, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	id2, grant, err := s.authorize(ctx, name, role, token, ev)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
+	bc, err := s.dialBackend(ctx, resp, grant.BackendUser, grant.BackendPassword)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.write(bc.ok); err != nil {
+		bc.Close()
+		return nil, nil, err
+	}
+	sess := &Session{
+		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: grant.BackendUser,
+		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
+	}
+	return sess, bc.Conn, nil
+}
+
+// captureToken gets the password the client means to send, whatever auth
+// plugin it started with.
+func (s *Server) captureToken(c *clientConn, resp handshakeResponse, g greeting) (string, error) {
+	limit := s.opt.MaxTokenBytes + 1
+	switch resp.plugin {
+	case mysql.AUTH_CLEAR_PASSWORD:
+		return tokenString(resp.authData, s.opt.MaxTokenBytes)
+	case mysql.AUTH_CACHING_SHA2_PASSWORD:
+		if len(resp.authData) == 0 {
+			return "", deny("empty password: pass a token as the password")
+		}
+		// "perform full authentication": the client answers with the
+		// password in the clear, which TLS protects.
+		if err := c.write([]byte{mysql.MORE_DATE_HEADER, mysql.CACHE_SHA2_FULL_AUTH}); err != nil {
+			return "", err
+		}
+	default:
+		if resp.caps&mysql.CLIENT_PLUGIN_AUTH == 0 {
+			return "", deny("client does not support pluggable authentication, which token auth needs")
+		}
+		if len(resp.authData) == 0 && resp.plugin == mysql.AUTH_NATIVE_PASSWORD {
+			return "", deny("empty password: pass a token as the password")
+		}
+		// Any other plugin (mysql_native_password, client_ed25519, ...)
+		// cannot carry a token: ask for mysql_clear_password.
+		if err := c.write(append([]byte{mysql.EOF_HEADER}, mysql.AUTH_CLEAR_PASSWORD+"\x00"...)); err != nil {
+			return "", err
+		}
+	}
+	p, err := c.read(limit)
+	if err != nil {
+		return "", err
+	}
+	if len(p) == 1 && p[0] == 2 { // caching_sha2 public key request: only without TLS
+		return "", deny("the client asked for an RSA key instead of sending the token: connect with TLS")
+	}
+	return tokenString(p, s.opt.MaxTokenBytes)
+}
+
+func tokenString(b []byte, limit int) (string, error) {
+	b = trimNUL(b)
+	if len(b) == 0 {
+		return "", deny("empty password: pass a token as the password")
+	}
+	if len(b) > limit {
+		return "", deny("token too large: %d bytes, the limit is %d (proxy.max_token_bytes)", len(b), limit)
+	}
+	return string(b), nil
+}
+
+// authorize verifies the token, checks the user name matches it and picks
+// the role. It fills the audit event as it learns.
+func (s *Server) authorize(ctx context.Context, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
+	id, err := s.opt.Verifier.Verify(ctx, token)
+	if err != nil {
+		return id, rbac.Grant{}, err
+	}
+	ev.Identity, ev.Issuer, ev.Subject = id.Username, id.Issuer, id.Subject
+	if !strings.EqualFold(id.Username, name) {
+		return id, rbac.Grant{}, deny("user name %q does not match the token, which is for %q", name, id.Username)
+	}
+	grant, err := s.opt.Roles.Resolve(id, role)
+	if err != nil {
+		return id, grant, err
+	}
+	ev.Role, ev.BackendUser = grant.Role, grant.BackendUser
+	return id, grant, nil
+}
+
+// newSalt returns 20 random bytes free of NUL, which ends the salt on the wire.
+func newSalt() []byte {
+	b := make([]byte, 20)
+	rand.Read(b)
+	for i := range b {
+		b[i] = b[i]&0x7f | 1
+	}
+	return b
+}

@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Session is one authenticated, relaying client connection.
+type Session struct {
+	ID              uint32    `json:"id"`
+	Identity        string    `json:"identity"`
+	Issuer          string    `json:"issuer"`
+	Role            string    `json:"role"`
+	BackendUser     string    `json:"backend_user"`
+	BackendThreadID uint32    `json:"backend_thread_id"`
+	ClientAddr      string    `json:"client_addr"`
+	Started         time.Time `json:"started"`
+
+	once       sync.Once
+	killReason string
+	client     net.Conn
+	backend    net.Conn
+}
+
+// kill closes both legs once; the relay then ends with reason.
+func (s *Session) kill(reason string) {
+	s.once.Do(func() {
+		s.killReason = reason
+		s.client.Close()
+		s.backend.Close()
+	})
+}
+
+// Registry holds the live sessions of one proxy.
+type Registry struct {
+	mu       sync.Mutex
+	sessions map[uint32]*Session
+}
+
+func newRegistry() *Registry { return &Registry{sessions: map[uint32]*Session{}} }
+
+func (r *Registry) add(s *Session) {
+	r.mu.Lock()
+	r.sessions[s.ID] = s
+	r.mu.Unlock()
+}
+
+func (r *Registry) remove(id uint32) {
+	r.mu.Lock()
+	delete(r.sessions, id)
+	r.mu.Unlock()
+}
+
+func (r *Registry) get(id uint32) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions[id]
+}
+
+// List returns a snapshot of the live sessions, oldest first.
+func (r *Registry) List() []*Session {
+	r.mu.Lock()
+	out := make([]*Session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Kill ends one session; it reports whether the session was live.
+func (r *Registry) Kill(id uint32, reason string) bool {
+	s := r.get(id)
+	if s == nil {
+		return false
+	}
+	s.kill(reason)
+	return true
+}
+
+// KillIdentity ends every session of identity (compared case-insensitively,
+// as user names are) and returns how many it ended.
+func (r *Registry) KillIdentity(identity, reason string) int {
+	n := 0
+	for _, s := range r.List() {
+		if strings.EqualFold(s.Identity, identity) {
+			s.kill(reason)
+			n++
+		}
+	}
+	return n
+}
+
+// KillAll ends every session and returns how many it ended.
+func (r *Registry) KillAll(reason string) int {
+	list := r.List()
+	for _, s := range list {
+		s.kill(reason)
+	}
+	return len(list)
+}

@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+)
+
+// relay copies bytes both ways until either side closes, the session is
+// killed or ctx ends. It returns the bytes each way and why it ended.
+func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.Conn) (up, down int64, reason string) {
+	stop := context.AfterFunc(ctx, func() { sess.kill("proxy shutting down") })
+	defer stop()
+	type result struct {
+		n    int64
+		err  error
+		side string
+	}
+	done := make(chan result, 2)
+	go func() {
+		n, err := s.copyClientToBackend(sess, client, backend)
+		done <- result{n, err, "client"}
+	}()
+	go func() {
+		// The backend-to-client direction is a plain copy: no parsing
+		// on the hot path. With both legs plain TCP, io.Copy splices.
+		n, err := io.Copy(client, backend)
+		done <- result{n, err, "backend"}
+	}()
+	first := <-done
+	sess.kill("") // closes both legs; the other copier returns
+	second := <-done
+	for _, r := range []result{first, second} {
+		if r.side == "client" {
+			up = r.n
+		} else {
+			down = r.n
+		}
+	}
+	switch {
+	case sess.killReason != "":
+		reason = sess.killReason
+	case errors.Is(first.err, errClientQuit):
+		reason = "client quit"
+	case first.side == "client":
+		reason = "client closed the connection"
+	default:
+		reason = "backend closed the connection"
+	}
+	if first.err != nil && !errors.Is(first.err, io.EOF) && !errors.Is(first.err, net.ErrClosed) && !errors.Is(first.err, errClientQuit) {
+		reason += ": " + unwrapNetErr(first.err).Error()
+	}
+	return up, down, reason
+}
+
+// errClientQuit ends the client-to-backend copy after COM_QUIT.
+var errClientQuit = errors.New("client quit")
+
+// commandPeekLimit bounds the command packets the proxy looks into; KILL
+// and COM_CHANGE_USER are far smaller, and anything larger is forwarded
+// as it streams.
+const commandPeekLimit = 4 << 10
+
+// copyClientToBackend forwards client packets, tracking packet boundaries
+// only to find the commands the proxy must handle itself:
+//   - COM_CHANGE_USER is refused: it would switch identity without a token;
+//   - KILL [QUERY|CONNECTION] n, where n is a proxy connection id (what
+//     the client saw in the greeting, and what the mariadb CLI sends on
+//     Ctrl-C), is translated to the backend thread of that session, and
+//     only for sessions of the same identity.
+func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn) (int64, error) {
+	br := bufio.NewReaderSize(client, 32<<10)
+	var total int64
+	lastSeq := byte(0)
+	for {
+		hdr, err := br.Peek(4)
+		if err != nil {
+			return total, err
+		}
+		size := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+		seq := hdr[3]
+		// A packet with sequence id 0 starts a command, unless it is the
+		// wrap-around of a long LOAD DATA LOCAL stream (previous seq 255).
+		isCommand := seq == 0 && lastSeq != 255
+		lastSeq = seq
+		if isCommand && size > 0 && size <= commandPeekLimit {
+			pkt, err := br.Peek(4 + size)
+			if err != nil {
+				return total, err
+			}
+			if pkt[4] == mysql.COM_QUIT {
+				n, err := backend.Write(pkt)
+				return total + int64(n), cmp.Or(err, errClientQuit)
+			}
+			if reply, forward, handled := s.intercept(sess, pkt[4:]); handled {
+				br.Discard(4 + size)
+				if forward != nil {
+					if err := writePacket(backend, 0, forward); err != nil {
+						return total, err
+					}
+					total += int64(4 + len(forward))
+					continue
+				}
+				// The backend is idle between commands, so writing the
+				// reply to the client here cannot interleave with a
+				// response the other copier is relaying.
+				if err := writePacket(client, 1, reply); err != nil {
+					return total, err
+				}
+				continue
+			}
+		}
+		for remaining := 4 + size; remaining > 0; {
+			chunk, err := br.Peek(min(remaining, br.Size()))
+			if len(chunk) > 0 {
+				if _, werr := backend.Write(chunk); werr != nil {
+					return total, werr
+				}
+				br.Discard(len(chunk))
+				remaining -= len(chunk)
+				total += int64(len(chunk))
+			}
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+}
+
+// killPattern matches the KILL statements of MySQL and MariaDB that name a
+// thread id.
+var killPattern = regexp.MustCompile(`(?is)^\s*KILL\s+((?:HARD\s+|SOFT\s+)?)(QUERY\s+|CONNECTION\s+)?(\d+)\s*;?\s*$`)
+
+// intercept decides about one command packet. handled=false forwards it
+// unchanged; otherwise the proxy either forwards a rewritten packet or
+// answers the client with reply.
+func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, handled bool) {
+	switch cmd[0] {
+	case mysql.COM_CHANGE_USER:
+		return errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: COM_CHANGE_USER is not supported: open a new connection with the other identity's token"), nil, true
+	case mysql.COM_QUERY:
+		q := cmd[1:]
+		if !startsWithKill(q) {
+			return nil, nil, false
+		}
+		m := killPattern.FindSubmatch(q)
+		if m == nil {
+			return nil, nil, false
+		}
+		n, err := strconv.ParseUint(string(m[3]), 10, 32)
+		if err != nil || n < connIDBase {
+			return nil, nil, false // a backend thread id: the backend decides
+		}
+		target := s.Sessions.get(uint32(n))
+		if target == nil {
+			return errPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", n)), nil, true
+		}
+		if !strings.EqualFold(target.Identity, sess.Identity) {
+			return errPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
+		}
+		rewritten := fmt.Sprintf("KILL %s%s%d", strings.ToUpper(string(m[1])), strings.ToUpper(string(m[2])), target.BackendThreadID)
+		return nil, append([]byte{mysql.COM_QUERY}, rewritten...), true
+	}
+	return nil, nil, false
+}
+
+// startsWithKill is the cheap test that keeps the regexp off every query.
+func startsWithKill(q []byte) bool {
+	q = bytes.TrimLeft(q[:min(len(q), 64)], " \t\r\n")
+	return len(q) >= 4 && bytes.EqualFold(q[:4], []byte("KILL"))
+}

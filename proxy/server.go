@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/rbac"
+)
+
+// TokenVerifier checks a token and says who it belongs to. Refusals are
+// *auth.DeniedError; *auth.Verifier implements it.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (auth.Identity, error)
+}
+
+// RoleResolver picks the role and backend account for an identity.
+// Refusals are *auth.DeniedError; *rbac.Resolver implements it.
+type RoleResolver interface {
+	Resolve(id auth.Identity, requestedRole string) (rbac.Grant, error)
+}
+
+var (
+	_ TokenVerifier = (*auth.Verifier)(nil)
+	_ RoleResolver  = (*rbac.Resolver)(nil)
+)
+
+// Options configure a Server. Zero durations and sizes take the defaults
+// documented in package config.
+type Options struct {
+	Verifier TokenVerifier
+	Roles    RoleResolver
+	Audit    *audit.Logger
+	Log      *slog.Logger
+
+	// TLS is the client-leg configuration. Nil is allowed only together
+	// with InsecureNoTLS, a development switch that lets tokens cross in
+	// the clear.
+	TLS           *tls.Config
+	InsecureNoTLS bool
+
+	Backend Backend
+
+	MaxConnections   int
+	HandshakeTimeout time.Duration
+	MaxTokenBytes    int
+}
+
+// Server accepts MySQL client connections, authenticates them with tokens
+// and relays them to the backend.
+type Server struct {
+	opt      Options
+	log      *slog.Logger
+	Sessions *Registry
+
+	open     atomic.Int64  // client connections open, handshaking ones included
+	nextID   atomic.Uint32 // proxy connection ids, offset by connIDBase
+	backend  atomic.Pointer[greeting]
+	probeMu  sync.Mutex
+	lastTry  time.Time
+	conns    sync.WaitGroup
+	mu       sync.Mutex
+	listener net.Listener
+	closing  atomic.Bool
+}
+
+// connIDBase offsets the connection ids the proxy gives clients, so that
+// `KILL n` can tell a proxy id (translated to the backend thread) from a
+// backend thread id a client learned from CONNECTION_ID() (passed through).
+const connIDBase = 1 << 30
+
+// New returns a Server; call Serve to start it.
+func New(opt Options) (*Server, error) {
+	if opt.TLS == nil && !opt.InsecureNoTLS {
+		return nil, errors.New("proxy: a TLS configuration is required for token authentication")
+	}
+	if opt.Verifier == nil || opt.Roles == nil || opt.Audit == nil {
+		return nil, errors.New("proxy: Verifier, Roles and Audit are required")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = 1000
+	}
+	if opt.HandshakeTimeout <= 0 {
+		opt.HandshakeTimeout = 10 * time.Second
+	}
+	if opt.MaxTokenBytes <= 0 {
+		opt.MaxTokenBytes = 64 << 10
+	}
+	if opt.Backend.DialTimeout <= 0 {
+		opt.Backend.DialTimeout = 5 * time.Second
+	}
+	return &Server{opt: opt, log: opt.Log, Sessions: newRegistry()}, nil
+}
+
+// Serve accepts connections on ln until ctx is done or Shutdown is called.
+// It learns the backend's greeting first (failure is logged, not fatal: the
+// backend may come up later).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	if err := s.probeBackend(ctx); err != nil {
+		s.log.Warn("backend not reachable yet; clients will get an error until it is", "backend", s.opt.Backend.Address, "err", err)
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			s.serveConn(ctx, c)
+		}()
+	}
+}
+
+// Shutdown stops accepting, then waits for open sessions to finish until
+// ctx is done, and then closes the ones still open.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	start := time.Now()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	n := s.Sessions.KillAll("proxy shutting down")
+	<-done
+	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, time.Since(start).Round(time.Millisecond))
+}
+
+// Open reports how many client connections are open.
+func (s *Server) Open() int64 { return s.open.Load() }
