@@ -1,0 +1,263 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/go-sql-driver/mysql"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/service"
+)
+
+const (
+	corpIssuer = "https://idp.corp.test/"
+	corpKID    = "corp-key-1"
+	audience   = "portcullis"
+)
+
+// harness is the whole product started in-process on random ports.
+type harness struct {
+	t       testing.TB
+	dir     string
+	svc     *service.Service
+	addr    string
+	dev     *auth.DevIssuer
+	corpKey *rsa.PrivateKey
+	audit   string
+}
+
+type harnessOpts struct {
+	backend       string // default backendAddr
+	insecureNoTLS bool
+	extraYAML     string // appended under proxy:
+}
+
+var corpKey = func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// corpJWKS serves the corp issuer's public keys, as an IdP would.
+func corpJWKS(t testing.TB) string {
+	jwk, err := jwkset.NewJWKFromKey(corpKey.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: corpKID, ALG: jwkset.AlgRS256, USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"keys": []any{jwk.Marshal()}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/jwks.json"
+}
+
+func startHarness(t testing.TB, opt harnessOpts) *harness {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs MariaDB (skipped with -short)")
+	}
+	if opt.backend == "" {
+		opt.backend = backendAddr
+	}
+	dir := t.TempDir()
+	for u, pw := range passwords {
+		if err := os.WriteFile(filepath.Join(dir, u+".pw"), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	yaml := fmt.Sprintf(`
+listen: {mysql: "127.0.0.1:0", http: "127.0.0.1:0"}
+backend: {address: %q, tls: disabled, dial_timeout: 2s}
+proxy:
+  handshake_timeout: 2s
+%s
+dev_issuer: {enabled: true, key_file: dev.pem}
+issuers:
+  - name: corp
+    issuer: %q
+    audiences: [%q]
+    jwks_url: %q
+    username_claim: email
+    roles_claim: roles
+    groups_claim: groups
+roles:
+  reader: {backend_user: %s, backend_password: "file:%s.pw"}
+  writer: {backend_user: %s, backend_password: "file:%s.pw"}
+  dba:    {backend_user: nobody_here, backend_password: ""}
+mappings:
+  - {issuer: corp, groups: [db-readers], roles: [reader]}
+  - {issuer: corp, groups: [db-writers], roles: [writer]}
+  - {issuer: dev, groups: [engineering], roles: [reader]}
+default_role_order: [reader, writer]
+audit: {file: audit.log}
+log: {level: debug}
+`, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser)
+	cfgPath := filepath.Join(dir, "portcullis.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.InitDevKey(filepath.Join(dir, "dev.pem")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := auth.LoadDevIssuer(cfg.DevIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "portcullis.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretsMu.Lock()
+	logFiles = append(logFiles, logPath, cfg.Audit.File)
+	secretsMu.Unlock()
+	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	svc, err := service.Start(context.Background(), cfg, service.Options{InsecureNoTLS: opt.insecureNoTLS, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: dir, svc: svc, addr: svc.MySQLAddr.String(), dev: dev, corpKey: corpKey, audit: cfg.Audit.File}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		svc.Shutdown(ctx)
+		logFile.Close()
+	})
+	return h
+}
+
+// mint returns a dev-issuer token for email.
+func (h *harness) mint(email string, roles, groups []string) string {
+	h.t.Helper()
+	tok, err := h.dev.Mint(auth.MintRequest{Subject: email, Email: email, Roles: roles, Groups: groups, TTL: 10 * time.Minute})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	remember(tok)
+	return tok
+}
+
+// corpClaims are valid claims from the corp IdP; tests change them.
+func corpClaims(email string, groups ...string) jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{
+		"iss": corpIssuer, "aud": audience, "sub": "sub-" + email, "email": email, "groups": groups,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+	}
+}
+
+// sign signs claims as the corp IdP would (RS256 with its key and kid).
+func (h *harness) sign(claims jwt.MapClaims) string {
+	h.t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	tok.Header["kid"] = corpKID
+	s, err := tok.SignedString(h.corpKey)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	remember(s)
+	return s
+}
+
+// clientConfig is a go-sql-driver config for user/token through the proxy
+// with TLS (the self-signed certificate is not verified in tests).
+func (h *harness) clientConfig(user, token string) *mysql.Config {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, token, "tcp", h.addr
+	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	cfg.AllowCleartextPasswords = true
+	cfg.Timeout = 5 * time.Second
+	return cfg
+}
+
+// open returns a *sql.DB through the proxy; mutate adjusts the driver config.
+func (h *harness) open(user, token string, mutate ...func(*mysql.Config)) *sql.DB {
+	h.t.Helper()
+	cfg := h.clientConfig(user, token)
+	for _, m := range mutate {
+		m(cfg)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	h.t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// queryString runs a one-value query.
+func queryString(t testing.TB, db interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, q string, args ...any) string {
+	t.Helper()
+	var s sql.NullString
+	if err := db.QueryRowContext(context.Background(), q, args...).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s.String
+}
+
+// auditLines reads the audit log as JSON objects.
+func (h *harness) auditLines() []map[string]any {
+	h.t.Helper()
+	data, err := os.ReadFile(h.audit)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, line := range splitLines(data) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			h.t.Fatalf("audit line is not JSON: %q", line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func splitLines(data []byte) [][]byte {
+	var out [][]byte
+	start := 0
+	for i, b := range data {
+		if b == '\n' {
+			if i > start {
+				out = append(out, data[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func rsaKey(t testing.TB) (*rsa.PrivateKey, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, nil
+}

@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// backendAddr is the real MariaDB the tests run against.
+const backendAddr = "127.0.0.1:3306"
+
+// Backend role accounts the tests create, with narrow grants on testDB.
+const (
+	testDB     = "pcit"
+	readerUser = "pcit_reader"
+	writerUser = "pcit_writer"
+)
+
+var (
+	root      *sql.DB
+	passwords = map[string]string{} // backend account -> password
+
+	// secrets collects every token and password the tests create; TestMain
+	// fails the run if any of them shows up in a log or audit file.
+	secretsMu sync.Mutex
+	secrets   []string
+	logFiles  []string
+)
+
+func remember(secret string) {
+	secretsMu.Lock()
+	secrets = append(secrets, secret)
+	secretsMu.Unlock()
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		if err := setupBackend(); err != nil {
+			fmt.Fprintf(os.Stderr, "integration tests need MariaDB on %s as root with an empty password (run `make test`, which starts or installs it; `go test -short` skips these tests): %v\n", backendAddr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if !testing.Short() {
+		teardownBackend()
+		if leaked := findLeaks(); leaked != "" {
+			fmt.Fprintln(os.Stderr, "FAIL: a secret appeared in a log:", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func setupBackend() error {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Net, cfg.Addr = "root", "tcp", backendAddr
+	cfg.MultiStatements = true
+	var err error
+	if root, err = sql.Open("mysql", cfg.FormatDSN()); err != nil {
+		return err
+	}
+	if err := root.Ping(); err != nil {
+		return err
+	}
+	stmts := []string{
+		"DROP DATABASE IF EXISTS " + testDB,
+		"CREATE DATABASE " + testDB,
+		"CREATE TABLE " + testDB + ".items (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(100))",
+		"INSERT INTO " + testDB + ".items (name) VALUES ('one'), ('two')",
+		"CREATE PROCEDURE " + testDB + ".two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b; END",
+	}
+	for _, u := range []string{readerUser, writerUser} {
+		pw := randomHex(16)
+		passwords[u] = pw
+		remember(pw)
+		stmts = append(stmts,
+			fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", u),
+			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", u, pw))
+	}
+	stmts = append(stmts,
+		fmt.Sprintf("GRANT SELECT, EXECUTE ON %s.* TO '%s'@'%%'", testDB, readerUser),
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, EXECUTE ON %s.* TO '%s'@'%%'", testDB, writerUser))
+	for _, s := range stmts {
+		if _, err := root.Exec(s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func teardownBackend() {
+	for _, u := range []string{readerUser, writerUser} {
+		root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", u))
+	}
+	root.Exec("DROP DATABASE IF EXISTS " + testDB)
+}
+
+// findLeaks looks for every remembered secret, and the signature part of
+// every token, in every log and audit file the harnesses wrote.
+func findLeaks() string {
+	secretsMu.Lock()
+	defer secretsMu.Unlock()
+	var needles []string
+	for _, s := range secrets {
+		needles = append(needles, s)
+		if parts := strings.Split(s, "."); len(parts) == 3 && len(parts[2]) > 16 {
+			needles = append(needles, parts[2])
+		}
+	}
+	for _, f := range logFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, n := range needles {
+			if len(n) >= 8 && bytes.Contains(data, []byte(n)) {
+				return fmt.Sprintf("%s contains a secret starting %q", filepath.Base(f), n[:4])
+			}
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
