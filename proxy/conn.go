@@ -251,9 +251,6 @@ func (s *Server) captureToken(c *clientConn, resp handshakeResponse, g greeting)
 	case mysql.AUTH_CLEAR_PASSWORD:
 		return tokenString(resp.authData, s.opt.MaxTokenBytes)
 	case mysql.AUTH_CACHING_SHA2_PASSWORD:
-		if len(resp.authData) == 0 {
-			return "", deny("empty password: pass a token as the password")
-		}
 		// "perform full authentication": the client answers with the
 		// password in the clear, which TLS protects.
 		if err := c.write([]byte{mysql.MORE_DATE_HEADER, mysql.CACHE_SHA2_FULL_AUTH}); err != nil {
@@ -263,11 +260,10 @@ func (s *Server) captureToken(c *clientConn, resp handshakeResponse, g greeting)
 		if resp.caps&mysql.CLIENT_PLUGIN_AUTH == 0 {
 			return "", deny("client does not support pluggable authentication, which token auth needs")
 		}
-		if len(resp.authData) == 0 && resp.plugin == mysql.AUTH_NATIVE_PASSWORD {
-			return "", deny("empty password: pass a token as the password")
-		}
 		// Any other plugin (mysql_native_password, client_ed25519, ...)
-		// cannot carry a token: ask for mysql_clear_password.
+		// cannot carry a token: ask for mysql_clear_password. Empty auth
+		// data here does not mean an empty password: libmariadb sends
+		// none when its plugin differs from the server's.
 		if err := c.write(append([]byte{mysql.EOF_HEADER}, mysql.AUTH_CLEAR_PASSWORD+"\x00"...)); err != nil {
 			return "", err
 		}

@@ -196,18 +196,25 @@ func (r handshakeResponse) encode(sslOnly bool) []byte {
 	}
 	p = append(p, r.user...)
 	p = append(p, 0)
-	if r.caps&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
+	switch {
+	case r.caps&mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0:
 		p = mysql.AppendLengthEncodedInteger(p, uint64(len(r.authData)))
-	} else {
+		p = append(p, r.authData...)
+	case r.caps&mysql.CLIENT_SECURE_CONNECTION != 0:
 		p = append(p, byte(len(r.authData))) // scrambles are at most 32 bytes
+		p = append(p, r.authData...)
+	default:
+		p = append(p, r.authData...)
+		p = append(p, 0)
 	}
-	p = append(p, r.authData...)
 	if r.caps&mysql.CLIENT_CONNECT_WITH_DB != 0 {
 		p = append(p, r.db...)
 		p = append(p, 0)
 	}
-	p = append(p, r.plugin...)
-	p = append(p, 0)
+	if r.caps&mysql.CLIENT_PLUGIN_AUTH != 0 {
+		p = append(p, r.plugin...)
+		p = append(p, 0)
+	}
 	if r.caps&mysql.CLIENT_CONNECT_ATTRS != 0 {
 		p = mysql.AppendLengthEncodedInteger(p, uint64(len(r.attrs)))
 		p = append(p, r.attrs...)

@@ -92,15 +92,41 @@ func cString(p []byte, pos int) (s []byte, next int, ok bool) {
 
 // lenencBytes reads a length-encoded string starting at p[pos:].
 func lenencBytes(p []byte, pos int) (s []byte, next int, ok bool) {
-	if pos >= len(p) {
-		return nil, pos, false
-	}
-	n, isNull, w := mysql.LengthEncodedInt(p[pos:])
-	if isNull || w == 0 || uint64(len(p)-pos-w) < n {
+	n, w, ok := lenencInt(p, pos)
+	if !ok || uint64(len(p)-pos-w) < n {
 		return nil, pos, false
 	}
 	start := pos + w
 	return p[start : start+int(n)], start + int(n), true
+}
+
+// lenencInt reads a length-encoded integer at p[pos:]. It is written here
+// because go-mysql's LengthEncodedInt indexes past the end of truncated
+// input (found by FuzzParseHandshakeResponse), and these bytes come from
+// unauthenticated clients.
+func lenencInt(p []byte, pos int) (n uint64, width int, ok bool) {
+	if pos >= len(p) {
+		return 0, 0, false
+	}
+	switch p[pos] {
+	case 0xfb, 0xff: // NULL, and an ERR marker: neither is a length
+		return 0, 0, false
+	case 0xfc:
+		width = 3
+	case 0xfd:
+		width = 4
+	case 0xfe:
+		width = 9
+	default:
+		return uint64(p[pos]), 1, true
+	}
+	if len(p)-pos < width {
+		return 0, 0, false
+	}
+	for i := width - 1; i >= 1; i-- {
+		n = n<<8 | uint64(p[pos+i])
+	}
+	return n, width, true
 }
 
 // Client-library error codes the proxy sends as server errors: the go-mysql
