@@ -529,3 +529,19 @@ func mustPKIX(t *testing.T, pub any) []byte {
 	}
 	return der
 }
+
+// TestInsecureNoTLS: the development switch lets a driver pass the token
+// without TLS (it is switched to mysql_clear_password, so the driver must
+// allow cleartext); the benchmark's comparison row depends on it.
+func TestInsecureNoTLS(t *testing.T) {
+	h := startHarness(t, harnessOpts{insecureNoTLS: true})
+	token := h.mint("nia@example.com", []string{"reader"}, nil)
+	db := h.open("nia@example.com", token, func(c *mysql.Config) { c.TLS = nil; c.TLSConfig = "false" })
+	if got := queryString(t, db, "SELECT CURRENT_USER()"); got != readerUser+"@%" {
+		t.Fatalf("CURRENT_USER() = %q", got)
+	}
+	strict := h.open("nia@example.com", token, func(c *mysql.Config) { c.TLS = nil; c.TLSConfig = "false"; c.AllowCleartextPasswords = false })
+	if err := strict.Ping(); err == nil {
+		t.Fatal("a driver that forbids cleartext passwords sent the token without TLS")
+	}
+}

@@ -219,7 +219,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if name == "" {
 		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
 	}
-	token, err := s.captureToken(c, resp, g)
+	token, err := s.captureToken(c, resp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,12 +245,13 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 
 // captureToken gets the password the client means to send, whatever auth
 // plugin it started with.
-func (s *Server) captureToken(c *clientConn, resp handshakeResponse, g greeting) (string, error) {
+func (s *Server) captureToken(c *clientConn, resp handshakeResponse) (string, error) {
 	limit := s.opt.MaxTokenBytes + 1
-	switch resp.plugin {
-	case mysql.AUTH_CLEAR_PASSWORD:
+	_, overTLS := c.Conn.(*tls.Conn)
+	switch {
+	case resp.plugin == mysql.AUTH_CLEAR_PASSWORD:
 		return tokenString(resp.authData, s.opt.MaxTokenBytes)
-	case mysql.AUTH_CACHING_SHA2_PASSWORD:
+	case resp.plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && overTLS:
 		// "perform full authentication": the client answers with the
 		// password in the clear, which TLS protects.
 		if err := c.write([]byte{mysql.MORE_DATE_HEADER, mysql.CACHE_SHA2_FULL_AUTH}); err != nil {
@@ -261,8 +262,10 @@ func (s *Server) captureToken(c *clientConn, resp handshakeResponse, g greeting)
 			return "", deny("client does not support pluggable authentication, which token auth needs")
 		}
 		// Any other plugin (mysql_native_password, client_ed25519, ...)
-		// cannot carry a token: ask for mysql_clear_password. Empty auth
-		// data here does not mean an empty password: libmariadb sends
+		// cannot carry a token, nor can caching_sha2_password without TLS
+		// (the client would ask for an RSA key; only --insecure-no-tls
+		// gets here without TLS): ask for mysql_clear_password. Empty
+		// auth data does not mean an empty password: libmariadb sends
 		// none when its plugin differs from the server's.
 		if err := c.write(append([]byte{mysql.EOF_HEADER}, mysql.AUTH_CLEAR_PASSWORD+"\x00"...)); err != nil {
 			return "", err
