@@ -1,0 +1,298 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/portcullisdb/portcullis/store"
+	"github.com/portcullisdb/portcullis/store/storetest"
+)
+
+func TestSQLiteConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openOrFail(t, func(ctx context.Context) (*store.DB, error) {
+			return store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "portcullis.db"))
+		})
+	})
+}
+
+// TestSQLiteMemoryConformance runs the suite on ":memory:", where the
+// store has a single connection: a method that used a second connection
+// inside a transaction would deadlock here.
+func TestSQLiteMemoryConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenSQLite(ctx, ":memory:") })
+	})
+}
+
+func TestMySQLConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		dsn := mysqlDatabase(t)
+		return openOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) })
+	})
+}
+
+func openOrFail(t *testing.T, open func(context.Context) (*store.DB, error)) *store.DB {
+	t.Helper()
+	s, err := open(t.Context())
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// mysqlBaseDSN reaches the test MariaDB as root; PORTCULLIS_TEST_MYSQL_DSN
+// overrides it (no database name: each test makes its own).
+func mysqlBaseDSN() string {
+	if dsn := os.Getenv("PORTCULLIS_TEST_MYSQL_DSN"); dsn != "" {
+		return dsn
+	}
+	return "root@tcp(127.0.0.1:3306)/"
+}
+
+// mysqlDatabase creates a throwaway database pcstore_<random>, dropped when
+// the test ends, and returns a DSN for it. No MariaDB is a failure, not a
+// skip: only -short skips.
+func mysqlDatabase(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the MariaDB store tests")
+	}
+	base := mysqlBaseDSN()
+	cfg, err := mysql.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("PORTCULLIS_TEST_MYSQL_DSN: %v", err)
+	}
+	root, err := sql.Open("mysql", base)
+	if err != nil {
+		t.Fatalf("open %s: %v", cfg.Addr, err)
+	}
+	t.Cleanup(func() { root.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := root.PingContext(ctx); err != nil {
+		t.Fatalf("the MariaDB store tests need MariaDB on %s as root with an empty password "+
+			"(`make mariadb` starts or installs it; `go test -short` skips these tests): %v", cfg.Addr, err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "pcstore_" + hex.EncodeToString(b) // generated: safe to splice into DDL
+	if _, err := root.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if _, err := root.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	cfg.DBName = name
+	return cfg.FormatDSN()
+}
+
+// engine is one engine's way to make a database, open it as a store, and
+// reach it raw.
+type engine struct {
+	name string
+	// newDatabase returns an opener for a fresh database and a raw handle
+	// on the same database.
+	newDatabase func(t *testing.T) (open func(context.Context) (*store.DB, error), raw *sql.DB)
+}
+
+var engines = []engine{
+	{name: "sqlite", newDatabase: func(t *testing.T) (func(context.Context) (*store.DB, error), *sql.DB) {
+		path := filepath.Join(t.TempDir(), "portcullis.db")
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return func(ctx context.Context) (*store.DB, error) { return store.OpenSQLite(ctx, path) }, raw
+	}},
+	{name: "mysql", newDatabase: func(t *testing.T) (func(context.Context) (*store.DB, error), *sql.DB) {
+		dsn := mysqlDatabase(t)
+		raw, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) }, raw
+	}},
+}
+
+func TestMigrations(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			tests := []struct {
+				name string
+				run  func(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB)
+			}{
+				{"open twice keeps data and migrates once", testReopen},
+				{"newer schema refused", testNewerSchemaRefused},
+				{"concurrent first opens", testConcurrentOpen},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					open, raw := e.newDatabase(t)
+					tt.run(t, open, raw)
+				})
+			}
+		})
+	}
+}
+
+func testReopen(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
+	ctx := t.Context()
+	s := openOrFail(t, open)
+	u, err := s.CreateUser(ctx, store.User{UserName: "kept@example.com"})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	versions := schemaVersions(t, raw)
+	s.Close()
+
+	s = openOrFail(t, open)
+	if _, err := s.GetUser(ctx, u.ID); err != nil {
+		t.Fatalf("user lost on reopen: %v", err)
+	}
+	if got := schemaVersions(t, raw); strings.Join(got, ",") != strings.Join(versions, ",") {
+		t.Fatalf("schema_version changed on reopen: %v then %v", versions, got)
+	}
+	if len(versions) == 0 || versions[0] != "1" {
+		t.Fatalf("schema_version rows: %v, want 1 first", versions)
+	}
+}
+
+func schemaVersions(t *testing.T, raw *sql.DB) []string {
+	t.Helper()
+	rows, err := raw.QueryContext(t.Context(), "SELECT version FROM schema_version ORDER BY version")
+	if err != nil {
+		t.Fatalf("read schema_version: %v", err)
+	}
+	defer rows.Close()
+	var vs []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func testNewerSchemaRefused(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
+	s := openOrFail(t, open)
+	s.Close()
+	if _, err := raw.ExecContext(t.Context(), "INSERT INTO schema_version (version, applied) VALUES (?, ?)", 9999, time.Now().UnixMicro()); err != nil {
+		t.Fatalf("bump schema_version: %v", err)
+	}
+	s, err := open(t.Context())
+	if err == nil {
+		s.Close()
+		t.Fatal("a database at schema version 9999 was opened")
+	}
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("got %v, want ErrSchemaTooNew", err)
+	}
+	if !strings.Contains(err.Error(), "9999") {
+		t.Fatalf("error does not name the database's version: %v", err)
+	}
+}
+
+func testConcurrentOpen(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
+	const n = 4
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s, err := open(t.Context())
+			if err == nil {
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("open %d: %v", i, err)
+		}
+	}
+	if vs := schemaVersions(t, raw); len(vs) == 0 || vs[0] != "1" {
+		t.Fatalf("schema_version rows after concurrent opens: %v", vs)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		cfg     store.Config
+		engine  string // "" means Open must fail
+		errText string
+	}{
+		{name: "default engine is sqlite", cfg: store.Config{Path: filepath.Join(dir, "a.db")}, engine: store.EngineSQLite},
+		{name: "sqlite", cfg: store.Config{Engine: "sqlite", Path: filepath.Join(dir, "b.db")}, engine: store.EngineSQLite},
+		{name: "sqlite in memory", cfg: store.Config{Path: ":memory:"}, engine: store.EngineSQLite},
+		{name: "unknown engine", cfg: store.Config{Engine: "postgres"}, errText: `unknown engine "postgres"`},
+		{name: "sqlite without path", cfg: store.Config{}, errText: "no path"},
+		{name: "sqlite path with a question mark", cfg: store.Config{Path: filepath.Join(dir, "x?y.db")}, errText: "may not contain"},
+		{name: "mysql dsn without database", cfg: store.Config{Engine: "mysql", DSN: "root@tcp(127.0.0.1:3306)/"}, errText: "names no database"},
+		{name: "mysql bad dsn", cfg: store.Config{Engine: "mysql", DSN: "not a dsn"}, errText: "parse dsn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := store.Open(t.Context(), tt.cfg)
+			if tt.engine == "" {
+				if err == nil {
+					s.Close()
+					t.Fatal("Open succeeded")
+				}
+				if !strings.Contains(err.Error(), tt.errText) {
+					t.Fatalf("error %q does not contain %q", err, tt.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			if s.Engine() != tt.engine {
+				t.Fatalf("engine %q, want %q", s.Engine(), tt.engine)
+			}
+			if err := s.Ping(t.Context()); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+		})
+	}
+}
+
+// TestMySQLMigrationRerun: MySQL commits DDL as it goes, so a migration
+// interrupted after its DDL but before its schema_version row must run
+// again cleanly.
+func TestMySQLMigrationRerun(t *testing.T) {
+	i := slices.IndexFunc(engines, func(e engine) bool { return e.name == "mysql" })
+	open, raw := engines[i].newDatabase(t)
+	s := openOrFail(t, open)
+	s.Close()
+	if _, err := raw.ExecContext(t.Context(), "DELETE FROM schema_version"); err != nil {
+		t.Fatalf("forget migrations: %v", err)
+	}
+	s = openOrFail(t, open)
+	if id, err := s.AppendEvent(t.Context(), store.Event{Kind: store.EventSessionKill}); err != nil || id != 1 {
+		t.Fatalf("AppendEvent after a re-run migration: id %d, %v (want 1: the sequence row must not be duplicated)", id, err)
+	}
+}
