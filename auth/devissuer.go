@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -245,3 +246,20 @@ func (d *DevIssuer) JWKS() ([]byte, error) {
 	}
 	return raw, nil
 }
+
+// Name is the issuer name dev tokens are trusted under: "dev".
+func (d *DevIssuer) Name() string { return devIssuerName }
+
+// PublicKey returns the dev key for its kid. A token without a kid is
+// taken as the dev key's: the dev issuer has only one.
+func (d *DevIssuer) PublicKey(kid string) (crypto.PublicKey, bool) {
+	if kid != "" && kid != d.kid {
+		return nil, false
+	}
+	return &d.key.PublicKey, true
+}
+
+var _ LocalIssuer = (*DevIssuer)(nil)
+
+// UsernameClaim: dev tokens name the user by email.
+func (d *DevIssuer) UsernameClaim() string { return "email" }

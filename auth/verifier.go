@@ -2,7 +2,7 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,21 +98,30 @@ type issuer struct {
 	validator     *jwt.Validator
 
 	// Keys: kf over store for jwks_file and jwks_url issuers (state is
-	// non-nil for jwks_url), or dev for the dev issuer.
+	// non-nil for jwks_url), or local for an issuer portcullis holds.
 	kf    keyfunc.Keyfunc
 	store jwkset.Storage
 	state *jwksState
-	dev   *devKey
+	local LocalIssuer
 }
 
-// devKey is the dev issuer's public key, used without any HTTP.
-type devKey struct {
-	kid string
-	pub *ecdsa.PublicKey
+// LocalIssuer is an issuer whose keys portcullis holds itself (the dev
+// issuer, portcullis' own token issuer). The Verifier asks it for public
+// keys directly, with no HTTP, and trusts its tokens under Name.
+type LocalIssuer interface {
+	Name() string     // what Identity.Issuer holds: "dev", "portcullis"
+	Issuer() string   // the exact `iss`
+	Audience() string // the `aud` its tokens carry
+	// UsernameClaim names the claim that holds the MySQL user name.
+	UsernameClaim() string
+	// PublicKey returns the key that verifies tokens with this kid, if
+	// the issuer publishes one.
+	PublicKey(kid string) (crypto.PublicKey, bool)
 }
 
-// NewVerifier builds a Verifier for the configured issuers and, when dev is
-// not nil, the dev issuer (trusted under the name "dev").
+// NewVerifier builds a Verifier for the configured issuers and the local
+// issuers (nil entries are skipped). Local issuers' tokens carry roles
+// and groups in the claims of those names.
 //
 // Keys of a jwks_file issuer are read once, here. Keys of a jwks_url issuer
 // are fetched here and then kept fresh in the background until ctx ends: every
@@ -124,8 +133,9 @@ type devKey struct {
 //
 // NewVerifier fails, naming every problem at once, when the issuer list is
 // inconsistent or a jwks_file cannot be loaded.
-func NewVerifier(ctx context.Context, issuers []config.Issuer, dev *DevIssuer) (*Verifier, error) {
-	if problems := checkIssuers(issuers, dev); len(problems) > 0 {
+func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIssuer) (*Verifier, error) {
+	locals = slices.DeleteFunc(slices.Clone(locals), func(l LocalIssuer) bool { return l == nil })
+	if problems := checkIssuers(issuers, locals); len(problems) > 0 {
 		return nil, fmt.Errorf("invalid issuer configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	v := &Verifier{
@@ -152,22 +162,23 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, dev *DevIssuer) (
 	for _, is := range built {
 		v.byIss[is.iss] = is
 	}
-	if dev != nil {
-		v.byIss[dev.cfg.Issuer] = newIssuerRules(devIssuerName, dev.cfg.Issuer, []string{dev.cfg.Audience},
-			"email", "roles", "groups", defaultMaxLifetime, &devKey{kid: dev.kid, pub: &dev.key.PublicKey})
+	for _, l := range locals {
+		v.byIss[l.Issuer()] = newIssuerRules(l.Name(), l.Issuer(), []string{l.Audience()},
+			l.UsernameClaim(), "roles", "groups", defaultMaxLifetime, l)
 	}
 	return v, nil
 }
 
 // checkIssuers reports every inconsistency in the issuer list, each naming
 // the key and the fix.
-func checkIssuers(issuers []config.Issuer, dev *DevIssuer) []string {
+func checkIssuers(issuers []config.Issuer, locals []LocalIssuer) []string {
 	var problems []string
 	names := map[string]bool{}
+	reserved := map[string]bool{}
 	isses := map[string]string{} // iss -> name
-	if dev != nil {
-		names[devIssuerName] = true
-		isses[dev.cfg.Issuer] = devIssuerName
+	for _, l := range locals {
+		names[l.Name()], reserved[l.Name()] = true, true
+		isses[l.Issuer()] = l.Name()
 	}
 	for i, c := range issuers {
 		key := fmt.Sprintf("issuers[%d]", i)
@@ -177,8 +188,8 @@ func checkIssuers(issuers []config.Issuer, dev *DevIssuer) []string {
 		switch {
 		case c.Name == "":
 			problems = append(problems, key+".name: is empty: give every issuer a name")
-		case names[c.Name] && c.Name == devIssuerName:
-			problems = append(problems, key+`.name: "dev" is reserved for the dev issuer: pick another name`)
+		case reserved[c.Name]:
+			problems = append(problems, fmt.Sprintf("%s.name: %q is reserved for portcullis' own issuer: pick another name", key, c.Name))
 		case names[c.Name]:
 			problems = append(problems, key+".name: is used twice: issuer names must be unique")
 		}
@@ -207,7 +218,7 @@ func checkIssuers(issuers []config.Issuer, dev *DevIssuer) []string {
 }
 
 // newIssuerRules applies the defaults of one issuer's claim rules.
-func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesClaim, groupsClaim string, maxLifetime time.Duration, dev *devKey) *issuer {
+func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesClaim, groupsClaim string, maxLifetime time.Duration, local LocalIssuer) *issuer {
 	if usernameClaim == "" {
 		usernameClaim = defaultUsernameClaim
 	}
@@ -229,7 +240,7 @@ func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesCl
 			jwt.WithIssuedAt(),
 			jwt.WithLeeway(clockLeeway),
 		),
-		dev: dev,
+		local: local,
 	}
 }
 
@@ -482,11 +493,12 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 			return nil, Denied(`malformed token: the "kid" header is not a string`)
 		}
 	}
-	if is.dev != nil {
-		if hasKID && kid != is.dev.kid {
+	if is.local != nil {
+		key, ok := is.local.PublicKey(kid)
+		if !ok {
 			return nil, Denied("token key id %q is not in issuer %s's key set", printable(kid), is.name)
 		}
-		return is.dev.pub, nil
+		return key, nil
 	}
 	if hasKID {
 		// For a jwks_url this refreshes the set when the kid is unknown.
