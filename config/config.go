@@ -16,6 +16,9 @@ type Config struct {
 	DefaultRoleOrder []string        `yaml:"default_role_order"`
 	Audit            Audit           `yaml:"audit"`
 	Log              Log             `yaml:"log"`
+	Store            Store           `yaml:"store"`
+	Issuer           OwnIssuer       `yaml:"issuer"`
+	Exchange         Exchange        `yaml:"exchange"`
 
 	// load is what Load/Parse learned on the way: the file name, the line
 	// of each key and the secret-resolution problems. Nil for a Config
@@ -115,4 +118,84 @@ type Audit struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info (default) | warn | error
 	Format string `yaml:"format"` // text (default) | json
+}
+
+// Store engines.
+const (
+	StoreSQLite = "sqlite"
+	StoreMySQL  = "mysql"
+)
+
+// Store is where portcullis keeps users, groups, keys and tokens.
+type Store struct {
+	Engine string `yaml:"engine"` // sqlite (default: a file, one node) | mysql (shared by several nodes)
+	Path   string `yaml:"path"`   // sqlite: default "portcullis.db" beside the config file
+	DSN    Secret `yaml:"dsn"`    // mysql: user:password@tcp(host:3306)/portcullis, by reference
+}
+
+// OwnIssuer is portcullis' own token issuer: the tokens `portcullis
+// token` and the exchange endpoint hand out. The proxy trusts it with no
+// entry in issuers.
+type OwnIssuer struct {
+	URL      string `yaml:"url"`      // the `iss`; default "http://" + listen.http
+	Audience string `yaml:"audience"` // default "portcullis"
+	Alg      string `yaml:"alg"`      // ES256 (default) | RS256
+	// KeyEncryptionKey encrypts the signing keys in the store. Empty: a
+	// random one is generated into portcullis.kek beside the config file
+	// (mode 0600) at first start; set it explicitly for several nodes.
+	KeyEncryptionKey Secret        `yaml:"key_encryption_key"`
+	MaxTokenTTL      time.Duration `yaml:"max_token_ttl"` // default 1h: no token lives longer
+}
+
+// Exchange configures POST /v1/token: cloud and JWT identities traded for
+// portcullis tokens.
+type Exchange struct {
+	TokenTTL time.Duration `yaml:"token_ttl"` // default 15m, per rule overridable, capped by issuer.max_token_ttl
+	// FailuresPerMinute is how many refused exchanges one source address
+	// may make per minute before it is told to slow down (default 10).
+	FailuresPerMinute int            `yaml:"failures_per_minute"`
+	AWS               *ExchangeAWS   `yaml:"aws"`
+	GCP               *ExchangeGCP   `yaml:"gcp"`
+	Azure             *ExchangeAzure `yaml:"azure"`
+	// JWTIssuers names entries of issuers whose tokens may be exchanged.
+	JWTIssuers []string       `yaml:"jwt_issuers"`
+	Rules      []ExchangeRule `yaml:"rules"`
+}
+
+// ExchangeAWS accepts signed sts:GetCallerIdentity requests.
+type ExchangeAWS struct {
+	STSEndpoint string `yaml:"sts_endpoint"` // default https://sts.amazonaws.com
+	Audience    string `yaml:"audience"`     // the X-Portcullis-Audience value proofs must sign; default issuer.audience
+}
+
+// ExchangeGCP accepts Google-signed identity tokens.
+type ExchangeGCP struct {
+	Audience string `yaml:"audience"` // required: the audience workloads request
+	Issuer   string `yaml:"issuer"`   // default https://accounts.google.com
+	JWKSURL  string `yaml:"jwks_url"` // default https://www.googleapis.com/oauth2/v3/certs
+}
+
+// ExchangeAzure accepts Entra ID access tokens from the listed tenants.
+type ExchangeAzure struct {
+	Tenants []AzureTenant `yaml:"tenants"`
+}
+
+// AzureTenant is one trusted Entra ID tenant.
+type AzureTenant struct {
+	TenantID string `yaml:"tenant_id"`
+	Issuer   string `yaml:"issuer"`   // default https://sts.windows.net/<tenant_id>/
+	JWKSURL  string `yaml:"jwks_url"` // default https://login.microsoftonline.com/<tenant_id>/discovery/v2.0/keys
+	Audience string `yaml:"audience"`
+}
+
+// ExchangeRule maps a platform identity to the user name and roles of the
+// token it gets. Rules are tried in order; the first match wins.
+type ExchangeRule struct {
+	Platform string `yaml:"platform"` // aws | azure | gcp | jwt
+	// Identity is matched against the platform identity: exact, or a
+	// glob where * matches any run of characters ("/" included).
+	Identity string        `yaml:"identity"`
+	Username string        `yaml:"username"` // what the workload connects as (no "/")
+	Roles    []string      `yaml:"roles"`
+	TTL      time.Duration `yaml:"ttl"` // default exchange.token_ttl
 }

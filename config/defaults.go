@@ -22,6 +22,17 @@ const (
 	DefaultAuditFile        = "audit.log"
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "text"
+	DefaultStoreEngine      = StoreSQLite
+	DefaultStorePath        = "portcullis.db"
+	DefaultIssuerAudience   = "portcullis"
+	DefaultIssuerAlg        = "ES256"
+	DefaultMaxTokenTTL      = time.Hour
+	DefaultKEKFile          = "portcullis.kek"
+	DefaultExchangeTTL      = 15 * time.Minute
+	DefaultExchangeFailures = 10
+	DefaultSTSEndpoint      = "https://sts.amazonaws.com"
+	DefaultGoogleIssuer     = "https://accounts.google.com"
+	DefaultGoogleJWKS       = "https://www.googleapis.com/oauth2/v3/certs"
 )
 
 // ApplyDefaults sets every zero-valued field that has a default. Load calls
@@ -48,6 +59,34 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Audit.File, DefaultAuditFile)
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
+	setString(&c.Store.Engine, DefaultStoreEngine)
+	if c.Store.Engine == StoreSQLite {
+		setString(&c.Store.Path, DefaultStorePath)
+	}
+	setString(&c.Issuer.URL, "http://"+c.Listen.HTTP)
+	setString(&c.Issuer.Audience, DefaultIssuerAudience)
+	setString(&c.Issuer.Alg, DefaultIssuerAlg)
+	setDuration(&c.Issuer.MaxTokenTTL, DefaultMaxTokenTTL)
+	setDuration(&c.Exchange.TokenTTL, DefaultExchangeTTL)
+	setInt(&c.Exchange.FailuresPerMinute, DefaultExchangeFailures)
+	if a := c.Exchange.AWS; a != nil {
+		setString(&a.STSEndpoint, DefaultSTSEndpoint)
+		setString(&a.Audience, c.Issuer.Audience)
+	}
+	if g := c.Exchange.GCP; g != nil {
+		setString(&g.Issuer, DefaultGoogleIssuer)
+		setString(&g.JWKSURL, DefaultGoogleJWKS)
+	}
+	if az := c.Exchange.Azure; az != nil {
+		for i := range az.Tenants {
+			t := &az.Tenants[i]
+			setString(&t.Issuer, "https://sts.windows.net/"+t.TenantID+"/")
+			setString(&t.JWKSURL, "https://login.microsoftonline.com/"+t.TenantID+"/discovery/v2.0/keys")
+		}
+	}
+	for i := range c.Exchange.Rules {
+		setDuration(&c.Exchange.Rules[i].TTL, c.Exchange.TokenTTL)
+	}
 }
 
 func setString(p *string, def string) {

@@ -89,13 +89,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	cfg.load = &loadInfo{name: name, lines: idx.lines, secretProblems: map[string]string{}}
 	cfg.ApplyDefaults()
 	cfg.resolvePaths(absDir)
-	for _, rn := range cfg.roleNames() {
-		r := cfg.Roles[rn]
-		if p := r.BackendPassword.resolve(absDir); p != "" {
-			cfg.load.secretProblems[rolePath(rn)+".backend_password"] = p
+	cfg.eachSecret(func(key string, s *Secret) {
+		if p := s.resolve(absDir); p != "" {
+			cfg.load.secretProblems[key] = p
 		}
-		cfg.Roles[rn] = r
-	}
+	})
 
 	probs = append(probs, cfg.problems()...)
 	if len(probs) > 0 {
@@ -121,6 +119,7 @@ func (c *Config) resolvePaths(baseDir string) {
 		c.Issuers[i].JWKSFile = resolvePath(baseDir, c.Issuers[i].JWKSFile)
 	}
 	c.DevIssuer.KeyFile = resolvePath(baseDir, c.DevIssuer.KeyFile)
+	c.Store.Path = resolvePath(baseDir, c.Store.Path)
 	if c.Audit.File != "-" {
 		c.Audit.File = resolvePath(baseDir, c.Audit.File)
 	}
@@ -232,3 +231,24 @@ func mapKeyPath(path, key string) string {
 
 // rolePath is the key path of the role named name.
 func rolePath(name string) string { return mapKeyPath("roles", name) }
+
+// eachSecret calls fn with every Secret field and its key path, so
+// loading and validation treat them alike.
+func (c *Config) eachSecret(fn func(key string, s *Secret)) {
+	for _, rn := range c.roleNames() {
+		r := c.Roles[rn] // map values are copies: write back
+		fn(rolePath(rn)+".backend_password", &r.BackendPassword)
+		c.Roles[rn] = r
+	}
+	fn("store.dsn", &c.Store.DSN)
+	fn("issuer.key_encryption_key", &c.Issuer.KeyEncryptionKey)
+}
+
+// KEKPath is where a generated key-encryption key lives when
+// issuer.key_encryption_key is empty: beside the config file.
+func (c *Config) KEKPath() string {
+	if c.load == nil {
+		return DefaultKEKFile
+	}
+	return filepath.Join(filepath.Dir(c.load.name), DefaultKEKFile)
+}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -198,19 +199,11 @@ func (c *Config) problems() []problem {
 		`no role is defined: add one, e.g. roles: {analyst: {backend_user: ro_analyst, backend_password: "${env:ANALYST_PW}"}}`})
 	for _, rn := range roleNames {
 		r, key := c.Roles[rn], rolePath(rn)
-		pwKey := key + ".backend_password"
-		refProblem := r.BackendPassword.refProblem()
-		resolveProblem := ""
-		if c.load != nil && refProblem == "" {
-			resolveProblem = c.load.secretProblems[pwKey]
-		}
 		add(
 			check{rn == "", key, "the role name is empty: name it; clients connect as identity/role"},
 			check{strings.ContainsFunc(rn, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }), key,
 				fmt.Sprintf("the role name %q holds \"/\" or whitespace: rename it; clients connect as identity/role", rn)},
 			check{r.BackendUser == "", key + ".backend_user", "is empty: set the MySQL account the proxy logs in as"},
-			check{refProblem != "", pwKey, refProblem},
-			check{resolveProblem != "", pwKey, resolveProblem},
 		)
 	}
 
@@ -252,6 +245,18 @@ func (c *Config) problems() []problem {
 			check{dup, key, fmt.Sprintf("role %q is already listed at default_role_order[%d]: remove one", rn, first)},
 		)
 	}
+
+	// secrets: their form, and (for a loaded file) whether they resolved
+	c.eachSecret(func(key string, sec *Secret) {
+		ref := sec.refProblem()
+		resolved := ""
+		if c.load != nil && ref == "" {
+			resolved = c.load.secretProblems[key]
+		}
+		add(check{ref != "", key, ref}, check{resolved != "", key, resolved})
+	})
+
+	probs = append(probs, c.issuerProblems(roleNames)...)
 
 	// audit, log
 	levels, formats := []string{"debug", "info", "warn", "error"}, []string{"text", "json"}
@@ -355,4 +360,82 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// issuerProblems checks store, issuer and exchange.
+func (c *Config) issuerProblems(roleNames []string) []problem {
+	var probs []problem
+	add := func(checks ...check) {
+		for _, ch := range checks {
+			if ch.bad {
+				probs = append(probs, problem{key: ch.key, msg: ch.msg})
+			}
+		}
+	}
+	engines := []string{StoreSQLite, StoreMySQL}
+	add(
+		check{!slices.Contains(engines, c.Store.Engine), "store.engine",
+			fmt.Sprintf("%q is not an engine: use sqlite (one node) or mysql (shared by several nodes)", c.Store.Engine)},
+		check{c.Store.Engine == StoreMySQL && c.Store.DSN.Ref == "", "store.dsn",
+			`is empty: set it to "${env:NAME}" holding user:password@tcp(host:3306)/portcullis`},
+	)
+	u, err := url.Parse(c.Issuer.URL)
+	add(
+		check{err != nil || u.Scheme == "" || u.Host == "", "issuer.url",
+			fmt.Sprintf("%q is not an absolute URL: use the address clients reach the portal at, e.g. https://portcullis.example.com", c.Issuer.URL)},
+		check{c.Issuer.Alg != "ES256" && c.Issuer.Alg != "RS256", "issuer.alg",
+			fmt.Sprintf("%q is not supported: use ES256 or RS256", c.Issuer.Alg)},
+		check{c.Issuer.MaxTokenTTL <= 0 || c.Issuer.MaxTokenTTL > 24*time.Hour, "issuer.max_token_ttl",
+			"must be between 1s and 24h: access tokens are short-lived"},
+		check{c.Exchange.TokenTTL <= 0 || c.Exchange.TokenTTL > c.Issuer.MaxTokenTTL, "exchange.token_ttl",
+			fmt.Sprintf("must be positive and at most issuer.max_token_ttl (%v)", c.Issuer.MaxTokenTTL)},
+		check{c.Exchange.FailuresPerMinute < 0, "exchange.failures_per_minute", "is negative: use a positive number"},
+	)
+	if g := c.Exchange.GCP; g != nil {
+		add(check{g.Audience == "", "exchange.gcp.audience", "is empty: set the audience workloads request identity tokens for"})
+	}
+	if az := c.Exchange.Azure; az != nil {
+		add(check{len(az.Tenants) == 0, "exchange.azure.tenants", "is empty: list the Entra ID tenants to trust"})
+		for i, t := range az.Tenants {
+			key := "exchange.azure.tenants[" + strconv.Itoa(i) + "]"
+			add(
+				check{t.TenantID == "", key + ".tenant_id", "is empty: set the tenant (directory) id"},
+				check{t.Audience == "", key + ".audience", "is empty: set the application ID URI tokens are requested for"},
+			)
+		}
+	}
+	known := map[string]bool{}
+	for _, is := range c.Issuers {
+		known[is.Name] = true
+	}
+	for i, n := range c.Exchange.JWTIssuers {
+		add(check{!known[n], "exchange.jwt_issuers[" + strconv.Itoa(i) + "]",
+			fmt.Sprintf("%q is not a configured issuer: name one of %s", n, listOrNone(c.issuerNames()))})
+	}
+	platforms := map[string]bool{"aws": c.Exchange.AWS != nil, "gcp": c.Exchange.GCP != nil, "azure": c.Exchange.Azure != nil, "jwt": len(c.Exchange.JWTIssuers) > 0}
+	for i, r := range c.Exchange.Rules {
+		key := "exchange.rules[" + strconv.Itoa(i) + "]"
+		enabled, ok := platforms[r.Platform]
+		add(
+			check{!ok, key + ".platform", fmt.Sprintf("%q is not a platform: use aws, azure, gcp or jwt", r.Platform)},
+			check{ok && !enabled, key + ".platform", fmt.Sprintf("%s exchange is not configured: add the exchange.%s section", r.Platform, exchangeSection(r.Platform))},
+			check{r.Identity == "", key + ".identity", "is empty: set the platform identity (exact or glob) this rule matches"},
+			check{r.Username == "" || strings.Contains(r.Username, "/"), key + ".username",
+				"must be set and free of \"/\": it is the MySQL user name the workload connects as"},
+			check{r.TTL <= 0 || r.TTL > c.Issuer.MaxTokenTTL, key + ".ttl", fmt.Sprintf("must be positive and at most issuer.max_token_ttl (%v)", c.Issuer.MaxTokenTTL)},
+		)
+		for j, rn := range r.Roles {
+			_, defined := c.Roles[rn]
+			add(check{!defined, key + ".roles[" + strconv.Itoa(j) + "]",
+				fmt.Sprintf("role %q is not defined: define it under roles, or use one of %s", rn, listOrNone(roleNames))})
+		}
+	}
+	return probs
+}
+
+func exchangeSection(platform string) string {
+	if platform == "jwt" {
+		return "jwt_issuers"
+	}
+	return platform
 }
