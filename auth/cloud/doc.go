@@ -1,0 +1,36 @@
+// Package cloud turns a cloud workload's platform identity into an
+// Identity that exchange rules can match, and makes those proofs on the
+// workload's side.
+//
+// Server side (the portal's POST /v1/token calls these): one verifier per
+// subject token type.
+//
+//	TokenTypeAWS             AWSVerifier             a signed, unsent sts:GetCallerIdentity request (see AWSRequest);
+//	                                                 checked locally, then sent to STS, which answers with the caller's ARN
+//	TokenTypeAWSWebIdentity  AWSWebIdentityVerifier  a JWT from sts:GetWebIdentityToken, checked with the account issuer's keys
+//	TokenTypeAzure           AzureVerifier           an Entra ID access token of a managed or workload identity
+//	TokenTypeGCP             GCPVerifier             a Google-signed identity token from the metadata server
+//
+// Every proof is bound to this portcullis deployment (the signed
+// X-Portcullis-Audience header, or the token's `aud`), so a proof a workload
+// made for another service cannot be replayed here. Every refusal is a
+// *auth.DeniedError whose reason a person can act on ("AWS proof is for
+// sts:AssumeRole, not sts:GetCallerIdentity", "Entra ID tenant \"...\" is not
+// trusted"); reasons and errors never contain a token, a signature or key
+// bytes. An error that is not a DeniedError means the check could not be
+// made (STS unreachable, bad configuration): it is not the caller's fault.
+//
+// Client side (the CLI's portcullis token --cloud calls these): AWSProof,
+// AWSWebIdentityToken, AzureToken and GCPToken obtain proofs with the
+// platforms' own SDKs (aws-sdk-go-v2, azidentity, compute/metadata) and
+// their usual credential discovery; Detect picks the platform for
+// --cloud auto.
+//
+// Sub-package cloudtest has loopback fakes of STS, the GCE metadata server
+// and Entra ID that the real SDKs reach through their supported overrides
+// (AWS_ENDPOINT_URL_STS, GCE_METADATA_HOST, IDENTITY_ENDPOINT).
+//
+// Boundary: cloud knows nothing of HTTP routes, token issuing or exchange
+// rules; it verifies and obtains proofs. It imports auth only for
+// DeniedError; auth never imports cloud.
+package cloud
