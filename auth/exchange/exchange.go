@@ -1,0 +1,160 @@
+package exchange
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/cloud"
+	"github.com/portcullisdb/portcullis/config"
+)
+
+// TokenTypeJWT is RFC 8693's type for a JWT from a configured issuer.
+const TokenTypeJWT = "urn:ietf:params:oauth:token-type:jwt"
+
+// SubjectVerifier checks one kind of subject token.
+type SubjectVerifier interface {
+	Verify(ctx context.Context, token string) (cloud.Identity, error)
+}
+
+// Issuer signs the exchanged token; *auth.TokenIssuer implements it.
+type Issuer interface {
+	Issue(c auth.AccessClaims) (string, time.Time, error)
+}
+
+// Exchanger is immutable; a config reload builds a new one.
+type Exchanger struct {
+	verifiers map[string]SubjectVerifier // by subject_token_type
+	rules     []config.ExchangeRule
+	issuer    Issuer
+}
+
+// New returns an Exchanger. verifiers maps subject token types to their
+// verifiers; rules are tried in order.
+func New(verifiers map[string]SubjectVerifier, rules []config.ExchangeRule, issuer Issuer) *Exchanger {
+	return &Exchanger{verifiers: verifiers, rules: rules, issuer: issuer}
+}
+
+// Result is a granted exchange.
+type Result struct {
+	Token     string
+	ExpiresAt time.Time
+	Identity  cloud.Identity
+	Username  string
+	Roles     []string
+}
+
+// Exchange verifies the subject token and issues a portcullis token.
+// Refusals are *auth.DeniedError; NoRuleError when the identity is valid
+// but no rule maps it.
+func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Result, error) {
+	v, ok := e.verifiers[tokenType]
+	if !ok {
+		return Result{}, auth.Denied("subject_token_type %q is not accepted here: use one of %s", printable(tokenType), strings.Join(e.Types(), ", "))
+	}
+	id, err := v.Verify(ctx, token)
+	if err != nil {
+		return Result{}, err
+	}
+	rule, ok := e.match(id)
+	if !ok {
+		return Result{Identity: id}, &NoRuleError{Platform: id.Platform, Principal: id.Principal}
+	}
+	ttl := rule.TTL
+	if !id.ExpiresAt.IsZero() {
+		// The token never outlives the proof it was exchanged for,
+		// except for AWS, whose signed request only proves "now".
+		if left := time.Until(id.ExpiresAt); id.Platform != "aws" && left < ttl {
+			ttl = left
+		}
+	}
+	if ttl <= 0 {
+		return Result{Identity: id}, auth.Denied("the %s proof has expired", id.Platform)
+	}
+	method := map[string]string{"aws": auth.MethodAWS, "azure": auth.MethodAzure, "gcp": auth.MethodGCP, "jwt": auth.MethodJWT}[id.Platform]
+	tok, exp, err := e.issuer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
+	if err != nil {
+		return Result{Identity: id}, fmt.Errorf("issue token: %w", err)
+	}
+	return Result{Token: tok, ExpiresAt: exp, Identity: id, Username: rule.Username, Roles: rule.Roles}, nil
+}
+
+// Types lists the accepted subject token types.
+func (e *Exchanger) Types() []string {
+	out := make([]string, 0, len(e.verifiers))
+	for t := range e.verifiers {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
+	for _, r := range e.rules {
+		if r.Platform == id.Platform && glob(r.Identity, id.Principal) {
+			return r, true
+		}
+	}
+	return config.ExchangeRule{}, false
+}
+
+// NoRuleError: the identity is genuine but no rule maps it (HTTP 403).
+type NoRuleError struct{ Platform, Principal string }
+
+func (e *NoRuleError) Error() string {
+	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, printable(e.Principal))
+}
+
+// glob matches s against a pattern where * stands for any run of
+// characters, "/" included: ARNs and resource ids are full of "/", which
+// path.Match would not cross. Hand-written because no stdlib matcher has
+// these semantics.
+func glob(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// JWTSubject verifies JWTs from the configured issuers that may be
+// exchanged. The principal is "<issuer name>:<username>".
+type JWTSubject struct {
+	Verifier *auth.Verifier
+	Allowed  map[string]bool // issuer names
+}
+
+// Verify implements SubjectVerifier.
+func (j JWTSubject) Verify(ctx context.Context, token string) (cloud.Identity, error) {
+	id, err := j.Verifier.Verify(ctx, token)
+	if err != nil {
+		return cloud.Identity{}, err
+	}
+	if !j.Allowed[id.Issuer] {
+		return cloud.Identity{}, auth.Denied("tokens of issuer %s may not be exchanged: list it in exchange.jwt_issuers", id.Issuer)
+	}
+	return cloud.Identity{
+		Platform: "jwt", Principal: id.Issuer + ":" + id.Username,
+		Attributes: map[string]string{"issuer": id.Issuer, "sub": id.Subject},
+		ExpiresAt:  id.ExpiresAt,
+	}, nil
+}
+
+func printable(s string) string {
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,186 @@
+package portal
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/store"
+)
+
+// SessionInfo is a live proxied session, as the admin API shows it.
+type SessionInfo struct {
+	ID          uint32    `json:"id"`
+	Identity    string    `json:"identity"`
+	Issuer      string    `json:"issuer"`
+	Role        string    `json:"role"`
+	BackendUser string    `json:"backend_user"`
+	ClientAddr  string    `json:"client_addr"`
+	Started     time.Time `json:"started"`
+}
+
+// AdminOptions enable the admin API.
+type AdminOptions struct {
+	Token    string // the bearer token; empty disables the API
+	Store    store.Store
+	Sessions func() []SessionInfo // this node's sessions
+	Roles    []string             // configured role names, to validate teams
+	// RotateSCIMToken makes a new token for a connection and returns it
+	// in the clear, once.
+	RotateSCIMToken func(ctx context.Context, connection string) (string, error)
+}
+
+func (s *Server) mountAdmin(a AdminOptions) {
+	want := sha256.Sum256([]byte(a.Token))
+	guard := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if a.Token == "" {
+				oauthError(w, http.StatusForbidden, "access_denied", "the admin API is off: set admin.token in the server's config")
+				return
+			}
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis admin"`)
+				oauthError(w, http.StatusUnauthorized, "invalid_token", "missing or wrong admin token")
+				s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "bad admin token", ClientAddr: clientIP(r)})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			h(w, r)
+		}
+	}
+	s.mux.HandleFunc("GET /v1/admin/users", guard(func(w http.ResponseWriter, r *http.Request) {
+		var out []map[string]any
+		for offset := 0; ; {
+			users, total, err := a.Store.ListUsers(r.Context(), store.ListOptions{Offset: offset, Limit: 500})
+			if err != nil {
+				s.internal(w, err)
+				return
+			}
+			for _, u := range users {
+				out = append(out, map[string]any{"id": u.ID, "user_name": u.UserName, "active": u.Active, "role": u.Role, "source": u.Source, "updated": u.Updated})
+			}
+			offset += len(users)
+			if len(users) == 0 || offset >= total {
+				break
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	}))
+	s.mux.HandleFunc("GET /v1/admin/sessions", guard(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": a.Sessions()})
+	}))
+	s.mux.HandleFunc("DELETE /v1/admin/sessions/{id}", guard(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "a session id is a number, as `portcullis sessions list` shows")
+			return
+		}
+		// Through the event log, so the node that holds the session ends it.
+		if _, err := a.Store.AppendEvent(r.Context(), store.Event{Kind: store.EventSessionKill, Subject: id}); err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "kill session " + id, ClientAddr: clientIP(r)})
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "the session ends within a second on the node that holds it"})
+	}))
+	s.mux.HandleFunc("GET /v1/admin/teams", guard(func(w http.ResponseWriter, r *http.Request) {
+		teams, err := a.Store.ListTeams(r.Context())
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"teams": teams})
+	}))
+	s.mux.HandleFunc("PUT /v1/admin/teams/{name}", guard(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Groups []string `json:"groups"`
+			Roles  []string `json:"roles"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"groups": [...], "roles": [...]}`)
+			return
+		}
+		for _, role := range body.Roles {
+			if !slices.Contains(a.Roles, role) {
+				oauthError(w, http.StatusBadRequest, "invalid_request", "role "+strconv.Quote(role)+" is not configured: use one of "+strings.Join(a.Roles, ", "))
+				return
+			}
+		}
+		name := r.PathValue("name")
+		before, _ := a.Store.GetTeam(r.Context(), name)
+		t, err := a.Store.PutTeam(r.Context(), store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.rolesChanged(r.Context(), a.Store, append(before.Groups, t.Groups...))
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "put team " + name, ClientAddr: clientIP(r)})
+		writeJSON(w, http.StatusOK, t)
+	}))
+	s.mux.HandleFunc("DELETE /v1/admin/teams/{name}", guard(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		before, err := a.Store.GetTeam(r.Context(), name)
+		if errors.Is(err, store.ErrNotFound) {
+			oauthError(w, http.StatusNotFound, "not_found", "no team "+strconv.Quote(name))
+			return
+		}
+		if err == nil {
+			err = a.Store.DeleteTeam(r.Context(), name)
+		}
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.rolesChanged(r.Context(), a.Store, before.Groups)
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "delete team " + name, ClientAddr: clientIP(r)})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	s.mux.HandleFunc("POST /v1/admin/scim/{connection}/token", guard(func(w http.ResponseWriter, r *http.Request) {
+		conn := r.PathValue("connection")
+		tok, err := a.RotateSCIMToken(r.Context(), conn)
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "rotate SCIM token of " + conn, ClientAddr: clientIP(r)})
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, map[string]string{"connection": conn, "token": tok})
+	}))
+}
+
+// rolesChanged tells every node to re-check the sessions of the members
+// of groups, whose roles a team change may have altered.
+func (s *Server) rolesChanged(ctx context.Context, st store.Store, groups []string) {
+	seen := map[string]bool{}
+	for _, name := range groups {
+		g, err := st.GetGroupByName(ctx, name)
+		if err != nil {
+			continue
+		}
+		for _, id := range g.Members {
+			u, err := st.GetUser(ctx, id)
+			if err != nil || seen[u.UserName] {
+				continue
+			}
+			seen[u.UserName] = true
+			if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserRolesChanged, Subject: u.UserName}); err != nil {
+				s.opt.Log.Error("append roles-changed event", "user", u.UserName, "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) internal(w http.ResponseWriter, err error) {
+	s.opt.Log.Error("admin API", "err", err)
+	oauthError(w, http.StatusInternalServerError, "server_error", "the request failed: see the server log")
+}

@@ -1,0 +1,243 @@
+package portal
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/exchange"
+)
+
+// maxFormBytes bounds a token request body; proofs are a few KB.
+const maxFormBytes = 64 << 10
+
+// Options configure the portal.
+type Options struct {
+	Issuer    *auth.TokenIssuer
+	Exchanger *exchange.Exchanger // nil: no exchange configured
+	Audit     *audit.Logger
+	Log       *slog.Logger
+	// MySQLAddress is advertised in the discovery document so the CLI
+	// knows where to connect.
+	MySQLAddress string
+	// FailuresPerMinute is the refused-exchange budget per source address.
+	FailuresPerMinute int
+	// ExchangeAudiences tells clients which audience to request a proof
+	// for, per platform (aws, azure, gcp).
+	ExchangeAudiences map[string]string
+	Admin             AdminOptions
+}
+
+// Server is the portal's HTTP handler.
+type Server struct {
+	opt     Options
+	mux     *http.ServeMux
+	limiter *failureLimiter
+}
+
+// New builds the portal.
+func New(opt Options) *Server {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	s := &Server{opt: opt, mux: http.NewServeMux(), limiter: newFailureLimiter(opt.FailuresPerMinute)}
+	s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	s.mux.HandleFunc("POST /v1/token", s.token)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	s.mountAdmin(opt.Admin)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// Short enough that a rotation's new key is seen well before the old
+	// key's tokens expire.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(s.opt.Issuer.JWKS())
+}
+
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	base := strings.TrimSuffix(s.opt.Issuer.Issuer(), "/")
+	doc := map[string]any{
+		"issuer":                                s.opt.Issuer.Issuer(),
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"token_endpoint":                        base + "/v1/token",
+		"grant_types_supported":                 []string{grantTokenExchange},
+		"id_token_signing_alg_values_supported": []string{"ES256", "RS256"},
+		"portcullis_audience":                   s.opt.Issuer.Audience(),
+		"portcullis_mysql_address":              s.opt.MySQLAddress,
+	}
+	if s.opt.Exchanger != nil {
+		doc["portcullis_subject_token_types_supported"] = s.opt.Exchanger.Types()
+		doc["portcullis_exchange_audiences"] = s.opt.ExchangeAudiences
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, doc)
+}
+
+const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+// token is RFC 8693's token endpoint for the token-exchange grant.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if wait, ok := s.limiter.allow(ip); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many refused token requests from this address: retry later")
+		s.record(audit.Event{Event: "exchange", Outcome: "denied", Reason: "rate limited", ClientAddr: ip})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, ip, http.StatusRequestEntityTooLarge, "invalid_request", "request body over 64 KiB", audit.Event{})
+			return
+		}
+		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "the body is not a form (application/x-www-form-urlencoded)", audit.Event{})
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != grantTokenExchange {
+		s.fail(w, ip, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be "+grantTokenExchange, audit.Event{})
+		return
+	}
+	if s.opt.Exchanger == nil {
+		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "token exchange is not configured on this server (exchange: in its config)", audit.Event{})
+		return
+	}
+	tokenType, subject := r.PostForm.Get("subject_token_type"), r.PostForm.Get("subject_token")
+	if subject == "" || tokenType == "" {
+		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "subject_token and subject_token_type are required", audit.Event{})
+		return
+	}
+	res, err := s.opt.Exchanger.Exchange(r.Context(), tokenType, subject)
+	ev := audit.Event{Event: "exchange", ClientAddr: ip, Identity: res.Identity.Principal, Issuer: res.Identity.Platform}
+	var (
+		denied *auth.DeniedError
+		noRule *exchange.NoRuleError
+	)
+	switch {
+	case errors.As(err, &noRule):
+		s.fail(w, ip, http.StatusForbidden, "access_denied", noRule.Error(), ev)
+		return
+	case errors.As(err, &denied):
+		s.fail(w, ip, http.StatusUnauthorized, "invalid_grant", denied.Reason, ev)
+		return
+	case err != nil:
+		s.opt.Log.Error("token exchange", "err", err)
+		ev.Outcome, ev.Reason = "error", err.Error()
+		s.record(ev)
+		oauthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued: see the server log")
+		return
+	}
+	ev.Outcome, ev.User, ev.Role = "granted", res.Username, strings.Join(res.Roles, ",")
+	s.record(ev)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":      res.Token,
+		"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+		"token_type":        "Bearer",
+		"expires_in":        int(time.Until(res.ExpiresAt).Seconds()),
+		"username":          res.Username,
+	})
+}
+
+// fail answers a refused request, counts it against the source address
+// and audits it.
+func (s *Server) fail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
+	s.limiter.failed(ip)
+	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "exchange", "denied", msg, ip
+	s.record(ev)
+	oauthError(w, status, code, msg)
+}
+
+func (s *Server) record(e audit.Event) {
+	if err := s.opt.Audit.Record(e); err != nil {
+		s.opt.Log.Error("audit write failed", "err", err)
+	}
+}
+
+func oauthError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// clientIP is the peer address. X-Forwarded-For is not trusted: a
+// deployment behind a proxy should terminate it on the same host.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// failureLimiter gives each source address a budget of refused requests
+// per minute; requests that succeed cost nothing.
+type failureLimiter struct {
+	perMinute int
+	mu        sync.Mutex
+	byIP      map[string]*rate.Limiter
+	swept     time.Time
+}
+
+func newFailureLimiter(perMinute int) *failureLimiter {
+	return &failureLimiter{perMinute: perMinute, byIP: map[string]*rate.Limiter{}, swept: time.Now()}
+}
+
+func (l *failureLimiter) get(ip string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.swept) > 10*time.Minute { // forget addresses whose budget is full again
+		for k, lim := range l.byIP {
+			if lim.Tokens() >= float64(l.perMinute) {
+				delete(l.byIP, k)
+			}
+		}
+		l.swept = time.Now()
+	}
+	lim, ok := l.byIP[ip]
+	if !ok {
+		lim = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
+		l.byIP[ip] = lim
+	}
+	return lim
+}
+
+// allow reports whether ip still has budget, and otherwise how long to wait.
+func (l *failureLimiter) allow(ip string) (time.Duration, bool) {
+	if l.perMinute <= 0 {
+		return 0, true
+	}
+	lim := l.get(ip)
+	if lim.Tokens() >= 1 {
+		return 0, true
+	}
+	r := lim.Reserve()
+	defer r.Cancel()
+	return r.Delay(), false
+}
+
+func (l *failureLimiter) failed(ip string) {
+	if l.perMinute > 0 {
+		l.get(ip).Allow()
+	}
+}
