@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,12 +41,15 @@ type harness struct {
 	dev     *auth.DevIssuer
 	corpKey *rsa.PrivateKey
 	audit   string
+	http    string // the portal's base URL
 }
 
 type harnessOpts struct {
 	backend       string // default backendAddr
 	insecureNoTLS bool
 	extraYAML     string // appended under proxy:
+	storeDSN      string // a MySQL store shared by several harnesses; default SQLite in the temp dir
+	topYAML       string // appended at the top level (exchange:, admin:, ...)
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -71,6 +75,17 @@ func corpJWKS(t testing.TB) string {
 	return srv.URL + "/jwks.json"
 }
 
+// sharedKEK is the key-encryption key every harness uses, so harnesses
+// sharing a store can read each other's signing keys.
+const sharedKEK = "integration-test key-encryption key, 32+ bytes"
+
+func storeYAML(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	return `store: {engine: mysql, dsn: "${env:PORTCULLIS_TEST_STORE_DSN}"}`
+}
+
 func startHarness(t testing.TB, opt harnessOpts) *harness {
 	t.Helper()
 	if testing.Short() {
@@ -80,13 +95,14 @@ func startHarness(t testing.TB, opt harnessOpts) *harness {
 		opt.backend = backendAddr
 	}
 	dir := t.TempDir()
+	httpAddr := freeAddr(t) // known before start: it is the issuer URL too
 	for u, pw := range passwords {
 		if err := os.WriteFile(filepath.Join(dir, u+".pw"), []byte(pw+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	yaml := fmt.Sprintf(`
-listen: {mysql: "127.0.0.1:0", http: "127.0.0.1:0"}
+listen: {mysql: "127.0.0.1:0", http: %q}
 backend: {address: %q, tls: disabled, dial_timeout: 2s}
 proxy:
   handshake_timeout: 2s
@@ -111,7 +127,16 @@ mappings:
 default_role_order: [reader, writer]
 audit: {file: audit.log}
 log: {level: debug}
-`, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser)
+issuer: {url: %q, key_encryption_key: "file:kek"}
+%s
+%s
+`, httpAddr, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if opt.storeDSN != "" {
+		t.Setenv("PORTCULLIS_TEST_STORE_DSN", opt.storeDSN)
+	}
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -140,7 +165,8 @@ log: {level: debug}
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, dir: dir, svc: svc, addr: svc.MySQLAddr.String(), dev: dev, corpKey: corpKey, audit: cfg.Audit.File}
+	h := &harness{t: t, dir: dir, svc: svc, addr: svc.MySQLAddr.String(), dev: dev, corpKey: corpKey, audit: cfg.Audit.File,
+		http: "http://" + svc.HTTPAddr.String()}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -260,4 +286,14 @@ func rsaKey(t testing.TB) (*rsa.PrivateKey, error) {
 		t.Fatal(err)
 	}
 	return k, nil
+}
+
+// freeAddr reserves a loopback port by binding and releasing it.
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

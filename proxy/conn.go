@@ -239,6 +239,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	sess := &Session{
 		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: grant.BackendUser,
 		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
+		who: id2,
 	}
 	return sess, bc.Conn, nil
 }
@@ -303,7 +304,7 @@ func (s *Server) authorize(ctx context.Context, name, role, token string, ev *au
 	if !strings.EqualFold(id.Username, name) {
 		return id, rbac.Grant{}, deny("user name %q does not match the token, which is for %q", name, id.Username)
 	}
-	grant, err := s.opt.Roles.Resolve(id, role)
+	grant, err := s.opt.Roles.Resolve(ctx, id, role)
 	if err != nil {
 		return id, grant, err
 	}

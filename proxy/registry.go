@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"net"
+
+	"github.com/portcullisdb/portcullis/auth"
 	"sort"
 	"strings"
 	"sync"
@@ -19,16 +21,24 @@ type Session struct {
 	ClientAddr      string    `json:"client_addr"`
 	Started         time.Time `json:"started"`
 
+	who        auth.Identity // what the token said, to re-check the role later
 	once       sync.Once
 	killReason string
 	client     net.Conn
 	backend    net.Conn
 }
 
-// kill closes both legs once; the relay then ends with reason.
+// kill closes both legs once; the relay then ends with reason. A kill
+// with a reason first tells the client why, as the answer to the command
+// it is most likely waiting on (sequence id 1); if it was mid-result, the
+// stream is being closed anyway.
 func (s *Session) kill(reason string) {
 	s.once.Do(func() {
 		s.killReason = reason
+		if reason != "" {
+			s.client.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			writePacket(s.client, 1, errPacket(codeConnectionKilled, "portcullis: connection was killed: "+reason))
+		}
 		s.client.Close()
 		s.backend.Close()
 	})

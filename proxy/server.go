@@ -25,7 +25,7 @@ type TokenVerifier interface {
 // RoleResolver picks the role and backend account for an identity.
 // Refusals are *auth.DeniedError; *rbac.Resolver implements it.
 type RoleResolver interface {
-	Resolve(id auth.Identity, requestedRole string) (rbac.Grant, error)
+	Resolve(ctx context.Context, id auth.Identity, requestedRole string) (rbac.Grant, error)
 }
 
 var (

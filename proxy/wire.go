@@ -135,4 +135,5 @@ func lenencInt(p []byte, pos int) (n uint64, width int, ok bool) {
 const (
 	codeBackendUnreachable uint16 = 2003 // CR_CONN_HOST_ERROR
 	codeBackendTLS         uint16 = 2026 // CR_SSL_CONNECTION_ERROR
+	codeConnectionKilled   uint16 = 1927 // MariaDB's ER_CONNECTION_KILLED
 )

@@ -1,12 +1,15 @@
 package rbac
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // Grant is the outcome of a successful resolution: the role and the backend
@@ -17,22 +20,95 @@ type Grant struct {
 	BackendPassword string
 }
 
+// Directory is the part of the store the resolver reads: the users and
+// groups SCIM keeps, and the teams portcullis configures.
+type Directory interface {
+	GetUserByName(ctx context.Context, userName string) (store.User, error)
+	GroupsOfUser(ctx context.Context, userID string) ([]store.Group, error)
+	ListTeams(ctx context.Context) ([]store.Team, error)
+}
+
 // Resolver maps identities to roles. It is immutable; a config reload
 // builds a new one.
 type Resolver struct {
 	roles    map[string]config.Role
 	mappings []config.Mapping
 	order    []string
+	dir      Directory // nil: tokens are the only source of roles
 }
 
-// NewResolver builds a Resolver from a validated config.
-func NewResolver(cfg *config.Config) *Resolver {
-	return &Resolver{roles: cfg.Roles, mappings: cfg.Mappings, order: cfg.DefaultRoleOrder}
+// NewResolver builds a Resolver from a validated config; dir may be nil.
+func NewResolver(cfg *config.Config, dir Directory) *Resolver {
+	return &Resolver{roles: cfg.Roles, mappings: cfg.Mappings, order: cfg.DefaultRoleOrder, dir: dir}
 }
 
-// Roles lists the configured roles id holds, sorted.
-func (r *Resolver) Roles(id auth.Identity) []string {
+// Roles lists the configured roles id holds, sorted. For a user the
+// directory knows, the directory is the source of truth: roles come from
+// the teams of the user's groups and the user's role attribute, and token
+// claims are ignored, so a change at the IdP applies at once even to
+// unexpired tokens. A deactivated user holds nothing and gets a refusal.
+func (r *Resolver) Roles(ctx context.Context, id auth.Identity) ([]string, error) {
 	held := map[string]bool{}
+	known, err := r.directoryRoles(ctx, id, held)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		r.tokenRoles(id, held)
+	}
+	out := make([]string, 0, len(held))
+	for name := range held {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// directoryRoles adds the roles the directory grants; known reports
+// whether the directory has the user at all.
+func (r *Resolver) directoryRoles(ctx context.Context, id auth.Identity, held map[string]bool) (known bool, err error) {
+	if r.dir == nil {
+		return false, nil
+	}
+	u, err := r.dir.GetUserByName(ctx, id.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		// Fail closed: without the directory we cannot tell whether the
+		// user was offboarded.
+		return true, auth.Denied("the user directory is unavailable, so access cannot be checked: try again shortly")
+	}
+	if !u.Active {
+		return true, auth.Denied("%s is deactivated in the directory", id.Username)
+	}
+	if _, ok := r.roles[u.Role]; ok {
+		held[u.Role] = true
+	}
+	groups, err := r.dir.GroupsOfUser(ctx, u.ID)
+	if err != nil {
+		return true, auth.Denied("the user directory is unavailable, so access cannot be checked: try again shortly")
+	}
+	teams, err := r.dir.ListTeams(ctx)
+	if err != nil {
+		return true, auth.Denied("the user directory is unavailable, so access cannot be checked: try again shortly")
+	}
+	for _, t := range teams {
+		if slices.ContainsFunc(groups, func(g store.Group) bool {
+			return slices.ContainsFunc(t.Groups, func(name string) bool { return strings.EqualFold(name, g.DisplayName) })
+		}) {
+			for _, role := range t.Roles {
+				if _, ok := r.roles[role]; ok {
+					held[role] = true
+				}
+			}
+		}
+	}
+	return true, nil
+}
+
+// tokenRoles adds the roles the token's claims grant.
+func (r *Resolver) tokenRoles(id auth.Identity, held map[string]bool) {
 	for _, name := range id.Roles {
 		if _, ok := r.roles[name]; ok {
 			held[name] = true
@@ -49,18 +125,15 @@ func (r *Resolver) Roles(id auth.Identity) []string {
 			held[name] = true
 		}
 	}
-	out := make([]string, 0, len(held))
-	for name := range held {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Resolve picks the role for a connection; requested is the part of the
 // MySQL user name after "/", or "". Refusals are *auth.DeniedError.
-func (r *Resolver) Resolve(id auth.Identity, requested string) (Grant, error) {
-	held := r.Roles(id)
+func (r *Resolver) Resolve(ctx context.Context, id auth.Identity, requested string) (Grant, error) {
+	held, err := r.Roles(ctx, id)
+	if err != nil {
+		return Grant{}, err
+	}
 	if requested != "" {
 		if _, ok := r.roles[requested]; !ok {
 			return Grant{}, auth.Denied("no role %q is configured in portcullis", requested)
@@ -71,7 +144,7 @@ func (r *Resolver) Resolve(id auth.Identity, requested string) (Grant, error) {
 		return r.grant(requested), nil
 	}
 	if len(held) == 0 {
-		return Grant{}, auth.Denied("%s holds no role: the token's groups and roles match no mapping of issuer %s", id.Username, id.Issuer)
+		return Grant{}, auth.Denied("%s holds no role: no team, role attribute, claim or mapping of issuer %s grants one", id.Username, id.Issuer)
 	}
 	for _, name := range r.order {
 		if slices.Contains(held, name) {

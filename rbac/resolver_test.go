@@ -24,7 +24,7 @@ func TestResolve(t *testing.T) {
 		},
 		DefaultRoleOrder: []string{"analyst", "dba"},
 	}
-	r := rbac.NewResolver(cfg)
+	r := rbac.NewResolver(cfg, nil)
 	id := func(issuer string, groups, roles []string) auth.Identity {
 		return auth.Identity{Issuer: issuer, Username: "alice@example.com", Groups: groups, Roles: roles}
 	}
@@ -48,7 +48,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := r.Resolve(tt.id, tt.requested)
+			g, err := r.Resolve(t.Context(), tt.id, tt.requested)
 			if tt.wantErr != "" {
 				var de *auth.DeniedError
 				if !errors.As(err, &de) || !strings.Contains(de.Reason, tt.wantErr) {
@@ -67,8 +67,8 @@ func TestResolveSeveralRolesWithoutOrderAsksToPick(t *testing.T) {
 	r := rbac.NewResolver(&config.Config{
 		Roles:    map[string]config.Role{"a": {BackendUser: "a"}, "b": {BackendUser: "b"}},
 		Mappings: []config.Mapping{{Issuer: "corp", Roles: []string{"a", "b"}}},
-	})
-	_, err := r.Resolve(auth.Identity{Issuer: "corp", Username: "bob"}, "")
+	}, nil)
+	_, err := r.Resolve(t.Context(), auth.Identity{Issuer: "corp", Username: "bob"}, "")
 	if err == nil || !strings.Contains(err.Error(), "connect as bob/ROLE") {
 		t.Fatalf("got %v, want a hint to pick a role", err)
 	}

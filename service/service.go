@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // Options are the run-time switches that are not in the config file.
@@ -29,14 +33,16 @@ type Options struct {
 // Service is a started portcullis.
 type Service struct {
 	Proxy       *proxy.Server
+	Issuer      *auth.TokenIssuer
+	Store       store.Store
 	MySQLAddr   net.Addr
+	HTTPAddr    net.Addr
 	Fingerprint string // SHA-256 of the client-leg certificate
 
-	cfg      *config.Config
-	audit    *audit.Logger
-	listener net.Listener
-	served   chan error
-	cancel   context.CancelFunc
+	audit  *audit.Logger
+	http   *http.Server
+	served chan error
+	cancel context.CancelFunc
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -48,38 +54,53 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if log == nil {
 		log = slog.Default()
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Service{served: make(chan error, 2), cancel: cancel}
+	started := false
+	defer func() {
+		if !started {
+			s.close()
+		}
+	}()
+
 	var dev *auth.DevIssuer
+	var err error
 	if cfg.DevIssuer.Enabled {
-		var err error
 		if dev, err = auth.LoadDevIssuer(cfg.DevIssuer); err != nil {
 			return nil, err
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	verifier, err := auth.NewVerifier(ctx, cfg.Issuers, dev)
+	if s.Store, err = OpenStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if s.Issuer, err = NewIssuer(ctx, cfg, s.Store, log); err != nil {
+		return nil, err
+	}
+	go s.Issuer.Run(ctx, 30*time.Second) // picks up rotations made elsewhere
+	verifier, err := auth.NewVerifier(ctx, cfg.Issuers, devLocal(dev), s.Issuer)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
 	clientTLS, fingerprint, err := clientTLS(cfg.TLS, opt.InsecureNoTLS)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
+	s.Fingerprint = fingerprint
 	backendTLS, err := backendTLS(cfg.Backend)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	al, err := audit.Open(cfg.Audit.File)
+	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
+		return nil, err
+	}
+	exchanger, err := newExchanger(ctx, cfg, verifier, s.Issuer)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	p, err := proxy.New(proxy.Options{
+	s.Proxy, err = proxy.New(proxy.Options{
 		Verifier:      verifier,
-		Roles:         rbac.NewResolver(cfg),
-		Audit:         al,
+		Roles:         rbac.NewResolver(cfg, s.Store),
+		Audit:         s.audit,
 		Log:           log,
 		TLS:           clientTLS,
 		InsecureNoTLS: opt.InsecureNoTLS,
@@ -94,42 +115,88 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		MaxTokenBytes:    cfg.Proxy.MaxTokenBytes,
 	})
 	if err != nil {
-		cancel()
-		al.Close()
 		return nil, err
 	}
+
 	ln, err := net.Listen("tcp", cfg.Listen.MySQL)
 	if err != nil {
-		cancel()
-		al.Close()
 		return nil, fmt.Errorf("listen on %s (listen.mysql): %w", cfg.Listen.MySQL, err)
 	}
-	s := &Service{Proxy: p, MySQLAddr: ln.Addr(), Fingerprint: fingerprint, cfg: cfg, audit: al, listener: ln, served: make(chan error, 1), cancel: cancel}
-	go func() { s.served <- p.Serve(ctx, ln) }()
+	hln, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen on %s (listen.http): %w", cfg.Listen.HTTP, err)
+	}
+	s.MySQLAddr, s.HTTPAddr = ln.Addr(), hln.Addr()
+	s.http = &http.Server{
+		Handler: portal.New(portal.Options{
+			Issuer: s.Issuer, Exchanger: exchanger, Audit: s.audit, Log: log,
+			MySQLAddress: ln.Addr().String(), FailuresPerMinute: cfg.Exchange.FailuresPerMinute,
+			ExchangeAudiences: exchangeAudiences(cfg),
+			Admin: portal.AdminOptions{
+				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
+				RotateSCIMToken: s.rotateSCIMToken,
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { s.served <- s.Proxy.Serve(ctx, ln) }()
+	go s.Proxy.WatchEvents(ctx, s.Store, 200*time.Millisecond)
+	go func() {
+		if err := s.http.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
+			s.served <- fmt.Errorf("portal: %w", err)
+		}
+	}()
+	started = true
+
 	if clientTLS == nil {
 		log.Warn("client TLS is OFF (--insecure-no-tls): tokens cross the network in the clear; never do this outside development")
 	}
-	log.Info("portcullis proxy listening", "mysql", ln.Addr().String(), "backend", cfg.Backend.Address, "tls_sha256", fingerprint)
+	log.Info("portcullis listening", "mysql", ln.Addr().String(), "http", hln.Addr().String(), "backend", cfg.Backend.Address,
+		"tls_sha256", fingerprint, "issuer", cfg.Issuer.URL, "signing_kid", s.Issuer.SigningKID())
 	return s, nil
 }
 
-// Shutdown stops accepting, drains sessions until ctx ends, then closes the rest.
-// Calling it again returns the first call's result.
+// Shutdown stops accepting, drains sessions until ctx ends, then closes
+// the rest. Calling it again returns the first call's result.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
+		herr := s.http.Shutdown(ctx)
 		err := s.Proxy.Shutdown(ctx)
-		s.cancel()
 		if serr := <-s.served; serr != nil && err == nil {
 			err = serr
 		}
-		s.audit.Close()
-		s.shutdownErr = err
+		s.close()
+		s.shutdownErr = errors.Join(err, herr)
 	})
 	return s.shutdownErr
 }
 
-// Done reports the serve loop's end (an accept failure).
+// Done reports a listener's failure.
 func (s *Service) Done() <-chan error { return s.served }
+
+// close releases what Start acquired.
+func (s *Service) close() {
+	s.cancel()
+	if s.audit != nil {
+		s.audit.Close()
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+}
+
+// devLocal keeps a nil *DevIssuer from becoming a non-nil LocalIssuer.
+func devLocal(d *auth.DevIssuer) auth.LocalIssuer {
+	if d == nil {
+		return nil
+	}
+	return d
+}
 
 func clientTLS(c config.TLS, insecure bool) (*tls.Config, string, error) {
 	switch {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/service"
 )
 
 func keysCmd() *cobra.Command {
@@ -49,12 +50,53 @@ func keysCmd() *cobra.Command {
 		},
 	}
 	initCmd.Flags().StringVar(&jwksOut, "jwks-out", "", "write the public JWKS to this file instead of stdout")
-	keys.AddCommand(initCmd)
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Sign new tokens with a new key; the old key stays published until every token it signed has expired",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			st, err := service.OpenStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			issuer, err := service.NewIssuer(cmd.Context(), cfg, st, newLogger(cfg.Log))
+			if err != nil {
+				return err
+			}
+			old := issuer.SigningKID()
+			kid, err := issuer.Rotate(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "now signing with %s; %s stays published for %v; running nodes switch within 30s\n", kid, old, cfg.Issuer.MaxTokenTTL)
+			return nil
+		},
+	}
+	keys.AddCommand(initCmd, rotate)
 	return keys
 }
 
 func tokenCmd() *cobra.Command {
-	token := &cobra.Command{Use: "token", Short: "Obtain tokens"}
+	var cloudName string
+	token := &cobra.Command{
+		Use:   "token [--cloud aws|azure|gcp|auto]",
+		Short: "Print a valid access token: cached, or obtained by exchanging this workload's cloud identity",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := obtainToken(cmd, cloudName)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), e.AccessToken)
+			return nil
+		},
+	}
+	token.Flags().StringVar(&cloudName, "cloud", "", "exchange this cloud identity: aws, azure, gcp or auto")
+	serverFlag(token)
 	var (
 		req           auth.MintRequest
 		roles, groups string

@@ -1,0 +1,106 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const adminToken = "integration-admin-token-0123456789"
+
+// admin runs the real binary's admin commands against h.
+func admin(t *testing.T, h *harness, token string, args ...string) (string, string, error) {
+	cmd := exec.Command(portcullisBin(t), args...)
+	cmd.Env = append(os.Environ(), "PORTCULLIS_SERVER="+h.http, "PORTCULLIS_ADMIN_TOKEN="+token)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+func TestAdminCLI(t *testing.T) {
+	remember(adminToken)
+	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+	h := startHarness(t, harnessOpts{topYAML: `admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}`})
+	st := h.svc.Store
+	provision(t, st, "rita@example.com")
+
+	t.Run("wrong admin token", func(t *testing.T) {
+		_, errOut, err := admin(t, h, "wrong", "users", "list")
+		if err == nil || !strings.Contains(errOut, "wrong admin token") {
+			t.Fatalf("%v %q", err, errOut)
+		}
+	})
+	t.Run("users list", func(t *testing.T) {
+		out, errOut, err := admin(t, h, adminToken, "users", "list")
+		if err != nil || !strings.Contains(out, "rita@example.com") {
+			t.Fatalf("%v %q %q", err, out, errOut)
+		}
+	})
+	t.Run("teams set, list, and a role that does not exist", func(t *testing.T) {
+		if _, errOut, err := admin(t, h, adminToken, "teams", "set", "writers", "--groups", "db-readers-dir", "--roles", "writer"); err != nil {
+			t.Fatalf("%v %s", err, errOut)
+		}
+		out, _, _ := admin(t, h, adminToken, "teams", "list")
+		if !strings.Contains(out, "writers") || !strings.Contains(out, "db-readers-dir") {
+			t.Fatalf("teams list: %q", out)
+		}
+		_, errOut, err := admin(t, h, adminToken, "teams", "set", "x", "--groups", "g", "--roles", "superuser")
+		if err == nil || !strings.Contains(errOut, `role "superuser" is not configured`) {
+			t.Fatalf("%v %q", err, errOut)
+		}
+	})
+	t.Run("sessions list and kill", func(t *testing.T) {
+		db := h.open("rita@example.com/writer", h.mint("rita@example.com", nil, nil))
+		db.SetMaxOpenConns(1)
+		done := make(chan error, 1)
+		go func() { _, err := db.Exec("SELECT SLEEP(30)"); done <- err }()
+		id := waitSession(t, h, "rita@example.com")
+		out, _, err := admin(t, h, adminToken, "sessions", "list")
+		if err != nil || !strings.Contains(out, "rita@example.com") || !strings.Contains(out, "writer") {
+			t.Fatalf("sessions list: %v %q", err, out)
+		}
+		if _, errOut, err := admin(t, h, adminToken, "sessions", "kill", strconv.FormatUint(uint64(id), 10)); err != nil {
+			t.Fatalf("kill: %v %s", err, errOut)
+		}
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "administrator") {
+				t.Fatalf("the client was not told: %v", err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("session still running 3s after sessions kill")
+		}
+	})
+	t.Run("deleting the team ends the sessions that used its role", func(t *testing.T) {
+		db := h.open("rita@example.com/writer", h.mint("rita@example.com", nil, nil))
+		db.SetMaxOpenConns(1)
+		queryString(t, db, "SELECT 1")
+		if _, errOut, err := admin(t, h, adminToken, "teams", "delete", "writers"); err != nil {
+			t.Fatalf("%v %s", err, errOut)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if len(h.svc.Proxy.Sessions.List()) == 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("the writer session survived the team's deletion")
+	})
+	t.Run("scim rotate-token stores only a hash", func(t *testing.T) {
+		out, _, err := admin(t, h, adminToken, "scim", "rotate-token", "okta")
+		token := strings.TrimSpace(out)
+		remember(token)
+		if err != nil || len(token) < 40 {
+			t.Fatalf("%v %q", err, out)
+		}
+		if _, err := st.FindSCIMToken(context.Background(), []byte(token)); err == nil {
+			t.Fatal("the plain token is stored")
+		}
+	})
+}
