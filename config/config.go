@@ -19,6 +19,7 @@ type Config struct {
 	Store            Store           `yaml:"store"`
 	Issuer           OwnIssuer       `yaml:"issuer"`
 	Exchange         Exchange        `yaml:"exchange"`
+	Admin            Admin           `yaml:"admin"`
 
 	// load is what Load/Parse learned on the way: the file name, the line
 	// of each key and the secret-resolution problems. Nil for a Config
@@ -198,4 +199,12 @@ type ExchangeRule struct {
 	Username string        `yaml:"username"` // what the workload connects as (no "/")
 	Roles    []string      `yaml:"roles"`
 	TTL      time.Duration `yaml:"ttl"` // default exchange.token_ttl
+}
+
+// Admin guards the admin API (/v1/admin) that `portcullis users`,
+// `sessions`, `teams` and `scim` call.
+type Admin struct {
+	// Token is the bearer token admins present, by reference. Empty: the
+	// admin API is off.
+	Token Secret `yaml:"token"`
 }
