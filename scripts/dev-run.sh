@@ -26,6 +26,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON portcullis_demo.* TO 'pc_writer'@'%';"
 mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -e "$sql"
 
 "$bin" keys init -c "$run/portcullis.yaml" --jwks-out "$run/dev-jwks.json"
+rm -f "$run/alice.token" "$run/alice.cnf"
 (umask 077; "$bin" token mint -c "$run/portcullis.yaml" --email alice@example.com --groups engineering --roles writer --ttl 1h > "$run/alice.token")
 (umask 077; printf '[client]\nhost=127.0.0.1\nport=4000\nuser=alice@example.com\npassword=%s\nssl\n' "$(cat "$run/alice.token")" > "$run/alice.cnf")
 
