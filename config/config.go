@@ -20,6 +20,9 @@ type Config struct {
 	Issuer           OwnIssuer       `yaml:"issuer"`
 	Exchange         Exchange        `yaml:"exchange"`
 	Admin            Admin           `yaml:"admin"`
+	// Node names this process in the store's records (ephemeral users),
+	// so its sweeper removes only its own leftovers. Default: the host name.
+	Node string `yaml:"node"`
 
 	// load is what Load/Parse learned on the way: the file name, the line
 	// of each key and the secret-resolution problems. Nil for a Config
@@ -98,9 +101,26 @@ type DevIssuer struct {
 // Its name (the key under roles) is the part after "/" in the MySQL user
 // name "identity/role", so it holds no "/" and no whitespace.
 type Role struct {
+	// Plan is how the proxy logs in for this role: "static" (default)
+	// logs in as backend_user; "ephemeral" uses backend_user to create a
+	// user per session, named after the identity, with grants or
+	// backend_role, connects as it and drops it when the session ends.
+	Plan            string `yaml:"plan"`
 	BackendUser     string `yaml:"backend_user"`
 	BackendPassword Secret `yaml:"backend_password"` // "${env:NAME}", "file:PATH" or "" (empty password)
+	// Grants are what each ephemeral user gets, as in GRANT <grant> TO
+	// user, e.g. "SELECT ON analytics.*".
+	Grants []string `yaml:"grants"`
+	// BackendRole is a role in the database granted to (and made the
+	// default of) each ephemeral user, instead of or besides grants.
+	BackendRole string `yaml:"backend_role"`
 }
+
+// Credential plans.
+const (
+	PlanStatic    = "static"
+	PlanEphemeral = "ephemeral"
+)
 
 // Mapping grants roles to identities of one issuer that carry one of the
 // listed groups (or, with no groups, to every identity of the issuer).

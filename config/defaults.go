@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"os"
+	"time"
+)
 
 // The defaults ApplyDefaults fills in; each is also noted on its field.
 const (
@@ -59,6 +62,13 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Audit.File, DefaultAuditFile)
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
+	for name, r := range c.Roles {
+		setString(&r.Plan, PlanStatic)
+		c.Roles[name] = r
+	}
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+	}
 	setString(&c.Store.Engine, DefaultStoreEngine)
 	if c.Store.Engine == StoreSQLite {
 		setString(&c.Store.Path, DefaultStorePath)

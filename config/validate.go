@@ -204,7 +204,17 @@ func (c *Config) problems() []problem {
 			check{strings.ContainsFunc(rn, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }), key,
 				fmt.Sprintf("the role name %q holds \"/\" or whitespace: rename it; clients connect as identity/role", rn)},
 			check{r.BackendUser == "", key + ".backend_user", "is empty: set the MySQL account the proxy logs in as"},
+			check{r.Plan != PlanStatic && r.Plan != PlanEphemeral, key + ".plan", fmt.Sprintf("%q is not a plan: use static or ephemeral", r.Plan)},
+			check{r.Plan == PlanEphemeral && len(r.Grants) == 0 && r.BackendRole == "", key + ".grants",
+				"an ephemeral role needs grants (e.g. [\"SELECT ON analytics.*\"]) or backend_role"},
+			check{r.Plan == PlanStatic && (len(r.Grants) > 0 || r.BackendRole != ""), key + ".plan",
+				"grants and backend_role apply to plan: ephemeral only"},
 		)
+		for j, g := range r.Grants {
+			add(check{g == "" || strings.ContainsAny(g, ";`") || strings.Contains(strings.ToUpper(g), " TO "), key + ".grants[" + strconv.Itoa(j) + "]",
+				"must be one privilege clause such as \"SELECT ON analytics.*\" (no ';', backquotes or TO: portcullis adds the user)"})
+		}
+		add(check{strings.ContainsAny(r.BackendRole, "'`;\\ "), key + ".backend_role", "must be a plain role name"})
 	}
 
 	// mappings

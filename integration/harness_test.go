@@ -120,6 +120,7 @@ roles:
   reader: {backend_user: %s, backend_password: "file:%s.pw"}
   writer: {backend_user: %s, backend_password: "file:%s.pw"}
   dba:    {backend_user: nobody_here, backend_password: ""}
+  temp:   {plan: ephemeral, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"]}
 mappings:
   - {issuer: corp, groups: [db-readers], roles: [reader]}
   - {issuer: corp, groups: [db-writers], roles: [writer]}
@@ -130,7 +131,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -227,12 +228,16 @@ func (h *harness) open(user, token string, mutate ...func(*mysql.Config)) *sql.D
 	for _, m := range mutate {
 		m(cfg)
 	}
+	return openConfig(h.t, cfg)
+}
+
+func openConfig(t testing.TB, cfg *mysql.Config) *sql.DB {
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	db := sql.OpenDB(conn)
-	h.t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { db.Close() })
 	return db
 }
 

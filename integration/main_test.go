@@ -24,6 +24,7 @@ const (
 	testDB     = "pcit"
 	readerUser = "pcit_reader"
 	writerUser = "pcit_writer"
+	adminUser  = "pcit_admin" // creates per-session users for the ephemeral role
 )
 
 var (
@@ -80,7 +81,7 @@ func setupBackend() error {
 		"INSERT INTO " + testDB + ".items (name) VALUES ('one'), ('two')",
 		"CREATE PROCEDURE " + testDB + ".two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b; END",
 	}
-	for _, u := range []string{readerUser, writerUser} {
+	for _, u := range []string{readerUser, writerUser, adminUser} {
 		pw := randomHex(16)
 		passwords[u] = pw
 		remember(pw)
@@ -90,7 +91,9 @@ func setupBackend() error {
 	}
 	stmts = append(stmts,
 		fmt.Sprintf("GRANT SELECT, EXECUTE ON %s.* TO '%s'@'%%'", testDB, readerUser),
-		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, EXECUTE ON %s.* TO '%s'@'%%'", testDB, writerUser))
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, EXECUTE ON %s.* TO '%s'@'%%'", testDB, writerUser),
+		fmt.Sprintf("GRANT CREATE USER ON *.* TO '%s'@'%%'", adminUser),
+		fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, adminUser))
 	for _, s := range stmts {
 		if _, err := root.Exec(s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
@@ -100,7 +103,7 @@ func setupBackend() error {
 }
 
 func teardownBackend() {
-	for _, u := range []string{readerUser, writerUser} {
+	for _, u := range []string{readerUser, writerUser, adminUser} {
 		root.Exec(fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", u))
 	}
 	root.Exec("DROP DATABASE IF EXISTS " + testDB)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/rbac"
 )
 
@@ -103,6 +104,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
 	backend.Close()
+	sess.release() // drops a per-session backend user
 	d := time.Since(sess.Started)
 	log.Debug("session ended", "user", sess.Identity, "reason", reason, "duration", d)
 	s.record(audit.Event{
@@ -228,18 +230,30 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		return nil, nil, err
 	}
 	resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
-	bc, err := s.dialBackend(ctx, resp, grant.BackendUser, grant.BackendPassword)
+	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
+	if grant.Plan == config.PlanEphemeral {
+		if s.opt.SessionUsers == nil {
+			return nil, nil, deny("role %s uses per-session users, which this proxy is not set up for", grant.Role)
+		}
+		if user, password, release, err = s.opt.SessionUsers.Acquire(ctx, id2.Username, id, grant); err != nil {
+			return nil, nil, err
+		}
+		ev.BackendUser = user
+	}
+	bc, err := s.dialBackend(ctx, resp, user, password)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
 	if err := c.write(bc.ok); err != nil {
 		bc.Close()
+		release()
 		return nil, nil, err
 	}
 	sess := &Session{
-		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: grant.BackendUser,
+		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: user,
 		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
-		who: id2,
+		who: id2, release: release,
 	}
 	return sess, bc.Conn, nil
 }

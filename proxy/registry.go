@@ -22,6 +22,7 @@ type Session struct {
 	Started         time.Time `json:"started"`
 
 	who        auth.Identity // what the token said, to re-check the role later
+	release    func()        // ends what the session acquired (a per-session backend user)
 	once       sync.Once
 	killReason string
 	client     net.Conn

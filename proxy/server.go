@@ -28,9 +28,17 @@ type RoleResolver interface {
 	Resolve(ctx context.Context, id auth.Identity, requestedRole string) (rbac.Grant, error)
 }
 
+// SessionUsers creates a backend user for one session of an ephemeral
+// role and returns its credentials and a release that drops it;
+// *rbac.Provisioner implements it.
+type SessionUsers interface {
+	Acquire(ctx context.Context, identity string, sessionID uint32, g rbac.Grant) (user, password string, release func(), err error)
+}
+
 var (
 	_ TokenVerifier = (*auth.Verifier)(nil)
 	_ RoleResolver  = (*rbac.Resolver)(nil)
+	_ SessionUsers  = (*rbac.Provisioner)(nil)
 )
 
 // Options configure a Server. Zero durations and sizes take the defaults
@@ -38,8 +46,10 @@ var (
 type Options struct {
 	Verifier TokenVerifier
 	Roles    RoleResolver
-	Audit    *audit.Logger
-	Log      *slog.Logger
+	// SessionUsers serves roles with plan ephemeral; nil refuses them.
+	SessionUsers SessionUsers
+	Audit        *audit.Logger
+	Log          *slog.Logger
 
 	// TLS is the client-leg configuration. Nil is allowed only together
 	// with InsecureNoTLS, a development switch that lets tokens cross in

@@ -16,7 +16,8 @@ import (
 // account the proxy logs in as for it.
 type Grant struct {
 	Role            string
-	BackendUser     string
+	Plan            string // config.PlanStatic or config.PlanEphemeral
+	BackendUser     string // static: the account; ephemeral: the account that creates session users
 	BackendPassword string
 }
 
@@ -159,7 +160,7 @@ func (r *Resolver) Resolve(ctx context.Context, id auth.Identity, requested stri
 
 func (r *Resolver) grant(role string) Grant {
 	c := r.roles[role]
-	return Grant{Role: role, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value()}
+	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value()}
 }
 
 func list(roles []string) string {

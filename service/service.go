@@ -40,6 +40,7 @@ type Service struct {
 	Fingerprint string // SHA-256 of the client-leg certificate
 
 	audit  *audit.Logger
+	users  *rbac.Provisioner
 	http   *http.Server
 	served chan error
 	cancel context.CancelFunc
@@ -97,8 +98,15 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
+	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
+	if n, err := s.users.Sweep(ctx); err != nil {
+		log.Warn("sweep leftover session users", "err", err)
+	} else if n > 0 {
+		log.Info("dropped session users left by an earlier run", "count", n)
+	}
 	s.Proxy, err = proxy.New(proxy.Options{
 		Verifier:      verifier,
+		SessionUsers:  s.users,
 		Roles:         rbac.NewResolver(cfg, s.Store),
 		Audit:         s.audit,
 		Log:           log,
@@ -184,6 +192,9 @@ func (s *Service) close() {
 	s.cancel()
 	if s.audit != nil {
 		s.audit.Close()
+	}
+	if s.users != nil {
+		s.users.Close()
 	}
 	if s.Store != nil {
 		s.Store.Close()
