@@ -20,6 +20,7 @@ type Config struct {
 	Issuer           OwnIssuer       `yaml:"issuer"`
 	Exchange         Exchange        `yaml:"exchange"`
 	Admin            Admin           `yaml:"admin"`
+	SSO              SSO             `yaml:"sso"`
 	// Node names this process in the store's records (ephemeral users),
 	// so its sweeper removes only its own leftovers. Default: the host name.
 	Node string `yaml:"node"`

@@ -2,11 +2,9 @@ package portal
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +34,9 @@ type Options struct {
 	// for, per platform (aws, azure, gcp).
 	ExchangeAudiences map[string]string
 	Admin             AdminOptions
+	// SSO enables browser login (OIDC, SAML) and the code and refresh
+	// grants; nil: off.
+	SSO *SSOOptions
 }
 
 // Server is the portal's HTTP handler.
@@ -56,6 +57,7 @@ func New(opt Options) *Server {
 	s.mux.HandleFunc("POST /v1/token", s.token)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	s.mountAdmin(opt.Admin)
+	s.mountSSO(opt.SSO)
 	return s
 }
 
@@ -86,72 +88,6 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, doc)
-}
-
-const grantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
-
-// token is RFC 8693's token endpoint for the token-exchange grant.
-func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
-	if wait, ok := s.limiter.allow(ip); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many refused token requests from this address: retry later")
-		s.record(audit.Event{Event: "exchange", Outcome: "denied", Reason: "rate limited", ClientAddr: ip})
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, ip, http.StatusRequestEntityTooLarge, "invalid_request", "request body over 64 KiB", audit.Event{})
-			return
-		}
-		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "the body is not a form (application/x-www-form-urlencoded)", audit.Event{})
-		return
-	}
-	if gt := r.PostForm.Get("grant_type"); gt != grantTokenExchange {
-		s.fail(w, ip, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be "+grantTokenExchange, audit.Event{})
-		return
-	}
-	if s.opt.Exchanger == nil {
-		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "token exchange is not configured on this server (exchange: in its config)", audit.Event{})
-		return
-	}
-	tokenType, subject := r.PostForm.Get("subject_token_type"), r.PostForm.Get("subject_token")
-	if subject == "" || tokenType == "" {
-		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "subject_token and subject_token_type are required", audit.Event{})
-		return
-	}
-	res, err := s.opt.Exchanger.Exchange(r.Context(), tokenType, subject)
-	ev := audit.Event{Event: "exchange", ClientAddr: ip, Identity: res.Identity.Principal, Issuer: res.Identity.Platform}
-	var (
-		denied *auth.DeniedError
-		noRule *exchange.NoRuleError
-	)
-	switch {
-	case errors.As(err, &noRule):
-		s.fail(w, ip, http.StatusForbidden, "access_denied", noRule.Error(), ev)
-		return
-	case errors.As(err, &denied):
-		s.fail(w, ip, http.StatusUnauthorized, "invalid_grant", denied.Reason, ev)
-		return
-	case err != nil:
-		s.opt.Log.Error("token exchange", "err", err)
-		ev.Outcome, ev.Reason = "error", err.Error()
-		s.record(ev)
-		oauthError(w, http.StatusInternalServerError, "server_error", "the token could not be issued: see the server log")
-		return
-	}
-	ev.Outcome, ev.User, ev.Role = "granted", res.Username, strings.Join(res.Roles, ",")
-	s.record(ev)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token":      res.Token,
-		"issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-		"token_type":        "Bearer",
-		"expires_in":        int(time.Until(res.ExpiresAt).Seconds()),
-		"username":          res.Username,
-	})
 }
 
 // fail answers a refused request, counts it against the source address

@@ -98,6 +98,10 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
+	sso, err := ssoOptions(ctx, cfg, s, log)
+	if err != nil {
+		return nil, err
+	}
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
@@ -145,6 +149,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
 			},
+			SSO: sso,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
