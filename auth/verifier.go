@@ -95,6 +95,7 @@ type issuer struct {
 	rolesClaim    string
 	groupsClaim   string
 	maxLifetime   time.Duration
+	maxStale      time.Duration // jwks_url: how long cached keys serve while refreshes fail
 	validator     *jwt.Validator
 
 	// Keys: kf over store for jwks_file and jwks_url issuers (state is
@@ -247,6 +248,7 @@ func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesCl
 // newIssuer builds one configured issuer and loads its keys.
 func newIssuer(ctx context.Context, c config.Issuer, client *http.Client) (*issuer, error) {
 	is := newIssuerRules(c.Name, c.Issuer, c.Audiences, c.UsernameClaim, c.RolesClaim, c.GroupsClaim, c.MaxLifetime, nil)
+	is.maxStale = c.JWKSMaxStale
 	var err error
 	if c.JWKSFile != "" {
 		is.kf, err = loadJWKSFile(c.Name, c.JWKSFile)
@@ -300,8 +302,10 @@ func jsonProblem(err error) string {
 // fetched keys are written to: a fetch that worked replaces all keys.
 type jwksState struct {
 	jwkset.Storage
-	loaded  atomic.Bool            // a fetch has worked at least once
-	problem atomic.Pointer[string] // why the latest fetch failed; nil when it worked
+	loaded   atomic.Bool            // a fetch has worked at least once
+	problem  atomic.Pointer[string] // why the latest fetch failed; nil when it worked
+	lastOK   atomic.Int64           // unix nanoseconds of the last fetch that worked
+	failures atomic.Int64           // fetches that failed, ever
 }
 
 func (s *jwksState) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
@@ -310,6 +314,7 @@ func (s *jwksState) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error
 	}
 	s.loaded.Store(true)
 	s.problem.Store(nil)
+	s.lastOK.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -317,6 +322,35 @@ func (s *jwksState) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error
 func (s *jwksState) failed(err error) {
 	p := fetchProblem(err)
 	s.problem.Store(&p)
+	s.failures.Add(1)
+}
+
+// KeySetStatus is the health of one jwks_url issuer's key set.
+type KeySetStatus struct {
+	Issuer      string
+	LastRefresh time.Time // zero: never fetched
+	Failures    int64
+	Problem     string // why the latest fetch failed; "" when it worked
+}
+
+// KeySets reports the key sets fetched from jwks_url, for metrics and
+// readiness.
+func (v *Verifier) KeySets() []KeySetStatus {
+	var out []KeySetStatus
+	for _, is := range v.byIss {
+		if is.state == nil {
+			continue
+		}
+		st := KeySetStatus{Issuer: is.name, Failures: is.state.failures.Load()}
+		if ns := is.state.lastOK.Load(); ns > 0 {
+			st.LastRefresh = time.Unix(0, ns)
+		}
+		if p := is.state.problem.Load(); p != nil {
+			st.Problem = *p
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // fetchProblem words why a JWKS fetch failed, for a reason a client sees.
@@ -499,6 +533,15 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 			return nil, Denied("token key id %q is not in issuer %s's key set", printable(kid), is.name)
 		}
 		return key, nil
+	}
+	// Cached keys keep working while the IdP's JWKS is down, but only for
+	// jwks_max_stale after the last refresh that worked.
+	if is.state != nil && is.maxStale > 0 {
+		p, ok := is.state.problem.Load(), is.state.lastOK.Load()
+		if p != nil && ok > 0 && time.Since(time.Unix(0, ok)) > is.maxStale {
+			return nil, Denied("issuer %s: signing keys are stale: last refreshed %s ago, more than jwks_max_stale %v (%s)",
+				is.name, humanDuration(time.Since(time.Unix(0, ok))), is.maxStale, *p)
+		}
 	}
 	if hasKID {
 		// For a jwks_url this refreshes the set when the kid is unknown.

@@ -731,3 +731,34 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestVerifyStaleKeys: while the JWKS URL is down, the cached keys keep
+// verifying tokens for jwks_max_stale, then tokens are refused with a
+// reason that says why.
+func TestVerifyStaleKeys(t *testing.T) {
+	_, e, _ := testKeys(t)
+	srv := newJWKSServer(t, jwksJSON(t, e))
+	corp := issuerConfig("corp", urlIss)
+	corp.JWKSURL = srv.URL
+	corp.JWKSMaxStale = 500 * time.Millisecond
+	v, err := auth.NewVerifier(t.Context(), []config.Issuer{corp}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close() // the IdP's JWKS goes down
+	// An unknown kid makes the verifier try a refresh, which fails.
+	tok := mint(t, signer{"new-kid", e.method, e.priv}, claims(urlIss))
+	if _, err := v.Verify(t.Context(), tok); err == nil {
+		t.Fatal("unknown kid accepted")
+	}
+	good := mint(t, e, claims(urlIss))
+	if _, err := v.Verify(t.Context(), good); err != nil {
+		t.Fatalf("cached keys within jwks_max_stale: %v", err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	_, err = v.Verify(t.Context(), good)
+	checkDenied(t, good, err, "signing keys are stale")
+	if st := v.KeySets(); len(st) != 1 || st[0].Failures == 0 || st[0].LastRefresh.IsZero() || st[0].Problem == "" {
+		t.Fatalf("KeySets = %+v", st)
+	}
+}

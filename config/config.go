@@ -85,6 +85,10 @@ type Issuer struct {
 	RolesClaim    string        `yaml:"roles_claim"`    // default none: the claim is not read
 	GroupsClaim   string        `yaml:"groups_claim"`   // default none: the claim is not read
 	MaxLifetime   time.Duration `yaml:"max_lifetime"`   // default 24h: longer-lived tokens are refused
+	// JWKSMaxStale bounds how long keys fetched from jwks_url keep
+	// verifying tokens while refreshes fail (default 24h): past it tokens
+	// are refused with a clear reason rather than trusted forever.
+	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
 }
 
 // DevIssuer is portcullis' own development issuer: `portcullis keys init`

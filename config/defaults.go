@@ -18,6 +18,7 @@ const (
 	DefaultMaxTokenBytes    = 65536
 	DefaultUsernameClaim    = "email"
 	DefaultMaxLifetime      = 24 * time.Hour
+	DefaultJWKSMaxStale     = 24 * time.Hour
 	DefaultDevIssuer        = "portcullis-dev"
 	DefaultDevKeyFile       = "portcullis-dev-key.pem"
 	DefaultDevAudience      = "portcullis"
@@ -54,6 +55,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Issuers {
 		setString(&c.Issuers[i].UsernameClaim, DefaultUsernameClaim)
 		setDuration(&c.Issuers[i].MaxLifetime, DefaultMaxLifetime)
+		setDuration(&c.Issuers[i].JWKSMaxStale, DefaultJWKSMaxStale)
 	}
 	setString(&c.DevIssuer.Issuer, DefaultDevIssuer)
 	setString(&c.DevIssuer.KeyFile, DefaultDevKeyFile)

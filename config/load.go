@@ -246,10 +246,14 @@ func (c *Config) eachSecret(fn func(key string, s *Secret)) {
 }
 
 // KEKPath is where a generated key-encryption key lives when
-// issuer.key_encryption_key is empty: beside the config file.
+// issuer.key_encryption_key is empty: beside the SQLite store (state the
+// process may write, unlike a read-only /etc), else beside the config.
 func (c *Config) KEKPath() string {
-	if c.load == nil {
-		return DefaultKEKFile
+	switch {
+	case c.Store.Engine == StoreSQLite && c.Store.Path != "":
+		return filepath.Join(filepath.Dir(c.Store.Path), DefaultKEKFile)
+	case c.load != nil:
+		return filepath.Join(filepath.Dir(c.load.name), DefaultKEKFile)
 	}
-	return filepath.Join(filepath.Dir(c.load.name), DefaultKEKFile)
+	return DefaultKEKFile
 }

@@ -2,32 +2,62 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
-// deactivate marks the user inactive and appends the event, as the SCIM
-// server does on PATCH active:false.
-func deactivate(t *testing.T, st store.Store, userName string) {
+// scimToken gives h's SCIM endpoint a bearer token for the test.
+func scimToken(t *testing.T, h *harness) string {
 	t.Helper()
-	ctx := context.Background()
-	u, err := st.GetUserByName(ctx, userName)
+	plain, hash := scim.NewToken()
+	remember(plain)
+	if _, err := h.svc.Store.PutSCIMToken(context.Background(), store.SCIMToken{Connection: "okta", Hash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// scimDo sends one SCIM request to h and decodes the answer.
+func scimDo(t *testing.T, h *harness, token, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.http+"/scim/v2"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Active = false
-	if _, err := st.UpdateUser(ctx, u, 0); err != nil {
-		t.Fatal(err)
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// deactivate sends the PATCH Entra sends when a user is disabled at the IdP.
+func deactivate(t *testing.T, h *harness, userName string) {
+	t.Helper()
+	token := scimToken(t, h)
+	status, list := scimDo(t, h, token, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+userName+`"`), "")
+	res, _ := list["Resources"].([]any)
+	if status != 200 || len(res) != 1 {
+		t.Fatalf("SCIM lookup of %s: %d %v", userName, status, list)
 	}
-	if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserDeactivated, Subject: userName}); err != nil {
-		t.Fatal(err)
+	id := res[0].(map[string]any)["id"].(string)
+	status, body := scimDo(t, h, token, "PATCH", "/Users/"+id,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+	if status != 200 {
+		t.Fatalf("SCIM PATCH active:false: %d %v", status, body)
 	}
 }
 
@@ -98,7 +128,7 @@ func TestOffboardingEndsLiveSessions(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	provision(t, h.svc.Store, "olga@example.com")
 	token := h.mint("olga@example.com", nil, nil) // no roles in the token: the directory grants reader
-	assertOffboarded(t, h, func() { deactivate(t, h.svc.Store, "olga@example.com") }, "olga@example.com", token)
+	assertOffboarded(t, h, func() { deactivate(t, h, "olga@example.com") }, "olga@example.com", token)
 }
 
 // TestOffboardingAcrossNodes: two portcullis processes share a MariaDB
@@ -114,7 +144,7 @@ func TestOffboardingAcrossNodes(t *testing.T) {
 	b := startHarness(t, harnessOpts{storeDSN: dsn})
 	provision(t, a.svc.Store, "paul@example.com")
 	token := b.mint("paul@example.com", nil, nil)
-	assertOffboarded(t, b, func() { deactivate(t, a.svc.Store, "paul@example.com") }, "paul@example.com", token)
+	assertOffboarded(t, b, func() { deactivate(t, a, "paul@example.com") }, "paul@example.com", token)
 }
 
 // TestRoleLossEndsOnlyThatRolesSessions: leaving the team's group ends the
@@ -161,4 +191,49 @@ func TestRoleLossEndsOnlyThatRolesSessions(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("writer session still open 2s after losing the writer team")
+}
+
+// TestSCIMProvisioningThroughThePortal: an Okta-style create, a group with
+// a team, a connection through the proxy with the directory's role, and
+// the bad-input cases the portal must refuse without change.
+func TestSCIMProvisioningThroughThePortal(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	token := scimToken(t, h)
+	status, user := scimDo(t, h, token, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+		"userName":"vera@example.com","name":{"givenName":"Vera","familyName":"Lind"},"emails":[{"primary":true,"value":"vera@example.com","type":"work"}],"active":true}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create user: %d %v", status, user)
+	}
+	status, group := scimDo(t, h, token, "POST", "/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"db-analysts","members":[{"value":"`+user["id"].(string)+`"}]}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create group: %d %v", status, group)
+	}
+	if _, err := h.svc.Store.PutTeam(context.Background(), store.Team{Name: "analysts", Groups: []string{"db-analysts"}, Roles: []string{"reader"}}); err != nil {
+		t.Fatal(err)
+	}
+	db := h.open("vera@example.com", h.mint("vera@example.com", []string{"writer"}, nil)) // the token's claim no longer counts
+	if got := queryString(t, db, "SELECT CURRENT_USER()"); got != readerUser+"@%" {
+		t.Fatalf("CURRENT_USER() = %q, want the team's role account", got)
+	}
+	for _, tt := range []struct {
+		name, method, path, token, body string
+		status                          int
+	}{
+		{"no bearer token", "GET", "/Users", "", "", 401},
+		{"wrong bearer token", "GET", "/Users", "nope", "", 401},
+		{"invalid JSON", "POST", "/Users", token, "{not json", 400},
+		{"duplicate userName", "POST", "/Users", token, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"VERA@example.com"}`, 409},
+		{"SQL in a filter is only a string", "GET", "/Users?filter=" + url.QueryEscape(`userName eq "x' OR 1=1 --"`), token, "", 200},
+		{"10 MB body", "POST", "/Users", token, `{"userName":"` + strings.Repeat("a", 10<<20) + `"}`, 413},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := scimDo(t, h, tt.token, tt.method, tt.path, tt.body)
+			if status != tt.status {
+				t.Fatalf("got %d %v, want %d", status, body, tt.status)
+			}
+		})
+	}
+	if _, total, _ := h.svc.Store.ListUsers(context.Background(), store.ListOptions{Limit: 10}); total != 1 {
+		t.Fatalf("%d users after the bad requests, want 1", total)
+	}
 }

@@ -1,10 +1,12 @@
 package portal
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/metrics"
 )
 
 // maxFormBytes bounds a token request body; proofs are a few KB.
@@ -37,6 +40,11 @@ type Options struct {
 	// SSO enables browser login (OIDC, SAML) and the code and refresh
 	// grants; nil: off.
 	SSO *SSOOptions
+	// SCIM serves /scim/v2 (directory sync); nil: off.
+	SCIM http.Handler
+	// Ready lists what keeps this node from serving (backend, store,
+	// keys); empty means ready.
+	Ready func(ctx context.Context) []string
 }
 
 // Server is the portal's HTTP handler.
@@ -56,12 +64,52 @@ func New(opt Options) *Server {
 	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("POST /v1/token", s.token)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", metrics.Handler())
+	if opt.SCIM != nil {
+		s.mux.Handle("/scim/v2/", http.StripPrefix("/scim/v2", countSCIM(opt.SCIM)))
+	}
 	s.mountAdmin(opt.Admin)
 	s.mountSSO(opt.SSO)
 	return s
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// ready answers 200 when the node can serve, else 503 listing why.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Ready == nil {
+		w.Write([]byte("ready\n"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if problems := s.opt.Ready(ctx); len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready:\n  " + strings.Join(problems, "\n  ") + "\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// countSCIM counts SCIM requests by method and result class.
+func countSCIM(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		metrics.SCIMRequests.WithLabelValues(r.Method, strconv.Itoa(rec.status/100)+"xx").Inc()
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")

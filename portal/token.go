@@ -10,6 +10,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/metrics"
 )
 
 // Grant types of the token endpoint.
@@ -63,6 +64,15 @@ func (s *Server) tokenExchange(w http.ResponseWriter, r *http.Request, ip string
 	}
 	res, err := s.opt.Exchanger.Exchange(r.Context(), tokenType, subject)
 	ev := audit.Event{Event: "exchange", ClientAddr: ip, Identity: res.Identity.Principal, Issuer: res.Identity.Platform}
+	platform := res.Identity.Platform
+	if platform == "" {
+		platform = "unknown"
+	}
+	outcome := "granted"
+	if err != nil {
+		outcome = "denied"
+	}
+	metrics.Exchanges.WithLabelValues(platform, outcome).Inc()
 	var (
 		denied *auth.DeniedError
 		noRule *exchange.NoRuleError

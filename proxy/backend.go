@@ -61,6 +61,10 @@ func (s *Server) probeBackend(ctx context.Context) error {
 	return nil
 }
 
+// ProbeBackend checks the backend answers with a greeting now (for
+// readiness), refreshing the greeting the proxy mirrors.
+func (s *Server) ProbeBackend(ctx context.Context) error { return s.probeBackend(ctx) }
+
 // backendGreeting is the greeting to mirror: the last one seen, or, when
 // the backend has never answered, a neutral stand-in (the dial will then
 // fail with a clear error anyway). A missing greeting is re-probed at most

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/rbac"
 )
 
@@ -36,14 +37,15 @@ const advertisedCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | my
 
 // clientError ends a handshake with an ERR packet to the client.
 type clientError struct {
-	code uint16
-	msg  string
+	code  uint16
+	msg   string
+	class string // the reason label of the connections metric
 }
 
 func (e *clientError) Error() string { return e.msg }
 
 func deny(format string, args ...any) error {
-	return &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, msg: fmt.Sprintf(format, args...)}
+	return &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, msg: fmt.Sprintf(format, args...), class: "auth"}
 }
 
 // clientConn is the client leg during the handshake.
@@ -83,9 +85,11 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 		s.open.Add(-1)
 		writePacket(raw, 0, errPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
 		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
+		metrics.Connections.WithLabelValues("denied", "too_many_connections").Inc()
 		return
 	}
-	defer s.open.Add(-1)
+	metrics.ClientsOpen.Inc()
+	defer func() { s.open.Add(-1); metrics.ClientsOpen.Dec() }()
 
 	ev := audit.Event{Event: "connect", SessionID: id, ClientAddr: raw.RemoteAddr().String()}
 	raw.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
@@ -97,12 +101,17 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	raw.SetDeadline(time.Time{})
 	ev.Outcome = "granted"
 	s.record(ev, log)
+	metrics.Connections.WithLabelValues("granted", "").Inc()
 	log.Info("session started", "user", sess.Identity, "role", sess.Role, "issuer", sess.Issuer, "backend_user", sess.BackendUser)
 
 	sess.client, sess.backend = c.Conn, backend
 	s.Sessions.add(sess)
+	metrics.SessionsOpen.Inc()
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
+	metrics.SessionsOpen.Dec()
+	metrics.BytesRelayed.WithLabelValues("to_backend").Add(float64(up))
+	metrics.BytesRelayed.WithLabelValues("to_client").Add(float64(down))
 	backend.Close()
 	sess.release() // drops a per-session backend user
 	d := time.Since(sess.Started)
@@ -118,38 +127,43 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 // there to read it) and records the refusal.
 func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Logger) {
 	var (
-		ce  *clientError
-		de  *auth.DeniedError
-		be  *BackendError
-		tl  *tooLargeError
-		pkt []byte
+		ce    *clientError
+		de    *auth.DeniedError
+		be    *BackendError
+		tl    *tooLargeError
+		pkt   []byte
+		class string // the bounded reason label of the connections metric
 	)
 	ev.Outcome = "denied"
 	switch {
 	case errors.As(err, &de):
+		class = "auth"
 		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+de.Reason)
 	case errors.As(err, &ce):
+		class = ce.class
 		pkt = errPacket(ce.code, "portcullis: "+ce.msg)
 	case errors.As(err, &be):
-		ev.Outcome = "error"
+		ev.Outcome, class = "error", "backend"
 		pkt = errPacket(be.Code, "portcullis: "+be.Message)
 	case errors.As(err, &tl):
+		class = "token_too_large"
 		err = fmt.Errorf("token too large: %d bytes, the limit is %d (proxy.max_token_bytes)", tl.size, s.opt.MaxTokenBytes)
 		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+err.Error())
 		// Read what the client is still sending, or it sees a reset
 		// instead of the error.
 		io.CopyN(io.Discard, c.Conn, int64(tl.size))
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		ev.Outcome = "error"
+		ev.Outcome, class = "error", "handshake_timeout"
 		err = errors.New("handshake timeout: the client sent nothing in time")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		ev.Outcome = "error"
+		ev.Outcome, class = "error", "client_gone"
 		err = errors.New("client disconnected during the handshake")
 	default:
-		ev.Outcome = "error"
+		ev.Outcome, class = "error", "bad_handshake"
 		pkt = errPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis: bad handshake")
 		err = fmt.Errorf("bad handshake: %w", err)
 	}
+	metrics.Connections.WithLabelValues(ev.Outcome, class).Inc()
 	ev.Reason = err.Error()
 	if pkt != nil {
 		c.write(pkt)
@@ -240,7 +254,9 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		}
 		ev.BackendUser = user
 	}
+	dialStart := time.Now()
 	bc, err := s.dialBackend(ctx, resp, user, password)
+	metrics.Since(metrics.BackendDialSeconds, dialStart)
 	if err != nil {
 		release()
 		return nil, nil, err
@@ -310,6 +326,7 @@ func tokenString(b []byte, limit int) (string, error) {
 // authorize verifies the token, checks the user name matches it and picks
 // the role. It fills the audit event as it learns.
 func (s *Server) authorize(ctx context.Context, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
+	defer metrics.Since(metrics.AuthSeconds, time.Now())
 	id, err := s.opt.Verifier.Verify(ctx, token)
 	if err != nil {
 		return id, rbac.Grant{}, err

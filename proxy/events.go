@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -45,6 +46,7 @@ func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time
 		for _, e := range events {
 			last = e.ID
 			s.apply(ctx, e)
+			metrics.EventLag.Observe(time.Since(e.Created).Seconds())
 		}
 	}
 }

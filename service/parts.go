@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/portal"
+	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -122,11 +122,7 @@ func (s *Service) sessions() []portal.SessionInfo {
 // rotateSCIMToken replaces a connection's SCIM bearer token; only its
 // SHA-256 is stored.
 func (s *Service) rotateSCIMToken(ctx context.Context, connection string) (string, error) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	plain := base64.RawURLEncoding.EncodeToString(raw)
-	sum := sha256.Sum256([]byte(plain))
-	hash := sum[:]
+	plain, hash := scim.NewToken()
 	if _, err := s.Store.PutSCIMToken(ctx, store.SCIMToken{Connection: connection, Hash: hash}); err != nil {
 		return "", err
 	}

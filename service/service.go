@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
+	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -149,7 +151,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
 			},
-			SSO: sso,
+			SSO:   sso,
+			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
+			Ready: func(ctx context.Context) []string { return s.ready(ctx, verifier) },
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -159,6 +163,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	go func() { s.served <- s.Proxy.Serve(ctx, ln) }()
 	go s.Proxy.WatchEvents(ctx, s.Store, 200*time.Millisecond)
+	go watchKeySets(ctx, verifier, 15*time.Second)
 	go func() {
 		if err := s.http.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
 			s.served <- fmt.Errorf("portal: %w", err)
