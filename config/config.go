@@ -72,6 +72,17 @@ type Proxy struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"` // default 10s
 	ShutdownTimeout  time.Duration `yaml:"shutdown_timeout"`  // default 30s: how long serve waits for sessions to drain
 	MaxTokenBytes    int           `yaml:"max_token_bytes"`   // default 65536
+	// MaxSessionsPerIdentity caps one identity's concurrent sessions
+	// (default 0: no cap).
+	MaxSessionsPerIdentity int `yaml:"max_sessions_per_identity"`
+	// FailedAuthPerMinute is how many failed logins one source address,
+	// and FailedAuthPerUserPerMinute one user name, may make per minute
+	// before being told to wait (defaults 30 and 10).
+	FailedAuthPerMinute        int `yaml:"failed_auth_per_minute"`
+	FailedAuthPerUserPerMinute int `yaml:"failed_auth_per_user_per_minute"`
+	// IdleTimeout ends a session with no bytes either way for this long
+	// (default 0: never).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Issuer is one trusted token issuer (an IdP or a customer-run issuer).
@@ -119,6 +130,10 @@ type Role struct {
 	// BackendRole is a role in the database granted to (and made the
 	// default of) each ephemeral user, instead of or besides grants.
 	BackendRole string `yaml:"backend_role"`
+	// EndAtTokenExpiry ends a session when the token it was opened with
+	// expires (default false: a session outlives its token, as a
+	// database session outlives a password change).
+	EndAtTokenExpiry bool `yaml:"end_at_token_expiry"`
 }
 
 // Credential plans.

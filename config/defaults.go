@@ -7,36 +7,38 @@ import (
 
 // The defaults ApplyDefaults fills in; each is also noted on its field.
 const (
-	DefaultListenMySQL      = "127.0.0.1:4000"
-	DefaultListenHTTP       = "127.0.0.1:8080"
-	DefaultBackendAddress   = "127.0.0.1:3306"
-	DefaultBackendTLS       = BackendTLSDisabled
-	DefaultDialTimeout      = 5 * time.Second
-	DefaultMaxConnections   = 1000
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultShutdownTimeout  = 30 * time.Second
-	DefaultMaxTokenBytes    = 65536
-	DefaultUsernameClaim    = "email"
-	DefaultMaxLifetime      = 24 * time.Hour
-	DefaultJWKSMaxStale     = 24 * time.Hour
-	DefaultDevIssuer        = "portcullis-dev"
-	DefaultDevKeyFile       = "portcullis-dev-key.pem"
-	DefaultDevAudience      = "portcullis"
-	DefaultDevTokenTTL      = time.Hour
-	DefaultAuditFile        = "audit.log"
-	DefaultLogLevel         = "info"
-	DefaultLogFormat        = "text"
-	DefaultStoreEngine      = StoreSQLite
-	DefaultStorePath        = "portcullis.db"
-	DefaultIssuerAudience   = "portcullis"
-	DefaultIssuerAlg        = "ES256"
-	DefaultMaxTokenTTL      = time.Hour
-	DefaultKEKFile          = "portcullis.kek"
-	DefaultExchangeTTL      = 15 * time.Minute
-	DefaultExchangeFailures = 10
-	DefaultSTSEndpoint      = "https://sts.amazonaws.com"
-	DefaultGoogleIssuer     = "https://accounts.google.com"
-	DefaultGoogleJWKS       = "https://www.googleapis.com/oauth2/v3/certs"
+	DefaultListenMySQL         = "127.0.0.1:4000"
+	DefaultListenHTTP          = "127.0.0.1:8080"
+	DefaultBackendAddress      = "127.0.0.1:3306"
+	DefaultBackendTLS          = BackendTLSDisabled
+	DefaultDialTimeout         = 5 * time.Second
+	DefaultMaxConnections      = 1000
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultShutdownTimeout     = 30 * time.Second
+	DefaultMaxTokenBytes       = 65536
+	DefaultFailedAuthPerMinute = 30
+	DefaultFailedAuthPerUser   = 10
+	DefaultUsernameClaim       = "email"
+	DefaultMaxLifetime         = 24 * time.Hour
+	DefaultJWKSMaxStale        = 24 * time.Hour
+	DefaultDevIssuer           = "portcullis-dev"
+	DefaultDevKeyFile          = "portcullis-dev-key.pem"
+	DefaultDevAudience         = "portcullis"
+	DefaultDevTokenTTL         = time.Hour
+	DefaultAuditFile           = "audit.log"
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = "text"
+	DefaultStoreEngine         = StoreSQLite
+	DefaultStorePath           = "portcullis.db"
+	DefaultIssuerAudience      = "portcullis"
+	DefaultIssuerAlg           = "ES256"
+	DefaultMaxTokenTTL         = time.Hour
+	DefaultKEKFile             = "portcullis.kek"
+	DefaultExchangeTTL         = 15 * time.Minute
+	DefaultExchangeFailures    = 10
+	DefaultSTSEndpoint         = "https://sts.amazonaws.com"
+	DefaultGoogleIssuer        = "https://accounts.google.com"
+	DefaultGoogleJWKS          = "https://www.googleapis.com/oauth2/v3/certs"
 )
 
 // ApplyDefaults sets every zero-valued field that has a default. Load calls
@@ -52,6 +54,8 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&c.Proxy.HandshakeTimeout, DefaultHandshakeTimeout)
 	setDuration(&c.Proxy.ShutdownTimeout, DefaultShutdownTimeout)
 	setInt(&c.Proxy.MaxTokenBytes, DefaultMaxTokenBytes)
+	setInt(&c.Proxy.FailedAuthPerMinute, DefaultFailedAuthPerMinute)
+	setInt(&c.Proxy.FailedAuthPerUserPerMinute, DefaultFailedAuthPerUser)
 	for i := range c.Issuers {
 		setString(&c.Issuers[i].UsernameClaim, DefaultUsernameClaim)
 		setDuration(&c.Issuers[i].MaxLifetime, DefaultMaxLifetime)

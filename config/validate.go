@@ -125,6 +125,10 @@ func (c *Config) problems() []problem {
 		check{c.Backend.CAFile != "" && c.Backend.TLS == BackendTLSDisabled, "backend.ca_file",
 			"is set but backend.tls is disabled: set backend.tls: verify-full, or remove ca_file"},
 		check{c.Backend.DialTimeout <= 0, "backend.dial_timeout", positiveDuration},
+		check{c.Proxy.MaxSessionsPerIdentity < 0, "proxy.max_sessions_per_identity", "is negative: use 0 for no cap"},
+		check{c.Proxy.FailedAuthPerMinute < 0, "proxy.failed_auth_per_minute", "is negative: use a positive budget"},
+		check{c.Proxy.FailedAuthPerUserPerMinute < 0, "proxy.failed_auth_per_user_per_minute", "is negative: use a positive budget"},
+		check{c.Proxy.IdleTimeout < 0, "proxy.idle_timeout", "is negative: use 0 for no idle timeout"},
 	)
 	if p := fileProblem(c.Backend.CAFile); p != "" {
 		add(check{true, "backend.ca_file", p})

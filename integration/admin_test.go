@@ -92,6 +92,12 @@ func TestAdminCLI(t *testing.T) {
 		}
 		t.Fatal("the writer session survived the team's deletion")
 	})
+	t.Run("reload re-reads the config file", func(t *testing.T) {
+		out, errOut, err := admin(t, h, adminToken, "reload")
+		if err != nil || !strings.Contains(out, "reloaded") {
+			t.Fatalf("%v %q %q", err, out, errOut)
+		}
+	})
 	t.Run("scim rotate-token stores only a hash", func(t *testing.T) {
 		out, _, err := admin(t, h, adminToken, "scim", "rotate-token", "okta")
 		token := strings.TrimSpace(out)

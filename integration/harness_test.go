@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -50,6 +51,7 @@ type harnessOpts struct {
 	extraYAML     string // appended under proxy:
 	storeDSN      string // a MySQL store shared by several harnesses; default SQLite in the temp dir
 	topYAML       string // appended at the top level (exchange:, admin:, ...)
+	failedAuth    int    // failed-login budget per address and per user; default: practically none
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -106,6 +108,8 @@ listen: {mysql: "127.0.0.1:0", http: %q}
 backend: {address: %q, tls: disabled, dial_timeout: 2s}
 proxy:
   handshake_timeout: 2s
+  failed_auth_per_minute: %d
+  failed_auth_per_user_per_minute: %d
 %s
 dev_issuer: {enabled: true, key_file: dev.pem}
 issuers:
@@ -120,6 +124,7 @@ roles:
   reader: {backend_user: %s, backend_password: "file:%s.pw"}
   writer: {backend_user: %s, backend_password: "file:%s.pw"}
   dba:    {backend_user: nobody_here, backend_password: ""}
+  expiring: {backend_user: %s, backend_password: "file:%s.pw", end_at_token_expiry: true}
   temp:   {plan: ephemeral, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"]}
 mappings:
   - {issuer: corp, groups: [db-readers], roles: [reader]}
@@ -131,7 +136,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.backend, opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +167,7 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 	logFiles = append(logFiles, logPath, cfg.Audit.File)
 	secretsMu.Unlock()
 	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := service.Start(context.Background(), cfg, service.Options{InsecureNoTLS: opt.insecureNoTLS, Log: log})
+	svc, err := service.Start(context.Background(), cfg, service.Options{InsecureNoTLS: opt.insecureNoTLS, Log: log, ConfigPath: cfgPath})
 	if err != nil {
 		t.Fatal(err)
 	}

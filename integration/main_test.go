@@ -20,11 +20,14 @@ import (
 const backendAddr = "127.0.0.1:3306"
 
 // Backend role accounts the tests create, with narrow grants on testDB.
-const (
-	testDB     = "pcit"
-	readerUser = "pcit_reader"
-	writerUser = "pcit_writer"
-	adminUser  = "pcit_admin" // creates per-session users for the ephemeral role
+// The suffix is per test process, so two runs sharing one MariaDB (two
+// developers, CI and a developer) do not reset each other's accounts.
+var (
+	runID      = randomHex(3)
+	testDB     = "pcit_" + runID
+	readerUser = "pcit_reader_" + runID
+	writerUser = "pcit_writer_" + runID
+	adminUser  = "pcit_admin_" + runID // creates per-session users for the ephemeral role
 )
 
 var (

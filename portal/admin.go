@@ -36,6 +36,8 @@ type AdminOptions struct {
 	// RotateSCIMToken makes a new token for a connection and returns it
 	// in the clear, once.
 	RotateSCIMToken func(ctx context.Context, connection string) (string, error)
+	// Reload re-reads the server's config file.
+	Reload func(ctx context.Context) error
 }
 
 func (s *Server) mountAdmin(a AdminOptions) {
@@ -92,6 +94,15 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		}
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "kill session " + id, ClientAddr: clientIP(r)})
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "the session ends within a second on the node that holds it"})
+	}))
+	s.mux.HandleFunc("POST /v1/admin/reload", guard(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Reload(r.Context()); err != nil {
+			s.record(audit.Event{Event: "admin", Outcome: "error", Reason: "reload refused", ClientAddr: clientIP(r)})
+			oauthError(w, http.StatusUnprocessableEntity, "invalid_configuration", "reload refused, the running configuration stays: "+err.Error())
+			return
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "reload", ClientAddr: clientIP(r)})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	}))
 	s.mux.HandleFunc("GET /v1/admin/teams", guard(func(w http.ResponseWriter, r *http.Request) {
 		teams, err := a.Store.ListTeams(r.Context())

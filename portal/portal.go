@@ -8,14 +8,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 )
 
@@ -51,7 +49,7 @@ type Options struct {
 type Server struct {
 	opt     Options
 	mux     *http.ServeMux
-	limiter *failureLimiter
+	limiter *limit.Failures
 }
 
 // New builds the portal.
@@ -59,7 +57,7 @@ func New(opt Options) *Server {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	s := &Server{opt: opt, mux: http.NewServeMux(), limiter: newFailureLimiter(opt.FailuresPerMinute)}
+	s := &Server{opt: opt, mux: http.NewServeMux(), limiter: limit.NewFailures(opt.FailuresPerMinute)}
 	s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("POST /v1/token", s.token)
@@ -141,7 +139,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 // fail answers a refused request, counts it against the source address
 // and audits it.
 func (s *Server) fail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.failed(ip)
+	s.limiter.Failed(ip)
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "exchange", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)
@@ -172,56 +170,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// failureLimiter gives each source address a budget of refused requests
-// per minute; requests that succeed cost nothing.
-type failureLimiter struct {
-	perMinute int
-	mu        sync.Mutex
-	byIP      map[string]*rate.Limiter
-	swept     time.Time
-}
-
-func newFailureLimiter(perMinute int) *failureLimiter {
-	return &failureLimiter{perMinute: perMinute, byIP: map[string]*rate.Limiter{}, swept: time.Now()}
-}
-
-func (l *failureLimiter) get(ip string) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if time.Since(l.swept) > 10*time.Minute { // forget addresses whose budget is full again
-		for k, lim := range l.byIP {
-			if lim.Tokens() >= float64(l.perMinute) {
-				delete(l.byIP, k)
-			}
-		}
-		l.swept = time.Now()
-	}
-	lim, ok := l.byIP[ip]
-	if !ok {
-		lim = rate.NewLimiter(rate.Limit(float64(l.perMinute)/60), l.perMinute)
-		l.byIP[ip] = lim
-	}
-	return lim
-}
-
-// allow reports whether ip still has budget, and otherwise how long to wait.
-func (l *failureLimiter) allow(ip string) (time.Duration, bool) {
-	if l.perMinute <= 0 {
-		return 0, true
-	}
-	lim := l.get(ip)
-	if lim.Tokens() >= 1 {
-		return 0, true
-	}
-	r := lim.Reserve()
-	defer r.Cancel()
-	return r.Delay(), false
-}
-
-func (l *failureLimiter) failed(ip string) {
-	if l.perMinute > 0 {
-		l.get(ip).Allow()
-	}
 }

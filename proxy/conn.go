@@ -106,6 +106,12 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 
 	sess.client, sess.backend = c.Conn, backend
 	s.Sessions.add(sess)
+	if !sess.endAt.IsZero() {
+		t := time.AfterFunc(time.Until(sess.endAt), func() {
+			sess.kill("the token expired (the role ends sessions at token expiry): reconnect with a fresh token")
+		})
+		defer t.Stop()
+	}
 	metrics.SessionsOpen.Inc()
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
@@ -195,7 +201,8 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		// (the token) in the clear inside TLS, with no cleartext flag.
 		plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
 	}
-	if s.opt.TLS != nil {
+	live := s.live.Load()
+	if live.TLS != nil {
 		g.caps |= mysql.CLIENT_SSL
 	}
 	c.seq = 255 // the greeting is packet 0
@@ -212,10 +219,10 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		return nil, nil, err
 	}
 	if len(p) == sslRequestLen && resp.caps&mysql.CLIENT_SSL != 0 {
-		if s.opt.TLS == nil {
+		if live.TLS == nil {
 			return nil, nil, deny("TLS is not enabled on this proxy")
 		}
-		tc := tls.Server(c.Conn, s.opt.TLS)
+		tc := tls.Server(c.Conn, live.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
 		}
@@ -235,13 +242,27 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if name == "" {
 		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
 	}
+	if wait, ok := s.failIP.Allow(clientHost(c)); !ok {
+		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
+			msg: fmt.Sprintf("too many failed logins from %s: wait %v and try again", clientHost(c), wait.Round(time.Second)+time.Second)}
+	}
+	if wait, ok := s.failUser.Allow(strings.ToLower(name)); !ok {
+		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
+			msg: fmt.Sprintf("too many failed logins as %s: wait %v and try again", name, wait.Round(time.Second)+time.Second)}
+	}
 	token, err := s.captureToken(c, resp)
 	if err != nil {
 		return nil, nil, err
 	}
-	id2, grant, err := s.authorize(ctx, name, role, token, ev)
+	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
 	if err != nil {
+		s.failIP.Failed(clientHost(c))
+		s.failUser.Failed(strings.ToLower(name))
 		return nil, nil, err
+	}
+	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
+		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
+			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", id2.Username, max)}
 	}
 	resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
 	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
@@ -270,6 +291,9 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: user,
 		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
 		who: id2, release: release,
+	}
+	if grant.EndAtExpiry {
+		sess.endAt = id2.ExpiresAt
 	}
 	return sess, bc.Conn, nil
 }
@@ -325,9 +349,9 @@ func tokenString(b []byte, limit int) (string, error) {
 
 // authorize verifies the token, checks the user name matches it and picks
 // the role. It fills the audit event as it learns.
-func (s *Server) authorize(ctx context.Context, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
+func (s *Server) authorize(ctx context.Context, live *Live, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
 	defer metrics.Since(metrics.AuthSeconds, time.Now())
-	id, err := s.opt.Verifier.Verify(ctx, token)
+	id, err := live.Verifier.Verify(ctx, token)
 	if err != nil {
 		return id, rbac.Grant{}, err
 	}
@@ -335,7 +359,7 @@ func (s *Server) authorize(ctx context.Context, name, role, token string, ev *au
 	if !strings.EqualFold(id.Username, name) {
 		return id, rbac.Grant{}, deny("user name %q does not match the token, which is for %q", name, id.Username)
 	}
-	grant, err := s.opt.Roles.Resolve(ctx, id, role)
+	grant, err := live.Roles.Resolve(ctx, id, role)
 	if err != nil {
 		return id, grant, err
 	}
@@ -351,4 +375,14 @@ func newSalt() []byte {
 		b[i] = b[i]&0x7f | 1
 	}
 	return b
+}
+
+// clientHost is the client's address without the port: the key of the
+// failed-login budget.
+func clientHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }

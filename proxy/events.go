@@ -76,7 +76,7 @@ func (s *Server) recheck(ctx context.Context, identity string) {
 		if !strings.EqualFold(sess.Identity, identity) {
 			continue
 		}
-		if _, err := s.opt.Roles.Resolve(ctx, sess.who, sess.Role); err != nil {
+		if _, err := s.live.Load().Roles.Resolve(ctx, sess.who, sess.Role); err != nil {
 			s.log.Info("ended session: role no longer held", "conn_id", sess.ID, "user", identity, "role", sess.Role, "reason", err)
 			sess.kill("role " + sess.Role + " is no longer held: " + err.Error())
 		}

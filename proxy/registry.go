@@ -23,6 +23,7 @@ type Session struct {
 
 	who        auth.Identity // what the token said, to re-check the role later
 	release    func()        // ends what the session acquired (a per-session backend user)
+	endAt      time.Time     // when set, the session ends then (its token's expiry)
 	once       sync.Once
 	killReason string
 	client     net.Conn
@@ -47,22 +48,39 @@ func (s *Session) kill(reason string) {
 
 // Registry holds the live sessions of one proxy.
 type Registry struct {
-	mu       sync.Mutex
-	sessions map[uint32]*Session
+	mu         sync.Mutex
+	sessions   map[uint32]*Session
+	byIdentity map[string]int // live sessions per lowercased identity
 }
 
-func newRegistry() *Registry { return &Registry{sessions: map[uint32]*Session{}} }
+func newRegistry() *Registry {
+	return &Registry{sessions: map[uint32]*Session{}, byIdentity: map[string]int{}}
+}
 
 func (r *Registry) add(s *Session) {
 	r.mu.Lock()
 	r.sessions[s.ID] = s
+	r.byIdentity[strings.ToLower(s.Identity)]++
 	r.mu.Unlock()
 }
 
 func (r *Registry) remove(id uint32) {
 	r.mu.Lock()
-	delete(r.sessions, id)
+	if s, ok := r.sessions[id]; ok {
+		delete(r.sessions, id)
+		key := strings.ToLower(s.Identity)
+		if r.byIdentity[key]--; r.byIdentity[key] <= 0 {
+			delete(r.byIdentity, key)
+		}
+	}
 	r.mu.Unlock()
+}
+
+// count is how many sessions identity has open.
+func (r *Registry) count(identity string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byIdentity[strings.ToLower(identity)]
 }
 
 func (r *Registry) get(id uint32) *Session {

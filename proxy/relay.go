@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 )
@@ -27,17 +30,29 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		side string
 	}
 	done := make(chan result, 2)
+	var fromBackend io.Reader = backend
+	var lastBackend *atomic.Int64
+	if s.opt.IdleTimeout > 0 {
+		// Only with an idle timeout: note when the backend last sent, so a
+		// client waiting on a long result is not idle.
+		lastBackend = new(atomic.Int64)
+		lastBackend.Store(time.Now().UnixNano())
+		fromBackend = activityReader{backend, lastBackend}
+	}
 	go func() {
-		n, err := s.copyClientToBackend(sess, client, backend)
+		n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
 		done <- result{n, err, "client"}
 	}()
 	go func() {
 		// The backend-to-client direction is a plain copy: no parsing
 		// on the hot path. With both legs plain TCP, io.Copy splices.
-		n, err := io.Copy(client, backend)
+		n, err := io.Copy(client, fromBackend)
 		done <- result{n, err, "backend"}
 	}()
 	first := <-done
+	if errors.Is(first.err, errIdle) {
+		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
+	}
 	sess.kill("") // closes both legs; the other copier returns
 	second := <-done
 	for _, r := range []result{first, second} {
@@ -57,14 +72,32 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 	default:
 		reason = "backend closed the connection"
 	}
-	if first.err != nil && !errors.Is(first.err, io.EOF) && !errors.Is(first.err, net.ErrClosed) && !errors.Is(first.err, errClientQuit) {
+	if first.err != nil && !errors.Is(first.err, io.EOF) && !errors.Is(first.err, net.ErrClosed) && !errors.Is(first.err, errClientQuit) && !errors.Is(first.err, errIdle) {
 		reason += ": " + unwrapNetErr(first.err).Error()
 	}
 	return up, down, reason
 }
 
-// errClientQuit ends the client-to-backend copy after COM_QUIT.
-var errClientQuit = errors.New("client quit")
+// errClientQuit ends the client-to-backend copy after COM_QUIT; errIdle
+// when neither side sent anything for proxy.idle_timeout.
+var (
+	errClientQuit = errors.New("client quit")
+	errIdle       = errors.New("idle timeout")
+)
+
+// activityReader notes the time of every read from the backend.
+type activityReader struct {
+	r    io.Reader
+	last *atomic.Int64
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
 
 // commandPeekLimit bounds the command packets the proxy looks into; KILL
 // and COM_CHANGE_USER are far smaller, and anything larger is forwarded
@@ -78,12 +111,27 @@ const commandPeekLimit = 4 << 10
 //     the client saw in the greeting, and what the mariadb CLI sends on
 //     Ctrl-C), is translated to the backend thread of that session, and
 //     only for sessions of the same identity.
-func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn) (int64, error) {
+func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, lastBackend *atomic.Int64) (int64, error) {
 	br := bufio.NewReaderSize(client, 32<<10)
 	var total int64
 	lastSeq := byte(0)
+	idle := s.opt.IdleTimeout
+	var lastSent time.Time // when the client last sent anything (idle timeout only)
 	for {
+		if idle > 0 {
+			client.SetReadDeadline(time.Now().Add(idle))
+		}
 		hdr, err := br.Peek(4)
+		if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			heard := time.Unix(0, lastBackend.Load())
+			if lastSent.After(heard) || time.Since(heard) < idle {
+				continue // a command awaits its answer, or the backend is still sending: not idle
+			}
+			return total, errIdle
+		}
+		if idle > 0 && err == nil {
+			lastSent = time.Now()
+		}
 		if err != nil {
 			return total, err
 		}

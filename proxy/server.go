@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/rbac"
 )
 
@@ -62,6 +63,15 @@ type Options struct {
 	MaxConnections   int
 	HandshakeTimeout time.Duration
 	MaxTokenBytes    int
+	// MaxSessionsPerIdentity caps one identity's sessions (0: no cap).
+	MaxSessionsPerIdentity int
+	// FailedAuthPerMinute and FailedAuthPerUserPerMinute are the failed
+	// login budgets per source address and per user name (0: no limit).
+	FailedAuthPerMinute        int
+	FailedAuthPerUserPerMinute int
+	// IdleTimeout ends sessions with no bytes either way for this long
+	// (0: never).
+	IdleTimeout time.Duration
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens
@@ -71,8 +81,11 @@ type Server struct {
 	log      *slog.Logger
 	Sessions *Registry
 
-	open     atomic.Int64  // client connections open, handshaking ones included
-	nextID   atomic.Uint32 // proxy connection ids, offset by connIDBase
+	live     atomic.Pointer[Live] // what a reload swaps
+	failIP   *limit.Failures      // failed logins per source address
+	failUser *limit.Failures      // failed logins per user name
+	open     atomic.Int64         // client connections open, handshaking ones included
+	nextID   atomic.Uint32        // proxy connection ids, offset by connIDBase
 	backend  atomic.Pointer[greeting]
 	probeMu  sync.Mutex
 	lastTry  time.Time
@@ -110,7 +123,29 @@ func New(opt Options) (*Server, error) {
 	if opt.Backend.DialTimeout <= 0 {
 		opt.Backend.DialTimeout = 5 * time.Second
 	}
-	return &Server{opt: opt, log: opt.Log, Sessions: newRegistry()}, nil
+	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(),
+		failIP: limit.NewFailures(opt.FailedAuthPerMinute), failUser: limit.NewFailures(opt.FailedAuthPerUserPerMinute)}
+	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS})
+	return srv, nil
+}
+
+// Live is the part of the configuration a reload replaces: issuers,
+// roles and mappings, and the client-leg certificate. It is immutable;
+// sessions already relaying keep what they were granted.
+type Live struct {
+	Verifier TokenVerifier
+	Roles    RoleResolver
+	TLS      *tls.Config // nil only with InsecureNoTLS
+}
+
+// Reload swaps in new issuers, roles and certificate for connections
+// that start from now on.
+func (s *Server) Reload(l Live) error {
+	if l.Verifier == nil || l.Roles == nil || (l.TLS == nil && !s.opt.InsecureNoTLS) {
+		return errors.New("proxy: reload needs a verifier, a resolver and (without --insecure-no-tls) a TLS configuration")
+	}
+	s.live.Store(&l)
+	return nil
 }
 
 // Serve accepts connections on ln until ctx is done or Shutdown is called.

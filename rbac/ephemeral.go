@@ -64,7 +64,7 @@ func (p *Provisioner) admin(role string) (*sql.DB, error) {
 	}
 	r, ok := p.roles[role]
 	if !ok {
-		return nil, fmt.Errorf("role %q is not configured", role)
+		return nil, fmt.Errorf("role %q is no longer configured", role)
 	}
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.TLS = r.BackendUser, r.BackendPassword.Value(), "tcp", p.backend, p.tls
@@ -97,7 +97,9 @@ func (p *Provisioner) Acquire(ctx context.Context, identity string, sessionID ui
 		return "", "", nil, fmt.Errorf("record session user: %w", err)
 	}
 	release = func() { p.drop(user, g.Role) }
+	p.mu.Lock()
 	r := p.roles[g.Role]
+	p.mu.Unlock()
 	account := "'" + user + "'@'%'" // user is [a-z0-9_] only: safe to quote
 	stmts := []string{"CREATE USER " + account + " IDENTIFIED BY '" + password + "'"}
 	for _, grant := range r.Grants {
@@ -153,11 +155,13 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var ephemeral []string // the record does not say which role made it
+	p.mu.Lock()
 	for name, r := range p.roles {
 		if r.Plan == config.PlanEphemeral {
 			ephemeral = append(ephemeral, name)
 		}
 	}
+	p.mu.Unlock()
 	n := 0
 	for _, e := range list {
 		if e.Node == p.node {
@@ -166,6 +170,18 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Reload takes a reloaded config's roles; managing connections reopen
+// with the new credentials when next needed.
+func (p *Provisioner) Reload(roles map[string]config.Role) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.roles = roles
+	for name, db := range p.admins {
+		db.Close()
+		delete(p.admins, name)
+	}
 }
 
 // Close closes the managing connections.

@@ -19,6 +19,7 @@ type Grant struct {
 	Plan            string // config.PlanStatic or config.PlanEphemeral
 	BackendUser     string // static: the account; ephemeral: the account that creates session users
 	BackendPassword string
+	EndAtExpiry     bool // end the session when its token expires
 }
 
 // Directory is the part of the store the resolver reads: the users and
@@ -160,7 +161,7 @@ func (r *Resolver) Resolve(ctx context.Context, id auth.Identity, requested stri
 
 func (r *Resolver) grant(role string) Grant {
 	c := r.roles[role]
-	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value()}
+	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value(), EndAtExpiry: c.EndAtTokenExpiry}
 }
 
 func list(roles []string) string {

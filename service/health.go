@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/metrics"
 )
 
 // ready lists what keeps this node from serving: the backend, the store,
 // the signing key and the issuers' key sets.
-func (s *Service) ready(ctx context.Context, v *auth.Verifier) []string {
+func (s *Service) ready(ctx context.Context) []string {
+	v := s.verifier.Load()
 	var problems []string
 	if err := s.Proxy.ProbeBackend(ctx); err != nil {
 		problems = append(problems, "backend: "+err.Error())
@@ -31,11 +31,11 @@ func (s *Service) ready(ctx context.Context, v *auth.Verifier) []string {
 }
 
 // watchKeySets publishes the age and failures of each issuer's JWKS.
-func watchKeySets(ctx context.Context, v *auth.Verifier, every time.Duration) {
+func (s *Service) watchKeySets(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		for _, ks := range v.KeySets() {
+		for _, ks := range s.verifier.Load().KeySets() {
 			if !ks.LastRefresh.IsZero() {
 				metrics.JWKSAge.WithLabelValues(ks.Issuer).Set(time.Since(ks.LastRefresh).Seconds())
 			}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullisdb/portcullis/audit"
@@ -30,6 +31,8 @@ type Options struct {
 	// development and the benchmark's comparison row only.
 	InsecureNoTLS bool
 	Log           *slog.Logger
+	// ConfigPath is the file Reload re-reads (SIGHUP, `portcullis reload`).
+	ConfigPath string
 }
 
 // Service is a started portcullis.
@@ -45,7 +48,14 @@ type Service struct {
 	users  *rbac.Provisioner
 	http   *http.Server
 	served chan error
+	ctx    context.Context
 	cancel context.CancelFunc
+	opt    Options
+	log    *slog.Logger
+
+	reloadMu       sync.Mutex
+	verifier       atomic.Pointer[auth.Verifier]
+	verifierCancel context.CancelFunc // stops the current verifier's JWKS refreshes
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -58,7 +68,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Service{served: make(chan error, 2), cancel: cancel}
+	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log}
 	started := false
 	defer func() {
 		if !started {
@@ -80,10 +90,14 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, err
 	}
 	go s.Issuer.Run(ctx, 30*time.Second) // picks up rotations made elsewhere
-	verifier, err := auth.NewVerifier(ctx, cfg.Issuers, devLocal(dev), s.Issuer)
+	vctx, vcancel := context.WithCancel(ctx)
+	verifier, err := auth.NewVerifier(vctx, cfg.Issuers, devLocal(dev), s.Issuer)
 	if err != nil {
+		vcancel()
 		return nil, err
 	}
+	s.verifier.Store(verifier)
+	s.verifierCancel = vcancel
 	clientTLS, fingerprint, err := clientTLS(cfg.TLS, opt.InsecureNoTLS)
 	if err != nil {
 		return nil, err
@@ -124,9 +138,13 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			TLS:         backendTLS,
 			TLSOptional: cfg.Backend.TLS == config.BackendTLSPreferred,
 		},
-		MaxConnections:   cfg.Proxy.MaxConnections,
-		HandshakeTimeout: cfg.Proxy.HandshakeTimeout,
-		MaxTokenBytes:    cfg.Proxy.MaxTokenBytes,
+		MaxConnections:             cfg.Proxy.MaxConnections,
+		HandshakeTimeout:           cfg.Proxy.HandshakeTimeout,
+		MaxTokenBytes:              cfg.Proxy.MaxTokenBytes,
+		MaxSessionsPerIdentity:     cfg.Proxy.MaxSessionsPerIdentity,
+		FailedAuthPerMinute:        cfg.Proxy.FailedAuthPerMinute,
+		FailedAuthPerUserPerMinute: cfg.Proxy.FailedAuthPerUserPerMinute,
+		IdleTimeout:                cfg.Proxy.IdleTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -150,10 +168,11 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			Admin: portal.AdminOptions{
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
+				Reload:          s.ReloadFile,
 			},
 			SSO:   sso,
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
-			Ready: func(ctx context.Context) []string { return s.ready(ctx, verifier) },
+			Ready: s.ready,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -163,7 +182,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	go func() { s.served <- s.Proxy.Serve(ctx, ln) }()
 	go s.Proxy.WatchEvents(ctx, s.Store, 200*time.Millisecond)
-	go watchKeySets(ctx, verifier, 15*time.Second)
+	go s.watchKeySets(ctx, 15*time.Second)
 	go func() {
 		if err := s.http.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
 			s.served <- fmt.Errorf("portal: %w", err)
@@ -192,6 +211,63 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.shutdownErr = errors.Join(err, herr)
 	})
 	return s.shutdownErr
+}
+
+// Reload applies a new configuration's issuers, mappings, roles and
+// client certificate to connections from now on; live sessions keep what
+// they were granted. A config that fails to build leaves the old one in
+// force. Listen addresses, the store, the backend and exchange rules need
+// a restart.
+func (s *Service) Reload(cfg *config.Config) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	var dev *auth.DevIssuer
+	var err error
+	if cfg.DevIssuer.Enabled {
+		if dev, err = auth.LoadDevIssuer(cfg.DevIssuer); err != nil {
+			return err
+		}
+	}
+	vctx, vcancel := context.WithCancel(s.ctx)
+	verifier, err := auth.NewVerifier(vctx, cfg.Issuers, devLocal(dev), s.Issuer)
+	if err != nil {
+		vcancel()
+		return err
+	}
+	clientTLS, fingerprint, err := clientTLS(cfg.TLS, s.opt.InsecureNoTLS)
+	if err != nil {
+		vcancel()
+		return err
+	}
+	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS}); err != nil {
+		vcancel()
+		return err
+	}
+	s.users.Reload(cfg.Roles)
+	s.verifier.Store(verifier)
+	s.verifierCancel()
+	s.verifierCancel = vcancel
+	s.Fingerprint = fingerprint
+	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles), "tls_sha256", fingerprint)
+	return nil
+}
+
+// ReloadFile re-reads Options.ConfigPath and reloads it; an invalid file
+// is refused with its problems and the running configuration stays.
+func (s *Service) ReloadFile(context.Context) error {
+	if s.opt.ConfigPath == "" {
+		return errors.New("reload: this server was started without a config file")
+	}
+	cfg, err := config.Load(s.opt.ConfigPath)
+	if err != nil {
+		s.log.Error("reload refused: the running configuration stays", "err", err)
+		return err
+	}
+	if err := s.Reload(cfg); err != nil {
+		s.log.Error("reload refused: the running configuration stays", "err", err)
+		return err
+	}
+	return nil
 }
 
 // Done reports a listener's failure.

@@ -243,3 +243,23 @@ func scimCmd() *cobra.Command {
 	})
 	return scim
 }
+
+func reloadCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make the server re-read its config file (as SIGHUP does); an invalid file is refused and the running config stays",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := newAdminClient(cmd)
+			if err != nil {
+				return err
+			}
+			if err := a.do("POST", "/v1/admin/reload", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "reloaded")
+			return nil
+		},
+	}
+	serverFlag(cmd)
+	return cmd
+}

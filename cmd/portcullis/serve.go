@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -28,14 +29,24 @@ func serveCmd() *cobra.Command {
 			log := newLogger(cfg.Log)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			svc, err := service.Start(ctx, cfg, service.Options{InsecureNoTLS: insecure, Log: log})
+			path, _ := cmd.Flags().GetString("config")
+			svc, err := service.Start(ctx, cfg, service.Options{InsecureNoTLS: insecure, Log: log, ConfigPath: path})
 			if err != nil {
 				return err
 			}
-			select {
-			case <-ctx.Done():
-			case err := <-svc.Done():
-				return fmt.Errorf("proxy stopped: %w", err)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					break wait
+				case <-hup:
+					svc.ReloadFile(ctx) // logs the outcome; a bad file keeps the running config
+				case err := <-svc.Done():
+					return fmt.Errorf("proxy stopped: %w", err)
+				}
 			}
 			log.Info("shutting down: draining sessions", "timeout", cfg.Proxy.ShutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Proxy.ShutdownTimeout)
