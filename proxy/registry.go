@@ -35,11 +35,17 @@ type Session struct {
 // it is most likely waiting on (sequence id 1); if it was mid-result, the
 // stream is being closed anyway.
 func (s *Session) kill(reason string) {
+	s.end(codeConnectionKilled, reason, "connection was killed: "+reason)
+}
+
+// end closes both legs once, first sending the client an ERR packet with
+// code and message when reason is set.
+func (s *Session) end(code uint16, reason, message string) {
 	s.once.Do(func() {
 		s.killReason = reason
 		if reason != "" {
 			s.client.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			writePacket(s.client, 1, errPacket(codeConnectionKilled, "portcullis: connection was killed: "+reason))
+			writePacket(s.client, 1, errPacket(code, "portcullis: "+message))
 		}
 		s.client.Close()
 		s.backend.Close()

@@ -50,8 +50,13 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		done <- result{n, err, "backend"}
 	}()
 	first := <-done
-	if errors.Is(first.err, errIdle) {
+	switch {
+	case errors.Is(first.err, errIdle):
 		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
+	case first.side == "backend":
+		// The backend went away (restart, crash, its own KILL): say so,
+		// rather than leave the client with a bare EOF.
+		sess.end(codeServerLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
 	}
 	sess.kill("") // closes both legs; the other copier returns
 	second := <-done

@@ -136,4 +136,5 @@ const (
 	codeBackendUnreachable uint16 = 2003 // CR_CONN_HOST_ERROR
 	codeBackendTLS         uint16 = 2026 // CR_SSL_CONNECTION_ERROR
 	codeConnectionKilled   uint16 = 1927 // MariaDB's ER_CONNECTION_KILLED
+	codeServerLost         uint16 = 2013 // CR_SERVER_LOST
 )
