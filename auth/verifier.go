@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ const algAllowList = "only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA)
 type Verifier struct {
 	byIss  map[string]*issuer // by the exact `iss` value
 	parser *jwt.Parser
+	cache  *verifiedCache
 }
 
 // issuer is one trusted issuer with its keys and claim rules.
@@ -140,6 +142,7 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIs
 		return nil, fmt.Errorf("invalid issuer configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	v := &Verifier{
+		cache:  newVerifiedCache(verifiedCacheSize),
 		byIss:  make(map[string]*issuer, len(issuers)+1),
 		parser: jwt.NewParser(jwt.WithValidMethods(allowedAlgs), jwt.WithoutClaimsValidation()),
 	}
@@ -478,6 +481,19 @@ type limitedBody struct {
 // token, its signature or key material. ctx bounds a key set refresh that an
 // unknown key id may cause.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	key := sha256.Sum256([]byte(token))
+	if id, ok := v.cache.get(key); ok {
+		return id, nil
+	}
+	id, err := v.verify(ctx, token)
+	if err == nil {
+		v.cache.put(key, id)
+	}
+	return id, err
+}
+
+// verify checks a token the cache does not hold.
+func (v *Verifier) verify(ctx context.Context, token string) (Identity, error) {
 	switch {
 	case token == "":
 		return Identity{}, Denied("empty password: pass a token as the password")

@@ -1,0 +1,4 @@
+package auth
+
+// VerifyUncached lets benchmarks measure a cold verification.
+var VerifyUncached = (*Verifier).verify
