@@ -21,6 +21,7 @@ build:
 ## bench: direct vs through portcullis, printed and written to bench/results.json
 bench: mariadb
 	$(GO) run ./bench
+	$(GO) run ./bench -no-pool -out bench/results-nopool.json
 	$(GO) test -run '^$$' -bench . -benchmem ./auth ./proxy
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s)

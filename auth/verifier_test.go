@@ -756,8 +756,11 @@ func TestVerifyStaleKeys(t *testing.T) {
 		t.Fatalf("cached keys within jwks_max_stale: %v", err)
 	}
 	time.Sleep(600 * time.Millisecond)
-	_, err = v.Verify(t.Context(), good)
-	checkDenied(t, good, err, "signing keys are stale")
+	// A token the cache has not seen: a cached one may be served for up
+	// to the cache's 5 minutes more, a bound well inside jwks_max_stale.
+	fresh := mint(t, e, claims(urlIss))
+	_, err = v.Verify(t.Context(), fresh)
+	checkDenied(t, fresh, err, "signing keys are stale")
 	if st := v.KeySets(); len(st) != 1 || st[0].Failures == 0 || st[0].LastRefresh.IsZero() || st[0].Problem == "" {
 		t.Fatalf("KeySets = %+v", st)
 	}

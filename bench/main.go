@@ -90,6 +90,7 @@ func main() {
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "untimed warm-up before each phase, per target")
 	out := flag.String("out", "bench/results.json", "where to write the results as JSON")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and both proxies) to this file")
+	noPool := flag.Bool("no-pool", false, "turn the proxy's warm backend connection pool off (pool.max_idle: -1)")
 	flag.Parse()
 	if *duration <= 0 || *warmup < 0 || *conns < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -duration must be positive, -warmup not negative, -conns at least 1")
@@ -109,7 +110,7 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(ctx, settings{Duration: *duration, Warmup: *warmup, Conns: *conns}, *out); err != nil {
+	if err := run(ctx, settings{Duration: *duration, Warmup: *warmup, Conns: *conns, Pool: !*noPool}, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		pprof.StopCPUProfile()
 		stop()
@@ -121,6 +122,7 @@ type settings struct {
 	Duration time.Duration `json:"duration_ns"`
 	Warmup   time.Duration `json:"warmup_ns"`
 	Conns    int           `json:"conns"`
+	Pool     bool          `json:"pool"` // the proxy's backend connection pool
 }
 
 // target is one way of reaching MariaDB.
@@ -157,7 +159,7 @@ func run(ctx context.Context, s settings, outPath string) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg, token, err := writeConfig(dir, password)
+	cfg, token, err := writeConfig(dir, password, s.Pool)
 	if err != nil {
 		return err
 	}
@@ -277,7 +279,11 @@ func createAccount(ctx context.Context, root *sql.DB, password string) error {
 
 // writeConfig writes a portcullis.yaml with the dev issuer and one role into
 // dir, loads it as serve would, and mints a token for that role.
-func writeConfig(dir, password string) (*config.Config, string, error) {
+func writeConfig(dir, password string, pool bool) (*config.Config, string, error) {
+	maxIdle := 16
+	if !pool {
+		maxIdle = -1
+	}
 	if err := os.WriteFile(filepath.Join(dir, benchUser+".pw"), []byte(password+"\n"), 0o600); err != nil {
 		return nil, "", err
 	}
@@ -286,10 +292,10 @@ listen: {mysql: "127.0.0.1:0", http: "127.0.0.1:0"}
 backend: {address: %q, tls: disabled}
 dev_issuer: {enabled: true, key_file: dev.pem}
 roles:
-  %s: {backend_user: %s, backend_password: "file:%s.pw"}
+  %s: {backend_user: %s, backend_password: "file:%s.pw", pool: {max_idle: %d}}
 audit: {file: audit.log}
 log: {level: warn}
-`, backendAddr, benchRole, benchUser, benchUser)
+`, backendAddr, benchRole, benchUser, benchUser, maxIdle)
 	path := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		return nil, "", err
@@ -593,9 +599,9 @@ func (r *report) header() string {
 		cpu = ", " + m.CPUModel
 	}
 	return fmt.Sprintf("portcullis bench %s  %s %s/%s  GOMAXPROCS=%d (%d CPUs%s)  MariaDB %s\n"+
-		"each phase: %v warm-up, then %v timed, per target; client, proxies and MariaDB share this machine",
+		"each phase: %v warm-up, then %v timed, per target; client, proxies and MariaDB share this machine; proxy backend pool: %s",
 		r.Timestamp.Format(time.RFC3339), m.GoVersion, m.OS, m.Arch, m.GOMAXPROCS, m.NumCPU, cpu, m.MariaDB,
-		r.Settings.Warmup, r.Settings.Duration)
+		r.Settings.Warmup, r.Settings.Duration, map[bool]string{true: "on", false: "off"}[r.Settings.Pool])
 }
 
 func (r *report) printTable(w io.Writer) {

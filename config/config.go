@@ -134,6 +134,17 @@ type Role struct {
 	// expires (default false: a session outlives its token, as a
 	// database session outlives a password change).
 	EndAtTokenExpiry bool `yaml:"end_at_token_expiry"`
+	// Pool keeps warm backend connections of a static role, so a new
+	// session skips the backend's login; they are reset
+	// (COM_RESET_CONNECTION) between sessions.
+	Pool Pool `yaml:"pool"`
+}
+
+// Pool sizes a role's warm backend connections.
+type Pool struct {
+	MaxIdle     int           `yaml:"max_idle"`     // default 8; -1 turns pooling off for the role
+	MaxLifetime time.Duration `yaml:"max_lifetime"` // default 30m
+	IdleTimeout time.Duration `yaml:"idle_timeout"` // default 5m
 }
 
 // Credential plans.

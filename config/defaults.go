@@ -17,6 +17,9 @@ const (
 	DefaultShutdownTimeout     = 30 * time.Second
 	DefaultMaxTokenBytes       = 65536
 	DefaultFailedAuthPerMinute = 30
+	DefaultPoolMaxIdle         = 8
+	DefaultPoolMaxLifetime     = 30 * time.Minute
+	DefaultPoolIdleTimeout     = 5 * time.Minute
 	DefaultFailedAuthPerUser   = 10
 	DefaultUsernameClaim       = "email"
 	DefaultMaxLifetime         = 24 * time.Hour
@@ -70,6 +73,9 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Log.Format, DefaultLogFormat)
 	for name, r := range c.Roles {
 		setString(&r.Plan, PlanStatic)
+		setInt(&r.Pool.MaxIdle, DefaultPoolMaxIdle)
+		setDuration(&r.Pool.MaxLifetime, DefaultPoolMaxLifetime)
+		setDuration(&r.Pool.IdleTimeout, DefaultPoolIdleTimeout)
 		c.Roles[name] = r
 	}
 	if c.Node == "" {

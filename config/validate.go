@@ -213,6 +213,8 @@ func (c *Config) problems() []problem {
 				"an ephemeral role needs grants (e.g. [\"SELECT ON analytics.*\"]) or backend_role"},
 			check{r.Plan == PlanStatic && (len(r.Grants) > 0 || r.BackendRole != ""), key + ".plan",
 				"grants and backend_role apply to plan: ephemeral only"},
+			check{r.Pool.MaxIdle < -1, key + ".pool.max_idle", "must be -1 (off), or the idle connections to keep"},
+			check{r.Pool.MaxLifetime < 0 || r.Pool.IdleTimeout < 0, key + ".pool", "durations must be positive"},
 		)
 		for j, g := range r.Grants {
 			add(check{g == "" || strings.ContainsAny(g, ";`") || strings.Contains(strings.ToUpper(g), " TO "), key + ".grants[" + strconv.Itoa(j) + "]",

@@ -143,14 +143,7 @@ func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, pass
 	}
 	s.backend.Store(&g)
 
-	resp := client
-	resp.user = user
-	resp.caps = client.caps&g.caps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH
-	resp.caps &^= mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
-	resp.extCaps = client.extCaps & g.extCaps
-	if resp.db != "" {
-		resp.caps |= mysql.CLIENT_CONNECT_WITH_DB
-	}
+	resp := backendResponse(client, g, user)
 	conn := raw
 	seq := byte(1)
 	useTLS := s.opt.Backend.TLS != nil && (g.caps&mysql.CLIENT_SSL != 0 || !s.opt.Backend.TLSOptional)
@@ -307,4 +300,19 @@ func unwrapNetErr(err error) error {
 		return oe.Err
 	}
 	return err
+}
+
+// backendResponse is the handshake response the backend gets: the
+// client's own, with the role's user and only the capabilities both the
+// client and the backend have (TLS and compression are per leg).
+func backendResponse(client handshakeResponse, g greeting, user string) handshakeResponse {
+	resp := client
+	resp.user = user
+	resp.caps = client.caps&g.caps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH
+	resp.caps &^= mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
+	resp.extCaps = client.extCaps & g.extCaps
+	if resp.db != "" {
+		resp.caps |= mysql.CLIENT_CONNECT_WITH_DB
+	}
+	return resp
 }

@@ -115,10 +115,14 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	metrics.SessionsOpen.Inc()
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
+	if sess.returned {
+		s.pool.put(sess.poolKey, s.live.Load().Pools[sess.poolKey.user], sess.pooled)
+	} else {
+		backend.Close()
+	}
 	metrics.SessionsOpen.Dec()
 	metrics.BytesRelayed.WithLabelValues("to_backend").Add(float64(up))
 	metrics.BytesRelayed.WithLabelValues("to_client").Add(float64(down))
-	backend.Close()
 	sess.release() // drops a per-session backend user
 	d := time.Since(sess.Started)
 	log.Debug("session ended", "user", sess.Identity, "reason", reason, "duration", d)
@@ -264,8 +268,25 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
 			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", id2.Username, max)}
 	}
-	resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
 	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
+	poolCfg, poolable := live.Pools[grant.BackendUser]
+	poolable = poolable && poolCfg.MaxIdle > 0 && grant.Plan != config.PlanEphemeral
+	key := poolKey{user: user, charset: resp.charset}
+	if poolable {
+		br := backendResponse(resp, s.backendGreeting(ctx), user)
+		key.caps, key.extCaps = br.caps, br.extCaps
+		if pc, ok := s.pool.get(key, poolCfg, resp.db); pc != nil {
+			return s.startSession(c, id, id2, grant, user, pc.backendConn, ok, pc, key, release)
+		} else if ok != nil { // the backend's ERR for the database
+			code, msg := parseErrPacket(ok)
+			return nil, nil, &BackendError{Code: code, Message: "backend: " + msg}
+		}
+		// Pooled connections outlive the session: only the proxy's own
+		// attribute, not this identity's.
+		resp.attrs = appendAttr(resp.attrs, "_proxy", "portcullis")
+	} else {
+		resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
+	}
 	if grant.Plan == config.PlanEphemeral {
 		if s.opt.SessionUsers == nil {
 			return nil, nil, deny("role %s uses per-session users, which this proxy is not set up for", grant.Role)
@@ -282,18 +303,28 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		release()
 		return nil, nil, err
 	}
-	if err := c.write(bc.ok); err != nil {
+	var pc *pooled
+	if poolable {
+		pc = &pooled{backendConn: bc, created: time.Now()}
+	}
+	return s.startSession(c, id, id2, grant, user, bc, bc.ok, pc, key, release)
+}
+
+// startSession answers the client with the backend's OK and makes the
+// session; pc is set when the backend connection may return to the pool.
+func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant rbac.Grant, user string, bc *backendConn, ok []byte, pc *pooled, key poolKey, release func()) (*Session, net.Conn, error) {
+	if err := c.write(ok); err != nil {
 		bc.Close()
 		release()
 		return nil, nil, err
 	}
 	sess := &Session{
-		ID: id, Identity: id2.Username, Issuer: id2.Issuer, Role: grant.Role, BackendUser: user,
+		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
 		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
-		who: id2, release: release,
+		who: who, release: release, pooled: pc, poolKey: key,
 	}
 	if grant.EndAtExpiry {
-		sess.endAt = id2.ExpiresAt
+		sess.endAt = who.ExpiresAt
 	}
 	return sess, bc.Conn, nil
 }

@@ -24,6 +24,9 @@ type Session struct {
 	who        auth.Identity // what the token said, to re-check the role later
 	release    func()        // ends what the session acquired (a per-session backend user)
 	endAt      time.Time     // when set, the session ends then (its token's expiry)
+	pooled     *pooled       // the backend connection, when it may return to the pool
+	poolKey    poolKey
+	returned   bool // the relay ended with the backend connection back in the pool
 	once       sync.Once
 	killReason string
 	client     net.Conn
@@ -50,6 +53,17 @@ func (s *Session) end(code uint16, reason, message string) {
 		s.client.Close()
 		s.backend.Close()
 	})
+}
+
+// detach closes only the client leg, once, keeping the backend connection
+// for the pool; it reports false when a kill got there first.
+func (s *Session) detach() bool {
+	done := false
+	s.once.Do(func() {
+		s.client.Close()
+		done = true
+	})
+	return done
 }
 
 // Registry holds the live sessions of one proxy.

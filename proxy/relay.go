@@ -50,6 +50,21 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		done <- result{n, err, "backend"}
 	}()
 	first := <-done
+	if errors.Is(first.err, errPoolReturn) {
+		// The client quit cleanly, so the backend is idle: stop the other
+		// copier without closing the backend, and pool the connection.
+		backend.SetReadDeadline(time.Now())
+		second := <-done
+		down = second.n
+		up = first.n
+		if errors.Is(second.err, os.ErrDeadlineExceeded) && sess.detach() {
+			backend.SetReadDeadline(time.Time{})
+			sess.returned = true
+			return up, down, "client quit (backend connection pooled)"
+		}
+		sess.kill("")
+		return up, down, "client quit"
+	}
 	switch {
 	case errors.Is(first.err, errIdle):
 		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
@@ -88,6 +103,7 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 var (
 	errClientQuit = errors.New("client quit")
 	errIdle       = errors.New("idle timeout")
+	errPoolReturn = errors.New("client quit; backend connection to be pooled")
 )
 
 // activityReader notes the time of every read from the backend.
@@ -152,6 +168,9 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 				return total, err
 			}
 			if pkt[4] == mysql.COM_QUIT {
+				if sess.pooled != nil {
+					return total, errPoolReturn // the backend connection stays open for the pool
+				}
 				n, err := backend.Write(pkt)
 				return total + int64(n), cmp.Or(err, errClientQuit)
 			}

@@ -49,8 +49,10 @@ type Options struct {
 	Roles    RoleResolver
 	// SessionUsers serves roles with plan ephemeral; nil refuses them.
 	SessionUsers SessionUsers
-	Audit        *audit.Logger
-	Log          *slog.Logger
+	// Pools: see Live.
+	Pools map[string]PoolConfig
+	Audit *audit.Logger
+	Log   *slog.Logger
 
 	// TLS is the client-leg configuration. Nil is allowed only together
 	// with InsecureNoTLS, a development switch that lets tokens cross in
@@ -82,10 +84,11 @@ type Server struct {
 	Sessions *Registry
 
 	live     atomic.Pointer[Live] // what a reload swaps
-	failIP   *limit.Failures      // failed logins per source address
-	failUser *limit.Failures      // failed logins per user name
-	open     atomic.Int64         // client connections open, handshaking ones included
-	nextID   atomic.Uint32        // proxy connection ids, offset by connIDBase
+	pool     *pool
+	failIP   *limit.Failures // failed logins per source address
+	failUser *limit.Failures // failed logins per user name
+	open     atomic.Int64    // client connections open, handshaking ones included
+	nextID   atomic.Uint32   // proxy connection ids, offset by connIDBase
 	backend  atomic.Pointer[greeting]
 	probeMu  sync.Mutex
 	lastTry  time.Time
@@ -123,9 +126,9 @@ func New(opt Options) (*Server, error) {
 	if opt.Backend.DialTimeout <= 0 {
 		opt.Backend.DialTimeout = 5 * time.Second
 	}
-	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(),
+	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(), pool: newPool(),
 		failIP: limit.NewFailures(opt.FailedAuthPerMinute), failUser: limit.NewFailures(opt.FailedAuthPerUserPerMinute)}
-	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS})
+	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS, Pools: opt.Pools})
 	return srv, nil
 }
 
@@ -136,6 +139,9 @@ type Live struct {
 	Verifier TokenVerifier
 	Roles    RoleResolver
 	TLS      *tls.Config // nil only with InsecureNoTLS
+	// Pools sizes the warm backend connections per backend account of a
+	// static role; an account not listed is not pooled.
+	Pools map[string]PoolConfig
 }
 
 // Reload swaps in new issuers, roles and certificate for connections
@@ -160,6 +166,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	go s.sweepPool(ctx)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -195,13 +202,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	start := time.Now()
 	select {
 	case <-done:
+		s.pool.closeAll()
 		return nil
 	case <-ctx.Done():
 	}
 	n := s.Sessions.KillAll("proxy shutting down")
 	<-done
+	s.pool.closeAll()
 	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, time.Since(start).Round(time.Millisecond))
 }
 
 // Open reports how many client connections are open.
 func (s *Server) Open() int64 { return s.open.Load() }
+
+// sweepPool closes pooled connections past their idle time or lifetime.
+func (s *Server) sweepPool(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.pool.closeAll()
+			return
+		case <-t.C:
+			pools := s.live.Load().Pools
+			s.pool.sweep(func(user string) PoolConfig { return pools[user] })
+		}
+	}
+}

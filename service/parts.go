@@ -17,6 +17,7 @@ import (
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/portal"
+	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
@@ -151,6 +152,18 @@ func exchangeAudiences(cfg *config.Config) map[string]string {
 	}
 	if x.Azure != nil && len(x.Azure.Tenants) > 0 {
 		out[cloud.PlatformAzure] = x.Azure.Tenants[0].Audience
+	}
+	return out
+}
+
+// pools sizes the proxy's warm connections per backend account of the
+// static roles that pool.
+func pools(cfg *config.Config) map[string]proxy.PoolConfig {
+	out := map[string]proxy.PoolConfig{}
+	for _, r := range cfg.Roles {
+		if r.Plan == config.PlanStatic && r.Pool.MaxIdle > 0 {
+			out[r.BackendUser] = proxy.PoolConfig{MaxIdle: r.Pool.MaxIdle, MaxLifetime: r.Pool.MaxLifetime, IdleTimeout: r.Pool.IdleTimeout}
+		}
 	}
 	return out
 }

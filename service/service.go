@@ -127,6 +127,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	s.Proxy, err = proxy.New(proxy.Options{
 		Verifier:      verifier,
 		SessionUsers:  s.users,
+		Pools:         pools(cfg),
 		Roles:         rbac.NewResolver(cfg, s.Store),
 		Audit:         s.audit,
 		Log:           log,
@@ -239,7 +240,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		vcancel()
 		return err
 	}
-	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS}); err != nil {
+	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS, Pools: pools(cfg)}); err != nil {
 		vcancel()
 		return err
 	}
