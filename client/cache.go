@@ -19,6 +19,9 @@ type Entry struct {
 	Method      string    `json:"method"` // aws | azure | gcp | login
 	IssuedAt    time.Time `json:"issued_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
+
+	// RefreshToken renews a `portcullis login` session (see Refresh).
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // Fresh reports whether more than a third of the token's life is left;
@@ -86,6 +89,11 @@ func (c *Cache) Put(e Entry) error {
 		return err
 	}
 	m[key(e.Server, e.Method)] = e
+	return c.save(m)
+}
+
+// save replaces the file atomically with mode 0600.
+func (c *Cache) save(m map[string]Entry) error {
 	data, _ := json.MarshalIndent(m, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return fmt.Errorf("token cache: %w", err)

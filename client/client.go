@@ -63,6 +63,9 @@ func Token(ctx context.Context, o Options) (Entry, error) {
 		return e, nil
 	}
 	if o.Cloud == "" {
+		if e, ok, err := Refresh(ctx, o); ok {
+			return e, err
+		}
 		return Entry{}, fmt.Errorf("no valid token for %s: run `portcullis login` (people) or `portcullis token --cloud auto` (workloads)", o.Server)
 	}
 	platform := o.Cloud

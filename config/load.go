@@ -243,6 +243,7 @@ func (c *Config) eachSecret(fn func(key string, s *Secret)) {
 	fn("store.dsn", &c.Store.DSN)
 	fn("issuer.key_encryption_key", &c.Issuer.KeyEncryptionKey)
 	fn("admin.token", &c.Admin.Token)
+	c.ssoSecrets(fn)
 }
 
 // KEKPath is where a generated key-encryption key lives when

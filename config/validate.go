@@ -273,6 +273,7 @@ func (c *Config) problems() []problem {
 	})
 
 	probs = append(probs, c.issuerProblems(roleNames)...)
+	probs = append(probs, c.ssoProblems()...)
 
 	// audit, log
 	levels, formats := []string{"debug", "info", "warn", "error"}, []string{"text", "json"}

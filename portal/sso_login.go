@@ -1,0 +1,185 @@
+package portal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/store"
+)
+
+// Lifetimes of the one-time code: the loopback redirect is immediate; a
+// person copies the pasted one by hand.
+const (
+	codeTTL    = time.Minute
+	oobCodeTTL = 5 * time.Minute
+)
+
+// ssoLogin is who an IdP vouched for, whichever the protocol.
+type ssoLogin struct {
+	subject, username, email           string
+	displayName, givenName, familyName string
+	attributes                         map[string][]string
+	upstreamRefresh                    string    // OIDC: the IdP's refresh token, if it gave one
+	assertionID                        string    // SAML: for the replay record shared by every node
+	assertionExpires                   time.Time // SAML
+}
+
+// codeData is kept with a one-time code until the CLI redeems it.
+type codeData struct {
+	Conn      string `json:"conn"`
+	Method    string `json:"method"`
+	Redirect  string `json:"redirect_uri"`
+	Challenge string `json:"code_challenge"`
+	Subject   string `json:"subject"`
+	Upstream  string `json:"upstream,omitempty"` // sealed IdP refresh token
+}
+
+// completeLogin turns a verified IdP login into a one-time code for the
+// CLI: the user is created or updated, then the code goes to the CLI's
+// loopback redirect, or onto a page to copy.
+func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, l ssoLogin) {
+	ctx := r.Context()
+	st := rt.opt.Store
+	u, lerr := s.ssoUser(ctx, rt, conn, l)
+	if lerr != nil {
+		s.loginFailed(w, r, &p, conn.Name, lerr)
+		return
+	}
+	if l.assertionID != "" {
+		// The SP's replay cache is per node; this record stops a replay
+		// on another node that shares the store.
+		_, err := st.CreateAuthCode(ctx, store.AuthCode{Hash: hashSecret("saml assertion", conn.Name+"|"+l.assertionID),
+			UserID: u.ID, Data: json.RawMessage(`{"kind":"saml replay record"}`), ExpiresAt: l.assertionExpires})
+		if errors.Is(err, store.ErrConflict) {
+			s.loginFailed(w, r, &p, conn.Name, badLogin(http.StatusForbidden, "access_denied", "this assertion was already used (a replayed SAML response): start the login again"))
+			return
+		}
+		if err != nil {
+			s.loginInternal(w, r, &p, conn.Name, err)
+			return
+		}
+	}
+	family := uuid.NewString()
+	code, ttl := randomToken(32), codeTTL
+	if p.Redirect == OOBRedirect {
+		code, ttl = shortCode(), oobCodeTTL
+	}
+	data := codeData{Conn: conn.Name, Method: conn.method(), Redirect: p.Redirect, Challenge: p.Challenge, Subject: l.subject}
+	if l.upstreamRefresh != "" {
+		data.Upstream = rt.upstream.seal([]byte(l.upstreamRefresh), "upstream|"+family)
+	}
+	_, err := st.CreateAuthCode(ctx, store.AuthCode{Hash: hashSecret("code", normalizeCode(code)), UserID: u.ID, FamilyID: family,
+		Data: mustJSON(data), ExpiresAt: time.Now().Add(ttl)})
+	if err != nil {
+		s.loginInternal(w, r, &p, conn.Name, err)
+		return
+	}
+	s.record(audit.Event{Event: "sso_login", Outcome: "granted", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName,
+		Issuer: conn.Name, Subject: l.subject, Role: u.Role})
+	w.Header().Set("Cache-Control", "no-store")
+	if p.Redirect == OOBRedirect {
+		renderPage(w, http.StatusOK, pageData{Title: "Logged in", User: u.UserName, Code: code, Minutes: int(ttl.Minutes())})
+		return
+	}
+	target, _ := url.Parse(p.Redirect)
+	v := target.Query()
+	v.Set("code", code)
+	v.Set("state", p.State)
+	target.RawQuery = v.Encode()
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+func (s *Server) loginInternal(w http.ResponseWriter, r *http.Request, p *pending, conn string, err error) {
+	s.opt.Log.Error("sso: complete login", "connection", conn, "err", err)
+	s.loginFailed(w, r, p, conn, badLogin(http.StatusInternalServerError, "server_error", "the login could not be completed: see the server log"))
+}
+
+// ssoUser finds or creates the user the login is for, refuses one the
+// directory deactivated (or, with require_scim, never provisioned), and
+// sets the role the login carries.
+func (s *Server) ssoUser(ctx context.Context, rt *ssoRuntime, conn *SSOConnection, l ssoLogin) (store.User, *loginError) {
+	st := rt.opt.Store
+	role, setRole := rt.roleFrom(conn, l.attributes)
+	for attempt := 0; attempt < 3; attempt++ {
+		u, err := st.GetUserByName(ctx, l.username)
+		if errors.Is(err, store.ErrNotFound) {
+			if conn.RequireSCIM {
+				return store.User{}, badLogin(http.StatusForbidden, "access_denied",
+					"%s is not provisioned in portcullis: connection %s admits only users the directory sync (SCIM) created; ask an administrator to assign you the portcullis application at the IdP",
+					l.username, conn.Name)
+			}
+			nu := store.User{UserName: l.username, DisplayName: l.displayName, GivenName: l.givenName, FamilyName: l.familyName,
+				Active: true, Role: role, Source: store.SourceSSO}
+			if l.email != "" {
+				nu.Emails = []store.Email{{Value: l.email, Primary: true}}
+			}
+			u, err = st.CreateUser(ctx, nu)
+			if errors.Is(err, store.ErrConflict) {
+				continue // created meanwhile by another login or SCIM: read it
+			}
+			if err != nil {
+				return store.User{}, s.userError(conn, err)
+			}
+			s.opt.Log.Info("sso: user created at first login", "connection", conn.Name, "user", u.UserName, "user_id", u.ID, "role", u.Role)
+			return u, nil
+		}
+		if err != nil {
+			return store.User{}, s.userError(conn, err)
+		}
+		if !u.Active {
+			return store.User{}, badLogin(http.StatusForbidden, "access_denied", "%s is deactivated in portcullis' directory: ask an administrator", u.UserName)
+		}
+		if !setRole || u.Role == role {
+			return u, nil
+		}
+		old := u.Role
+		u.Role = role
+		u, err = st.UpdateUser(ctx, u, u.Version)
+		if errors.Is(err, store.ErrVersionMismatch) {
+			continue
+		}
+		if err != nil {
+			return store.User{}, s.userError(conn, err)
+		}
+		data := mustJSON(map[string]string{"user_id": u.ID, "connection": conn.Name, "reason": fmt.Sprintf("role from login: %q -> %q", old, role)})
+		if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserRolesChanged, Subject: u.UserName, Data: data}); err != nil {
+			s.opt.Log.Error("sso: record role change", "connection", conn.Name, "user", u.UserName, "err", err)
+		}
+		s.opt.Log.Info("sso: role set from login", "connection", conn.Name, "user", u.UserName, "old_role", old, "role", role)
+		return u, nil
+	}
+	return store.User{}, badLogin(http.StatusConflict, "temporarily_unavailable", "the user record kept changing during the login: try again")
+}
+
+func (s *Server) userError(conn *SSOConnection, err error) *loginError {
+	s.opt.Log.Error("sso: user record", "connection", conn.Name, "err", err)
+	return badLogin(http.StatusInternalServerError, "server_error", "the user directory is unavailable: try again shortly")
+}
+
+// roleFrom reads the role a login carries: the first value of the role
+// claim that role_values maps, or that names a configured role. set is
+// false when the connection has no role claim (the role is left alone);
+// a claim with no usable value clears the role.
+func (rt *ssoRuntime) roleFrom(conn *SSOConnection, attrs map[string][]string) (role string, set bool) {
+	if conn.RoleClaim == "" {
+		return "", false
+	}
+	for _, v := range attrs[conn.RoleClaim] {
+		if mapped, ok := conn.RoleValues[v]; ok {
+			return mapped, true
+		}
+		if slices.Contains(rt.opt.Roles, v) {
+			return v, true
+		}
+	}
+	return "", true
+}
