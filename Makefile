@@ -3,14 +3,14 @@ GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build bench fuzz mariadb clean
+.PHONY: run test build bench fuzz mariadb chromium clean
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
 	@scripts/dev-run.sh
 
-## test: every test, integration included (starts or installs MariaDB first)
-test: mariadb
+## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test)
+test: mariadb chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
@@ -24,12 +24,20 @@ bench: mariadb
 	$(GO) run ./bench -no-pool -out bench/results-nopool.json
 	$(GO) test -run '^$$' -bench . -benchmem ./auth ./proxy
 
-## fuzz: run each fuzz target for a while (FUZZTIME=30s)
+## fuzz: run each fuzz target for a while (FUZZTIME=30s each)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseHandshakeResponse -fuzztime $(or $(FUZZTIME),30s) ./proxy
+	$(GO) test -run '^$$' -fuzz FuzzParseGreeting -fuzztime $(or $(FUZZTIME),30s) ./proxy
+	$(GO) test -run '^$$' -fuzz FuzzFilter -fuzztime $(or $(FUZZTIME),30s) ./rbac/scim
+	$(GO) test -run '^$$' -fuzz FuzzCheckShape -fuzztime $(or $(FUZZTIME),30s) ./auth/saml
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),30s) ./client/tunnel
+	$(GO) test -run '^$$' -fuzz FuzzAWSVerify -fuzztime $(or $(FUZZTIME),30s) ./auth/cloud
 
 mariadb:
 	@scripts/ensure-mariadb.sh
+
+chromium:
+	@scripts/ensure-chromium.sh
 
 clean:
 	rm -rf bin .run
