@@ -175,10 +175,10 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 	}
 	metrics.Connections.WithLabelValues(ev.Outcome, class).Inc()
 	ev.Reason = err.Error()
+	s.record(*ev, log) // before the client hears it: a decision is on record first
 	if pkt != nil {
 		c.write(pkt)
 	}
-	s.record(*ev, log)
 	log.Info("connection refused", "user", ev.User, "outcome", ev.Outcome, "reason", ev.Reason)
 }
 
