@@ -26,11 +26,10 @@ bench: mariadb
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s each)
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseHandshakeResponse -fuzztime $(or $(FUZZTIME),30s) ./proxy
-	$(GO) test -run '^$$' -fuzz FuzzParseGreeting -fuzztime $(or $(FUZZTIME),30s) ./proxy
+	$(GO) test -run '^$$' -fuzz FuzzParseHandshakeResponse -fuzztime $(or $(FUZZTIME),30s) ./proxy/wire
+	$(GO) test -run '^$$' -fuzz FuzzParseGreeting -fuzztime $(or $(FUZZTIME),30s) ./proxy/wire
 	$(GO) test -run '^$$' -fuzz FuzzFilter -fuzztime $(or $(FUZZTIME),30s) ./rbac/scim
 	$(GO) test -run '^$$' -fuzz FuzzCheckShape -fuzztime $(or $(FUZZTIME),30s) ./auth/saml
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),30s) ./client/tunnel
 	$(GO) test -run '^$$' -fuzz FuzzAWSVerify -fuzztime $(or $(FUZZTIME),30s) ./auth/cloud
 
 mariadb:

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
 // Backend says how to reach the MySQL-protocol server behind the proxy.
@@ -37,7 +39,7 @@ func (e *BackendError) Error() string { return e.Message }
 // backendConn is an authenticated backend connection, ready to relay.
 type backendConn struct {
 	net.Conn
-	greeting greeting
+	greeting wire.Greeting
 	ok       []byte // the backend's final OK packet payload, forwarded to the client
 }
 
@@ -69,7 +71,7 @@ func (s *Server) ProbeBackend(ctx context.Context) error { return s.probeBackend
 // the backend has never answered, a neutral stand-in (the dial will then
 // fail with a clear error anyway). A missing greeting is re-probed at most
 // once a second.
-func (s *Server) backendGreeting(ctx context.Context) greeting {
+func (s *Server) backendGreeting(ctx context.Context) wire.Greeting {
 	if g := s.backend.Load(); g != nil {
 		return *g
 	}
@@ -82,11 +84,11 @@ func (s *Server) backendGreeting(ctx context.Context) greeting {
 			return *g
 		}
 	}
-	return greeting{
-		version: "8.0.0-portcullis",
-		caps:    mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
-		charset: 45, // utf8mb4_general_ci
-		status:  mysql.SERVER_STATUS_AUTOCOMMIT,
+	return wire.Greeting{
+		Version: "8.0.0-portcullis",
+		Caps:    mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_LONG_FLAG | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
+		Charset: 45, // utf8mb4_general_ci
+		Status:  mysql.SERVER_STATUS_AUTOCOMMIT,
 	}
 }
 
@@ -99,12 +101,12 @@ func (s *Server) dialTCP(ctx context.Context) (net.Conn, error) {
 	return c, nil
 }
 
-func readGreeting(c net.Conn) (greeting, error) {
-	p, _, err := readPacket(c, 1024)
+func readGreeting(c net.Conn) (wire.Greeting, error) {
+	p, _, err := wire.ReadPacket(c, 1024)
 	if err != nil {
-		return greeting{}, fmt.Errorf("read backend greeting: %w", err)
+		return wire.Greeting{}, fmt.Errorf("read backend greeting: %w", err)
 	}
-	g, err := parseGreeting(p)
+	g, err := wire.ParseGreeting(p)
 	if err != nil {
 		return g, fmt.Errorf("backend greeting: %w", err)
 	}
@@ -114,7 +116,7 @@ func readGreeting(c net.Conn) (greeting, error) {
 // dialBackend opens a backend connection and logs in as user with
 // password, sending the client's own handshake choices (capabilities,
 // collation, max packet, database, attributes) so both legs agree.
-func (s *Server) dialBackend(ctx context.Context, client handshakeResponse, user, password string) (*backendConn, error) {
+func (s *Server) dialBackend(ctx context.Context, client wire.HandshakeResponse, user, password string) (*backendConn, error) {
 	raw, err := s.dialTCP(ctx)
 	if err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func (s *Server) dialBackend(ctx context.Context, client handshakeResponse, user
 	return bc, nil
 }
 
-func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, password string) (*backendConn, error) {
+func (s *Server) loginBackend(raw net.Conn, client wire.HandshakeResponse, user, password string) (*backendConn, error) {
 	raw.SetDeadline(time.Now().Add(s.opt.Backend.DialTimeout))
 	g, err := readGreeting(raw)
 	if err != nil {
@@ -146,13 +148,13 @@ func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, pass
 	resp := backendResponse(client, g, user)
 	conn := raw
 	seq := byte(1)
-	useTLS := s.opt.Backend.TLS != nil && (g.caps&mysql.CLIENT_SSL != 0 || !s.opt.Backend.TLSOptional)
+	useTLS := s.opt.Backend.TLS != nil && (g.Caps&mysql.CLIENT_SSL != 0 || !s.opt.Backend.TLSOptional)
 	if useTLS {
-		if g.caps&mysql.CLIENT_SSL == 0 {
+		if g.Caps&mysql.CLIENT_SSL == 0 {
 			return nil, &BackendError{Code: codeBackendTLS, Message: fmt.Sprintf("backend %s does not offer TLS, but backend.tls requires it", s.opt.Backend.Address)}
 		}
-		resp.caps |= mysql.CLIENT_SSL
-		if err := writePacket(raw, seq, resp.encode(true)); err != nil {
+		resp.Caps |= mysql.CLIENT_SSL
+		if err := wire.WritePacket(raw, seq, resp.Encode(true)); err != nil {
 			return nil, err
 		}
 		seq++
@@ -162,55 +164,55 @@ func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, pass
 		}
 		conn = tc
 	}
-	plugin := g.plugin
+	plugin := g.Plugin
 	if plugin == "" {
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
-	resp.plugin = plugin
-	if resp.authData, err = scramble(plugin, g.salt, password, useTLS); err != nil {
+	resp.Plugin = plugin
+	if resp.AuthData, err = scramble(plugin, g.Salt, password, useTLS); err != nil {
 		return nil, err
 	}
-	if err := writePacket(conn, seq, resp.encode(false)); err != nil {
+	if err := wire.WritePacket(conn, seq, resp.Encode(false)); err != nil {
 		return nil, err
 	}
-	salt := g.salt
+	salt := g.Salt
 	switched := false
 	for {
-		p, n, err := readPacket(conn, 64<<10)
+		p, n, err := wire.ReadPacket(conn, 64<<10)
 		if err != nil {
 			return nil, fmt.Errorf("read backend auth result: %w", err)
 		}
 		seq = n + 1
 		if len(p) == 0 {
-			return nil, errMalformed
+			return nil, wire.ErrMalformed
 		}
 		switch p[0] {
 		case mysql.OK_HEADER:
 			conn.SetDeadline(time.Time{})
 			return &backendConn{Conn: conn, greeting: g, ok: p}, nil
 		case mysql.ERR_HEADER:
-			code, msg := parseErrPacket(p)
+			code, msg := wire.ParseErrPacket(p)
 			return nil, &BackendError{Code: code, Message: fmt.Sprintf("backend refused the role's account %q: %s", user, msg)}
 		case mysql.EOF_HEADER: // auth switch request
 			if switched {
 				return nil, errors.New("backend asked to switch auth plugin twice")
 			}
 			switched = true
-			name, next, ok := cString(p, 1)
+			name, next, ok := wire.CString(p, 1)
 			if !ok {
-				return nil, errMalformed
+				return nil, wire.ErrMalformed
 			}
-			plugin, salt = string(name), trimNUL(p[next:])
+			plugin, salt = string(name), wire.TrimNUL(p[next:])
 			data, err := scramble(plugin, salt, password, useTLS)
 			if err != nil {
 				return nil, err
 			}
-			if err := writePacket(conn, seq, data); err != nil {
+			if err := wire.WritePacket(conn, seq, data); err != nil {
 				return nil, err
 			}
 		case mysql.MORE_DATE_HEADER: // caching_sha2_password
 			if plugin != mysql.AUTH_CACHING_SHA2_PASSWORD || len(p) < 2 {
-				return nil, errMalformed
+				return nil, wire.ErrMalformed
 			}
 			switch p[1] {
 			case mysql.CACHE_SHA2_FAST_AUTH:
@@ -220,10 +222,10 @@ func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, pass
 					return nil, err
 				}
 			default:
-				return nil, errMalformed
+				return nil, wire.ErrMalformed
 			}
 		default:
-			return nil, errMalformed
+			return nil, wire.ErrMalformed
 		}
 	}
 }
@@ -233,12 +235,12 @@ func (s *Server) loginBackend(raw net.Conn, client handshakeResponse, user, pass
 // key the server sends.
 func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS bool) error {
 	if overTLS {
-		return writePacket(conn, seq, append([]byte(password), 0))
+		return wire.WritePacket(conn, seq, append([]byte(password), 0))
 	}
-	if err := writePacket(conn, seq, []byte{2}); err != nil { // request the public key
+	if err := wire.WritePacket(conn, seq, []byte{2}); err != nil { // request the public key
 		return err
 	}
-	p, n, err := readPacket(conn, 16<<10)
+	p, n, err := wire.ReadPacket(conn, 16<<10)
 	if err != nil {
 		return err
 	}
@@ -261,7 +263,7 @@ func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS
 	if err != nil {
 		return err
 	}
-	return writePacket(conn, n+1, enc)
+	return wire.WritePacket(conn, n+1, enc)
 }
 
 // scramble computes the auth response for a backend plugin.
@@ -285,13 +287,6 @@ func scramble(plugin string, salt []byte, password string, overTLS bool) ([]byte
 	return nil, &BackendError{Code: mysql.ER_ACCESS_DENIED_ERROR, Message: fmt.Sprintf("backend auth plugin %q is not supported", plugin)}
 }
 
-func trimNUL(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == 0 {
-		return b[:n-1]
-	}
-	return b
-}
-
 // unwrapNetErr drops the "dial tcp 1.2.3.4:3306:" prefix the address
 // already names.
 func unwrapNetErr(err error) error {
@@ -305,14 +300,14 @@ func unwrapNetErr(err error) error {
 // backendResponse is the handshake response the backend gets: the
 // client's own, with the role's user and only the capabilities both the
 // client and the backend have (TLS and compression are per leg).
-func backendResponse(client handshakeResponse, g greeting, user string) handshakeResponse {
+func backendResponse(client wire.HandshakeResponse, g wire.Greeting, user string) wire.HandshakeResponse {
 	resp := client
-	resp.user = user
-	resp.caps = client.caps&g.caps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH
-	resp.caps &^= mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
-	resp.extCaps = client.extCaps & g.extCaps
-	if resp.db != "" {
-		resp.caps |= mysql.CLIENT_CONNECT_WITH_DB
+	resp.User = user
+	resp.Caps = client.Caps&g.Caps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH
+	resp.Caps &^= mysql.CLIENT_SSL | mysql.CLIENT_COMPRESS | mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
+	resp.ExtCaps = client.ExtCaps & g.ExtCaps
+	if resp.DB != "" {
+		resp.Caps |= mysql.CLIENT_CONNECT_WITH_DB
 	}
 	return resp
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/proxy/wire"
+
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
@@ -55,14 +57,14 @@ type clientConn struct {
 }
 
 func (c *clientConn) read(limit int) ([]byte, error) {
-	p, seq, err := readPacket(c.Conn, limit)
+	p, seq, err := wire.ReadPacket(c.Conn, limit)
 	c.seq = seq
 	return p, err
 }
 
 func (c *clientConn) write(p []byte) error {
 	c.seq++
-	return writePacket(c.Conn, c.seq, p)
+	return wire.WritePacket(c.Conn, c.seq, p)
 }
 
 // serveConn runs one client connection from accept to close. Every failure
@@ -83,7 +85,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	}
 	if n := s.open.Add(1); n > int64(s.opt.MaxConnections) {
 		s.open.Add(-1)
-		writePacket(raw, 0, errPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
+		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
 		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
 		metrics.Connections.WithLabelValues("denied", "too_many_connections").Inc()
 		return
@@ -116,7 +118,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
 	if sess.returned {
-		s.pool.put(sess.poolKey, s.live.Load().Pools[sess.poolKey.user], sess.pooled)
+		s.pool.put(sess.poolKey, s.live.Load().Pools[sess.poolKey.User], sess.pooled)
 	} else {
 		backend.Close()
 	}
@@ -140,7 +142,7 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 		ce    *clientError
 		de    *auth.DeniedError
 		be    *BackendError
-		tl    *tooLargeError
+		tl    *wire.TooLargeError
 		pkt   []byte
 		class string // the bounded reason label of the connections metric
 	)
@@ -148,20 +150,20 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 	switch {
 	case errors.As(err, &de):
 		class = "auth"
-		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+de.Reason)
+		pkt = wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+de.Reason)
 	case errors.As(err, &ce):
 		class = ce.class
-		pkt = errPacket(ce.code, "portcullis: "+ce.msg)
+		pkt = wire.ErrPacket(ce.code, "portcullis: "+ce.msg)
 	case errors.As(err, &be):
 		ev.Outcome, class = "error", "backend"
-		pkt = errPacket(be.Code, "portcullis: "+be.Message)
+		pkt = wire.ErrPacket(be.Code, "portcullis: "+be.Message)
 	case errors.As(err, &tl):
 		class = "token_too_large"
-		err = fmt.Errorf("token too large: %d bytes, the limit is %d (proxy.max_token_bytes)", tl.size, s.opt.MaxTokenBytes)
-		pkt = errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+err.Error())
+		err = fmt.Errorf("token too large: %d bytes, the limit is %d (proxy.max_token_bytes)", tl.Size, s.opt.MaxTokenBytes)
+		pkt = wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: "+err.Error())
 		// Read what the client is still sending, or it sees a reset
 		// instead of the error.
-		io.CopyN(io.Discard, c.Conn, int64(tl.size))
+		io.CopyN(io.Discard, c.Conn, int64(tl.Size))
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ev.Outcome, class = "error", "handshake_timeout"
 		err = errors.New("handshake timeout: the client sent nothing in time")
@@ -170,7 +172,7 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 		err = errors.New("client disconnected during the handshake")
 	default:
 		ev.Outcome, class = "error", "bad_handshake"
-		pkt = errPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis: bad handshake")
+		pkt = wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis: bad handshake")
 		err = fmt.Errorf("bad handshake: %w", err)
 	}
 	metrics.Connections.WithLabelValues(ev.Outcome, class).Inc()
@@ -192,25 +194,25 @@ func (s *Server) record(e audit.Event, log *slog.Logger) {
 // authorizes it and logs in to the backend.
 func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
 	bg := s.backendGreeting(ctx)
-	g := greeting{
-		version: bg.version,
-		connID:  id,
-		salt:    newSalt(),
-		caps:    bg.caps&advertisedCaps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
-		extCaps: bg.extCaps,
-		charset: bg.charset,
-		status:  bg.status,
+	g := wire.Greeting{
+		Version: bg.Version,
+		ConnID:  id,
+		Salt:    newSalt(),
+		Caps:    bg.Caps&advertisedCaps | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CONNECT_WITH_DB,
+		ExtCaps: bg.ExtCaps,
+		Charset: bg.Charset,
+		Status:  bg.Status,
 		// Asking for caching_sha2_password and then always for its full
 		// authentication makes MySQL 8 style clients send the password
 		// (the token) in the clear inside TLS, with no cleartext flag.
-		plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
+		Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
 	}
 	live := s.live.Load()
 	if live.TLS != nil {
-		g.caps |= mysql.CLIENT_SSL
+		g.Caps |= mysql.CLIENT_SSL
 	}
 	c.seq = 255 // the greeting is packet 0
-	if err := c.write(g.encode()); err != nil {
+	if err := c.write(g.Encode()); err != nil {
 		return nil, nil, err
 	}
 	limit := s.opt.MaxTokenBytes + 16<<10 // the token plus user name, database and attributes
@@ -218,11 +220,11 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := parseHandshakeResponse(p)
+	resp, err := wire.ParseHandshakeResponse(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(p) == sslRequestLen && resp.caps&mysql.CLIENT_SSL != 0 {
+	if len(p) == wire.SSLRequestLen && resp.Caps&mysql.CLIENT_SSL != 0 {
 		if live.TLS == nil {
 			return nil, nil, deny("TLS is not enabled on this proxy")
 		}
@@ -234,11 +236,11 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		if p, err = c.read(limit); err != nil {
 			return nil, nil, err
 		}
-		if resp, err = parseHandshakeResponse(p); err != nil {
+		if resp, err = wire.ParseHandshakeResponse(p); err != nil {
 			return nil, nil, err
 		}
 	}
-	name, role, _ := strings.Cut(resp.user, "/")
+	name, role, _ := strings.Cut(resp.User, "/")
 	ev.User, ev.RequestedRole = name, role
 	if _, isTLS := c.Conn.(*tls.Conn); !isTLS && !s.opt.InsecureNoTLS {
 		return nil, nil, deny("TLS is required to pass a token: connect with TLS (mariadb/mysql: --ssl; Go driver: tls=true or tls=skip-verify; JDBC: sslMode=REQUIRED)")
@@ -271,21 +273,21 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
 	poolCfg, poolable := live.Pools[grant.BackendUser]
 	poolable = poolable && poolCfg.MaxIdle > 0 && grant.Plan != config.PlanEphemeral
-	key := poolKey{user: user, charset: resp.charset}
+	key := poolKey{User: user, Charset: resp.Charset}
 	if poolable {
 		br := backendResponse(resp, s.backendGreeting(ctx), user)
-		key.caps, key.extCaps = br.caps, br.extCaps
-		if pc, ok := s.pool.get(key, poolCfg, resp.db); pc != nil {
+		key.Caps, key.ExtCaps = br.Caps, br.ExtCaps
+		if pc, ok := s.pool.get(key, poolCfg, resp.DB); pc != nil {
 			return s.startSession(c, id, id2, grant, user, pc.backendConn, ok, pc, key, release)
 		} else if ok != nil { // the backend's ERR for the database
-			code, msg := parseErrPacket(ok)
+			code, msg := wire.ParseErrPacket(ok)
 			return nil, nil, &BackendError{Code: code, Message: "backend: " + msg}
 		}
 		// Pooled connections outlive the session: only the proxy's own
 		// attribute, not this identity's.
-		resp.attrs = appendAttr(resp.attrs, "_proxy", "portcullis")
+		resp.Attrs = wire.AppendAttr(resp.Attrs, "_proxy", "portcullis")
 	} else {
-		resp.attrs = appendAttr(appendAttr(appendAttr(resp.attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
+		resp.Attrs = wire.AppendAttr(wire.AppendAttr(wire.AppendAttr(resp.Attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
 	}
 	if grant.Plan == config.PlanEphemeral {
 		if s.opt.SessionUsers == nil {
@@ -320,7 +322,7 @@ func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant
 	}
 	sess := &Session{
 		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
-		BackendThreadID: bc.greeting.connID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
+		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
 		who: who, release: release, pooled: pc, poolKey: key,
 	}
 	if grant.EndAtExpiry {
@@ -331,20 +333,20 @@ func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant
 
 // captureToken gets the password the client means to send, whatever auth
 // plugin it started with.
-func (s *Server) captureToken(c *clientConn, resp handshakeResponse) (string, error) {
+func (s *Server) captureToken(c *clientConn, resp wire.HandshakeResponse) (string, error) {
 	limit := s.opt.MaxTokenBytes + 1
 	_, overTLS := c.Conn.(*tls.Conn)
 	switch {
-	case resp.plugin == mysql.AUTH_CLEAR_PASSWORD:
-		return tokenString(resp.authData, s.opt.MaxTokenBytes)
-	case resp.plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && overTLS:
+	case resp.Plugin == mysql.AUTH_CLEAR_PASSWORD:
+		return tokenString(resp.AuthData, s.opt.MaxTokenBytes)
+	case resp.Plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && overTLS:
 		// "perform full authentication": the client answers with the
 		// password in the clear, which TLS protects.
 		if err := c.write([]byte{mysql.MORE_DATE_HEADER, mysql.CACHE_SHA2_FULL_AUTH}); err != nil {
 			return "", err
 		}
 	default:
-		if resp.caps&mysql.CLIENT_PLUGIN_AUTH == 0 {
+		if resp.Caps&mysql.CLIENT_PLUGIN_AUTH == 0 {
 			return "", deny("client does not support pluggable authentication, which token auth needs")
 		}
 		// Any other plugin (mysql_native_password, client_ed25519, ...)
@@ -368,7 +370,7 @@ func (s *Server) captureToken(c *clientConn, resp handshakeResponse) (string, er
 }
 
 func tokenString(b []byte, limit int) (string, error) {
-	b = trimNUL(b)
+	b = wire.TrimNUL(b)
 	if len(b) == 0 {
 		return "", deny("empty password: pass a token as the password")
 	}

@@ -11,7 +11,9 @@
 // client and backend legs to agree exactly. The backend leg is hand-written
 // for the same reason: it re-sends the client's own capabilities,
 // collation, max packet size and attributes, which go-mysql's client
-// cannot. go-mysql still provides the protocol constants and scrambles.
+// cannot. The packet codec both legs use (and the CLI's tunnel too) is
+// package proxy/wire; go-mysql still provides the protocol constants and
+// scrambles.
 //
 //	client                         portcullis                        backend
 //	  | <---- greeting (backend's version, caps, collation;          |

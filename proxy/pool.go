@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/proxy/wire"
+
 	"github.com/portcullisdb/portcullis/metrics"
 )
 
@@ -23,10 +25,10 @@ type PoolConfig struct {
 // the raw relay to work: the backend account, the exact capabilities and
 // the collation negotiated at login.
 type poolKey struct {
-	user    string
-	caps    uint32
-	extCaps uint32
-	charset byte
+	User    string
+	Caps    uint32
+	ExtCaps uint32
+	Charset byte
 }
 
 type pooled struct {
@@ -59,7 +61,7 @@ func (p *pool) get(key poolKey, cfg PoolConfig, db string) (*pooled, []byte) {
 		}
 		c := list[len(list)-1] // newest first: the warmest
 		p.idle[key] = list[:len(list)-1]
-		metrics.PoolIdle.WithLabelValues(key.user).Dec()
+		metrics.PoolIdle.WithLabelValues(key.User).Dec()
 		p.mu.Unlock()
 		if expired(c, cfg) {
 			c.Close()
@@ -92,7 +94,7 @@ func (p *pool) put(key poolKey, cfg PoolConfig, c *pooled) {
 	}
 	c.idled = time.Now()
 	p.idle[key] = append(list, c)
-	metrics.PoolIdle.WithLabelValues(key.user).Inc()
+	metrics.PoolIdle.WithLabelValues(key.User).Inc()
 }
 
 // sweep closes connections idle or alive too long.
@@ -100,12 +102,12 @@ func (p *pool) sweep(cfgOf func(user string) PoolConfig) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for key, list := range p.idle {
-		cfg := cfgOf(key.user)
+		cfg := cfgOf(key.User)
 		kept := list[:0]
 		for _, c := range list {
 			if expired(c, cfg) || cfg.MaxIdle <= 0 {
 				c.Close()
-				metrics.PoolIdle.WithLabelValues(key.user).Dec()
+				metrics.PoolIdle.WithLabelValues(key.User).Dec()
 				continue
 			}
 			kept = append(kept, c)
@@ -121,7 +123,7 @@ func (p *pool) closeAll() {
 		for _, c := range list {
 			c.Close()
 		}
-		metrics.PoolIdle.WithLabelValues(key.user).Sub(float64(len(list)))
+		metrics.PoolIdle.WithLabelValues(key.User).Sub(float64(len(list)))
 		delete(p.idle, key)
 	}
 }
@@ -154,10 +156,10 @@ func (c *pooled) reset(db string) ([]byte, error) {
 
 // command sends one simple command and reads its OK.
 func (c *pooled) command(cmd byte, arg []byte) ([]byte, error) {
-	if err := writePacket(c.Conn, 0, append([]byte{cmd}, arg...)); err != nil {
+	if err := wire.WritePacket(c.Conn, 0, append([]byte{cmd}, arg...)); err != nil {
 		return nil, err
 	}
-	p, _, err := readPacket(c.Conn, 64<<10)
+	p, _, err := wire.ReadPacket(c.Conn, 64<<10)
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,13 @@ package proxy
 
 import (
 	"net"
-
-	"github.com/portcullisdb/portcullis/auth"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
 // Session is one authenticated, relaying client connection.
@@ -48,7 +49,7 @@ func (s *Session) end(code uint16, reason, message string) {
 		s.killReason = reason
 		if reason != "" {
 			s.client.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			writePacket(s.client, 1, errPacket(code, "portcullis: "+message))
+			wire.WritePacket(s.client, 1, wire.ErrPacket(code, "portcullis: "+message))
 		}
 		s.client.Close()
 		s.backend.Close()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
 // relay copies bytes both ways until either side closes, the session is
@@ -177,7 +179,7 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 			if reply, forward, handled := s.intercept(sess, pkt[4:]); handled {
 				br.Discard(4 + size)
 				if forward != nil {
-					if err := writePacket(backend, 0, forward); err != nil {
+					if err := wire.WritePacket(backend, 0, forward); err != nil {
 						return total, err
 					}
 					total += int64(4 + len(forward))
@@ -186,7 +188,7 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 				// The backend is idle between commands, so writing the
 				// reply to the client here cannot interleave with a
 				// response the other copier is relaying.
-				if err := writePacket(client, 1, reply); err != nil {
+				if err := wire.WritePacket(client, 1, reply); err != nil {
 					return total, err
 				}
 				continue
@@ -219,7 +221,7 @@ var killPattern = regexp.MustCompile(`(?is)^\s*KILL\s+((?:HARD\s+|SOFT\s+)?)(QUE
 func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, handled bool) {
 	switch cmd[0] {
 	case mysql.COM_CHANGE_USER:
-		return errPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: COM_CHANGE_USER is not supported: open a new connection with the other identity's token"), nil, true
+		return wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: COM_CHANGE_USER is not supported: open a new connection with the other identity's token"), nil, true
 	case mysql.COM_QUERY:
 		q := cmd[1:]
 		if !startsWithKill(q) {
@@ -235,10 +237,10 @@ func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, ha
 		}
 		target := s.Sessions.get(uint32(n))
 		if target == nil {
-			return errPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", n)), nil, true
+			return wire.ErrPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", n)), nil, true
 		}
 		if !strings.EqualFold(target.Identity, sess.Identity) {
-			return errPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
+			return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
 		}
 		rewritten := fmt.Sprintf("KILL %s%s%d", strings.ToUpper(string(m[1])), strings.ToUpper(string(m[2])), target.BackendThreadID)
 		return nil, append([]byte{mysql.COM_QUERY}, rewritten...), true

@@ -14,6 +14,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/limit"
+	"github.com/portcullisdb/portcullis/proxy/wire"
 	"github.com/portcullisdb/portcullis/rbac"
 )
 
@@ -89,7 +90,7 @@ type Server struct {
 	failUser *limit.Failures // failed logins per user name
 	open     atomic.Int64    // client connections open, handshaking ones included
 	nextID   atomic.Uint32   // proxy connection ids, offset by connIDBase
-	backend  atomic.Pointer[greeting]
+	backend  atomic.Pointer[wire.Greeting]
 	probeMu  sync.Mutex
 	lastTry  time.Time
 	conns    sync.WaitGroup

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
 // Options configure a tunnel.
@@ -130,7 +132,7 @@ func (t *Tunnel) handle(ctx context.Context, local net.Conn) {
 // token; on failure the tool gets an ERR packet saying why.
 func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string, error) {
 	fail := func(seq byte, code uint16, msg string) error {
-		writePacket(local, seq, errPacket(code, "portcullis tunnel: "+msg))
+		wire.WritePacket(local, seq, wire.ErrPacket(code, "portcullis tunnel: "+msg))
 		return errors.New(msg)
 	}
 	username, token, err := t.opt.Token(ctx)
@@ -149,15 +151,15 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 		}
 	}()
 	raw.SetDeadline(time.Now().Add(t.opt.HandshakeTimeout))
-	gp, _, err := readPacket(raw)
+	gp, _, err := wire.ReadPacket(raw, maxHandshakePacket)
 	if err != nil {
 		return nil, "", fail(0, 2013, fmt.Sprintf("the proxy at %s sent no greeting: %v", t.opt.ProxyAddr, err))
 	}
-	g, err := parseGreeting(gp)
+	g, err := wire.ParseGreeting(gp)
 	if err != nil {
 		return nil, "", fail(0, mysql.ER_HANDSHAKE_ERROR, "the proxy's greeting: "+err.Error())
 	}
-	if g.caps&mysql.CLIENT_SSL == 0 {
+	if g.Caps&mysql.CLIENT_SSL == 0 {
 		return nil, "", fail(0, mysql.ER_HANDSHAKE_ERROR, "the proxy does not offer TLS, and tokens travel only over TLS")
 	}
 	seq, resp, err := t.acceptTool(local, g)
@@ -165,7 +167,7 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 		return nil, "", err
 	}
 	role := t.opt.Role
-	if _, r, found := strings.Cut(resp.user, "/"); found && r != "" {
+	if _, r, found := strings.Cut(resp.User, "/"); found && r != "" {
 		role = r
 	}
 	user := username
@@ -173,36 +175,36 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 		user += "/" + role
 	}
 	up := resp
-	up.caps = resp.caps&g.caps | mysql.CLIENT_SSL | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION |
+	up.Caps = resp.Caps&g.Caps | mysql.CLIENT_SSL | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION |
 		mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
-	if err := writePacket(raw, 1, up.encode(true)); err != nil {
+	if err := wire.WritePacket(raw, 1, up.Encode(true)); err != nil {
 		return nil, "", fail(seq+1, 2013, "lost the proxy: "+err.Error())
 	}
 	tc := tls.Client(raw, t.opt.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, "", fail(seq+1, 2026, fmt.Sprintf("TLS to the proxy at %s failed: %v", t.opt.ProxyAddr, err))
 	}
-	up.user, up.authData, up.plugin = user, []byte(token), mysql.AUTH_CLEAR_PASSWORD
-	if up.caps&mysql.CLIENT_CONNECT_ATTRS != 0 {
-		up.attrs = appendAttr(resp.attrs, "portcullis_tunnel", "1")
+	up.User, up.AuthData, up.Plugin = user, []byte(token), mysql.AUTH_CLEAR_PASSWORD
+	if up.Caps&mysql.CLIENT_CONNECT_ATTRS != 0 {
+		up.Attrs = wire.AppendAttr(resp.Attrs, "portcullis_tunnel", "1")
 	}
-	if err := writePacket(tc, 2, up.encode(false)); err != nil {
+	if err := wire.WritePacket(tc, 2, up.Encode(false)); err != nil {
 		return nil, "", fail(seq+1, 2013, "lost the proxy: "+err.Error())
 	}
-	reply, _, err := readPacket(tc)
+	reply, _, err := wire.ReadPacket(tc, maxHandshakePacket)
 	if err != nil || len(reply) == 0 {
 		return nil, "", fail(seq+1, 2013, fmt.Sprintf("the proxy closed the connection during login: %v", err))
 	}
 	switch reply[0] {
 	case mysql.OK_HEADER:
-		if err := writePacket(local, seq+1, reply); err != nil {
+		if err := wire.WritePacket(local, seq+1, reply); err != nil {
 			return nil, "", err
 		}
 		ok = true
 		return tc, user, nil
 	case mysql.ERR_HEADER:
-		writePacket(local, seq+1, reply) // the proxy's own words: role refused, token expired...
-		return nil, "", errors.New("the proxy refused: " + errMessage(reply))
+		wire.WritePacket(local, seq+1, reply) // the proxy's own words: role refused, token expired...
+		return nil, "", errors.New("the proxy refused: " + replyMessage(reply))
 	}
 	return nil, "", fail(seq+1, mysql.ER_HANDSHAKE_ERROR, "the proxy asked for another authentication step, which the tunnel does not support")
 }
@@ -210,42 +212,42 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 // acceptTool sends the tool a greeting that mirrors the proxy's (no TLS,
 // mysql_native_password) and accepts whatever password it sends. It
 // returns the sequence id of the tool's last packet and its response.
-func (t *Tunnel) acceptTool(local net.Conn, g greeting) (byte, response, error) {
+func (t *Tunnel) acceptTool(local net.Conn, g wire.Greeting) (byte, wire.HandshakeResponse, error) {
 	salt := make([]byte, 20)
 	rand.Read(salt)
 	for i := range salt {
 		salt[i] = salt[i]&0x7f | 1 // no NUL, which would end the salt
 	}
 	lg := g
-	lg.caps &^= mysql.CLIENT_SSL
-	lg.salt, lg.plugin = salt, mysql.AUTH_NATIVE_PASSWORD
-	if err := writePacket(local, 0, lg.encode()); err != nil {
-		return 0, response{}, err
+	lg.Caps &^= mysql.CLIENT_SSL
+	lg.Salt, lg.Plugin = salt, mysql.AUTH_NATIVE_PASSWORD
+	if err := wire.WritePacket(local, 0, lg.Encode()); err != nil {
+		return 0, wire.HandshakeResponse{}, err
 	}
-	p, seq, err := readPacket(local)
+	p, seq, err := wire.ReadPacket(local, maxHandshakePacket)
 	if err != nil {
-		return 0, response{}, err
+		return 0, wire.HandshakeResponse{}, err
 	}
-	resp, err := parseResponse(p)
+	resp, err := wire.ParseHandshakeResponse(p)
 	if err != nil {
-		writePacket(local, seq+1, errPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis tunnel: "+err.Error()))
-		return 0, response{}, err
+		wire.WritePacket(local, seq+1, wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR, "portcullis tunnel: "+err.Error()))
+		return 0, wire.HandshakeResponse{}, err
 	}
-	if len(p) == sslRequestLen {
-		writePacket(local, seq+1, errPacket(mysql.ER_HANDSHAKE_ERROR,
+	if len(p) == wire.SSLRequestLen {
+		wire.WritePacket(local, seq+1, wire.ErrPacket(mysql.ER_HANDSHAKE_ERROR,
 			"portcullis tunnel: this is plain TCP on the loopback interface (the tunnel itself talks TLS to the proxy): turn SSL/TLS off in the tool (mariadb: --skip-ssl)"))
-		return 0, response{}, errors.New("the tool asked for TLS")
+		return 0, wire.HandshakeResponse{}, errors.New("the tool asked for TLS")
 	}
-	if resp.caps&mysql.CLIENT_PLUGIN_AUTH != 0 && resp.plugin != "" && resp.plugin != mysql.AUTH_NATIVE_PASSWORD {
+	if resp.Caps&mysql.CLIENT_PLUGIN_AUTH != 0 && resp.Plugin != "" && resp.Plugin != mysql.AUTH_NATIVE_PASSWORD {
 		// Bring the tool to the plugin the greeting named; its answer is
 		// read and ignored like the password itself.
 		seq++
 		sw := append(append([]byte{mysql.EOF_HEADER}, mysql.AUTH_NATIVE_PASSWORD+"\x00"...), salt...)
-		if err := writePacket(local, seq, append(sw, 0)); err != nil {
-			return 0, response{}, err
+		if err := wire.WritePacket(local, seq, append(sw, 0)); err != nil {
+			return 0, wire.HandshakeResponse{}, err
 		}
-		if _, seq, err = readPacket(local); err != nil {
-			return 0, response{}, err
+		if _, seq, err = wire.ReadPacket(local, maxHandshakePacket); err != nil {
+			return 0, wire.HandshakeResponse{}, err
 		}
 	}
 	return seq, resp, nil
@@ -282,4 +284,13 @@ func relay(ctx context.Context, local, remote net.Conn) string {
 		<-done
 		return "tunnel stopped"
 	}
+}
+
+// maxHandshakePacket bounds handshake packets from either side.
+const maxHandshakePacket = 1 << 20
+
+// replyMessage is the message of an ERR packet.
+func replyMessage(p []byte) string {
+	_, msg := wire.ParseErrPacket(p)
+	return msg
 }

@@ -1,4 +1,4 @@
-package proxy
+package wire
 
 import (
 	"bytes"
@@ -44,26 +44,26 @@ func TestParseCapturedResponses(t *testing.T) {
 	all := captured(t, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := parseHandshakeResponse(all[tt.file])
+			r, err := ParseHandshakeResponse(all[tt.file])
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.user != tt.user || r.db != tt.db || r.plugin != tt.plugin || len(r.authData) != tt.authLen {
-				t.Fatalf("got user %q db %q plugin %q auth %d bytes", r.user, r.db, r.plugin, len(r.authData))
+			if r.User != tt.user || r.DB != tt.db || r.Plugin != tt.plugin || len(r.AuthData) != tt.authLen {
+				t.Fatalf("got user %q db %q plugin %q auth %d bytes", r.User, r.DB, r.Plugin, len(r.AuthData))
 			}
 			// What the proxy sends the backend must parse back the same.
-			again, err := parseHandshakeResponse(r.encode(false))
+			again, err := ParseHandshakeResponse(r.Encode(false))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if again.user != r.user || again.db != r.db || again.caps != r.caps || again.charset != r.charset || !bytes.Equal(again.attrs, r.attrs) || !bytes.Equal(again.authData, r.authData) {
+			if again.User != r.User || again.DB != r.DB || again.Caps != r.Caps || again.Charset != r.Charset || !bytes.Equal(again.Attrs, r.Attrs) || !bytes.Equal(again.AuthData, r.AuthData) {
 				t.Fatalf("round trip changed the response:\n%+v\n%+v", r, again)
 			}
 		})
 	}
 	t.Run("SSLRequest", func(t *testing.T) {
-		r, err := parseHandshakeResponse(all["sslrequest.bin"])
-		if err != nil || r.caps&mysql.CLIENT_SSL == 0 || r.user != "" {
+		r, err := ParseHandshakeResponse(all["sslrequest.bin"])
+		if err != nil || r.Caps&mysql.CLIENT_SSL == 0 || r.User != "" {
 			t.Fatalf("SSLRequest: %+v, %v", r, err)
 		}
 	})
@@ -83,7 +83,7 @@ func TestParseBadResponses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseHandshakeResponse(tt.p); err == nil {
+			if _, err := ParseHandshakeResponse(tt.p); err == nil {
 				t.Fatal("parsed a malformed response")
 			}
 		})
@@ -91,46 +91,19 @@ func TestParseBadResponses(t *testing.T) {
 }
 
 func TestGreetingRoundTrip(t *testing.T) {
-	g, err := parseGreeting(captured(t, "greeting")["mariadb-10.11-greeting.bin"])
+	g, err := ParseGreeting(captured(t, "greeting")["mariadb-10.11-greeting.bin"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(g.version, "MariaDB") || len(g.salt) != 20 || g.plugin != mysql.AUTH_NATIVE_PASSWORD || g.caps&mysql.CLIENT_PROTOCOL_41 == 0 {
+	if !strings.Contains(g.Version, "MariaDB") || len(g.Salt) != 20 || g.Plugin != mysql.AUTH_NATIVE_PASSWORD || g.Caps&mysql.CLIENT_PROTOCOL_41 == 0 {
 		t.Fatalf("parsed greeting: %+v", g)
 	}
-	again, err := parseGreeting(g.encode())
+	again, err := ParseGreeting(g.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.version != g.version || again.caps != g.caps || again.extCaps != g.extCaps || !bytes.Equal(again.salt, g.salt) || again.status != g.status || again.charset != g.charset {
+	if again.Version != g.Version || again.Caps != g.Caps || again.ExtCaps != g.ExtCaps || !bytes.Equal(again.Salt, g.Salt) || again.Status != g.Status || again.Charset != g.Charset {
 		t.Fatalf("round trip changed the greeting:\n%+v\n%+v", g, again)
-	}
-}
-
-func TestKillPattern(t *testing.T) {
-	tests := []struct {
-		name, q string
-		match   bool
-		id      string
-	}{
-		{"plain", "KILL 1073741825", true, "1073741825"},
-		{"query", "kill query 1073741825", true, "1073741825"},
-		{"connection with semicolon", "  KILL CONNECTION 42 ;", true, "42"},
-		{"mariadb hard", "KILL HARD QUERY 7", true, "7"},
-		{"by user is not a thread id", "KILL USER bob", false, ""},
-		{"select", "SELECT 1", false, ""},
-		{"two statements", "KILL 5; DROP TABLE x", false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := killPattern.FindStringSubmatch(tt.q)
-			if (m != nil) != tt.match || (m != nil && m[3] != tt.id) {
-				t.Fatalf("match %v (%q), want %v %q", m != nil, m, tt.match, tt.id)
-			}
-			if tt.match && !startsWithKill([]byte(tt.q)) {
-				t.Fatal("startsWithKill missed it")
-			}
-		})
 	}
 }
 
@@ -141,11 +114,11 @@ func FuzzParseHandshakeResponse(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
-		r, err := parseHandshakeResponse(p)
-		if err != nil || len(p) == sslRequestLen {
+		r, err := ParseHandshakeResponse(p)
+		if err != nil || len(p) == SSLRequestLen {
 			return
 		}
-		if _, err := parseHandshakeResponse(r.encode(false)); err != nil && len(r.authData) < 251 {
+		if _, err := ParseHandshakeResponse(r.Encode(false)); err != nil && len(r.AuthData) < 251 {
 			t.Fatalf("re-encoded response does not parse: %v", err)
 		}
 	})
@@ -157,6 +130,6 @@ func FuzzParseGreeting(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
-		parseGreeting(p)
+		ParseGreeting(p)
 	})
 }
