@@ -87,6 +87,9 @@ func TestEphemeralSweeperAfterCrash(t *testing.T) {
 
 	start := func() (*exec.Cmd, string) {
 		cmd := exec.Command(portcullisBin(t), "serve", "-c", cfgPath)
+		// If the test binary dies (a timeout panic skips deferred
+		// cleanup), the server must not outlive it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
