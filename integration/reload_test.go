@@ -29,6 +29,15 @@ func TestReload(t *testing.T) {
 		t.Fatalf("before reload: %q", got)
 	}
 
+	t.Run("a reload keeps the self-signed certificate", func(t *testing.T) {
+		before := h.svc.Fingerprint
+		if err := h.svc.ReloadFile(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if h.svc.Fingerprint != before {
+			t.Fatal("a reload replaced the self-signed certificate: pinned clients would break")
+		}
+	})
 	t.Run("an invalid file is refused and the old config stays", func(t *testing.T) {
 		os.WriteFile(cfgPath, []byte(original+"\nbogus_key: 1\n"), 0o600)
 		err := h.svc.ReloadFile(t.Context())

@@ -28,4 +28,3 @@ func TestKillPattern(t *testing.T) {
 		})
 	}
 }
-

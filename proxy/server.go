@@ -145,6 +145,9 @@ type Live struct {
 	Pools map[string]PoolConfig
 }
 
+// Live returns what connections start with now.
+func (s *Server) Live() Live { return *s.live.Load() }
+
 // Reload swaps in new issuers, roles and certificate for connections
 // that start from now on.
 func (s *Server) Reload(l Live) error {

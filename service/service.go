@@ -98,7 +98,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	s.verifier.Store(verifier)
 	s.verifierCancel = vcancel
-	clientTLS, fingerprint, err := clientTLS(cfg.TLS, opt.InsecureNoTLS)
+	clientTLS, fingerprint, err := loadClientTLS(cfg.TLS, opt.InsecureNoTLS)
 	if err != nil {
 		return nil, err
 	}
@@ -235,10 +235,14 @@ func (s *Service) Reload(cfg *config.Config) error {
 		vcancel()
 		return err
 	}
-	clientTLS, fingerprint, err := clientTLS(cfg.TLS, s.opt.InsecureNoTLS)
-	if err != nil {
-		vcancel()
-		return err
+	clientTLS, fingerprint := s.Proxy.Live().TLS, s.Fingerprint
+	if cfg.TLS.CertFile != "" {
+		// A configured certificate is re-read; a self-signed one is kept,
+		// so clients that pinned its fingerprint keep working.
+		if clientTLS, fingerprint, err = loadClientTLS(cfg.TLS, s.opt.InsecureNoTLS); err != nil {
+			vcancel()
+			return err
+		}
 	}
 	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS, Pools: pools(cfg)}); err != nil {
 		vcancel()
@@ -296,7 +300,7 @@ func devLocal(d *auth.DevIssuer) auth.LocalIssuer {
 	return d
 }
 
-func clientTLS(c config.TLS, insecure bool) (*tls.Config, string, error) {
+func loadClientTLS(c config.TLS, insecure bool) (*tls.Config, string, error) {
 	switch {
 	case insecure:
 		return nil, "", nil
