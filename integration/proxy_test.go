@@ -305,14 +305,25 @@ func TestKill(t *testing.T) {
 		t.Fatal("the session did not survive KILL QUERY")
 	}
 
-	if n := h.svc.Proxy.Sessions.KillIdentity("fay@example.com", "killed by test"); n < 1 {
-		t.Fatalf("KillIdentity ended %d sessions", n)
+	if n := h.svc.Proxy.Sessions.KillIdentity("fay@example.com", "killed by test"); n < 2 {
+		t.Fatalf("KillIdentity ended %d sessions, want fay's 2", n)
 	}
-	if err := db.Ping(); err == nil {
-		// database/sql may retry on a fresh connection; it must be a new session
-		if len(h.svc.Proxy.Sessions.List()) == 0 {
-			t.Fatal("ping succeeded without a session")
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		left := 0
+		for _, s := range h.svc.Proxy.Sessions.List() {
+			if s.Identity == "fay@example.com" {
+				left++
+			}
 		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions of fay still registered after KillIdentity", left)
+		}
+	}
+	if got := queryString(t, h.open("gus@example.com", h.mint("gus@example.com", []string{"reader"}, nil)), "SELECT 'other identities unaffected'"); got == "" {
+		t.Fatal("another identity could not connect")
 	}
 }
 
