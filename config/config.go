@@ -21,6 +21,7 @@ type Config struct {
 	Exchange         Exchange        `yaml:"exchange"`
 	Admin            Admin           `yaml:"admin"`
 	SSO              SSO             `yaml:"sso"`
+	Local            Local           `yaml:"local"`
 	// Node names this process in the store's records (ephemeral users),
 	// so its sweeper removes only its own leftovers. Default: the host name.
 	Node string `yaml:"node"`

@@ -244,6 +244,7 @@ func (c *Config) eachSecret(fn func(key string, s *Secret)) {
 	fn("issuer.key_encryption_key", &c.Issuer.KeyEncryptionKey)
 	fn("admin.token", &c.Admin.Token)
 	c.ssoSecrets(fn)
+	fn("local.email.smtp.password", &c.Local.Email.SMTP.Password)
 }
 
 // KEKPath is where a generated key-encryption key lives when

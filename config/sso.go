@@ -32,8 +32,9 @@ type SSOConnection struct {
 	// and it is part of the callback URLs registered at the IdP.
 	Name        string `yaml:"name"`
 	DisplayName string `yaml:"display_name"` // shown on the portal's pages; default the name
-	// EnforceMFA is reserved for the MFA issue: accepted and kept, no
-	// behaviour yet.
+	// EnforceMFA adds portcullis' own second factor (TOTP, or an email
+	// code) after the IdP's login. It needs local.enabled (which serves
+	// the MFA pages); without it the server warns and it has no effect.
 	EnforceMFA bool `yaml:"enforce_mfa"`
 	// RequireSCIM refuses people the directory sync has not provisioned;
 	// false (default) creates users at their first login.

@@ -167,6 +167,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, map[string]string{"connection": conn, "token": tok})
 	}))
+	s.mountLocalAdmin(a, guard)
 }
 
 // rolesChanged tells every node to re-check the sessions of the members

@@ -40,6 +40,9 @@ type Options struct {
 	SSO *SSOOptions
 	// SCIM serves /scim/v2 (directory sync); nil: off.
 	SCIM http.Handler
+	// Local enables local accounts, the /login and /account pages and
+	// the admin console; nil: off.
+	Local *LocalOptions
 	// Ready lists what keeps this node from serving (backend, store,
 	// keys); empty means ready.
 	Ready func(ctx context.Context) []string
@@ -50,6 +53,7 @@ type Server struct {
 	opt     Options
 	mux     *http.ServeMux
 	limiter *limit.Failures
+	local   *localRuntime // nil: local accounts off
 }
 
 // New builds the portal.
@@ -69,6 +73,7 @@ func New(opt Options) *Server {
 	}
 	s.mountAdmin(opt.Admin)
 	s.mountSSO(opt.SSO)
+	s.mountLocal(opt.Local)
 	return s
 }
 

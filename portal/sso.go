@@ -53,7 +53,9 @@ type SSOOptions struct {
 type SSOConnection struct {
 	Name        string
 	DisplayName string
-	// EnforceMFA is kept for the MFA issue; it changes nothing yet.
+	// EnforceMFA adds portcullis' own second factor (TOTP or an email
+	// code, as for local accounts) after the IdP's login; it needs local
+	// accounts on (LocalOptions), without them it changes nothing.
 	EnforceMFA bool
 	// RequireSCIM refuses users the directory sync has not provisioned.
 	RequireSCIM bool
@@ -63,10 +65,15 @@ type SSOConnection struct {
 	RoleValues map[string]string
 	OIDC       *oidc.RP
 	SAML       *saml.SP
+	// local marks the connection of local accounts (the /login page).
+	local bool
 }
 
 // method is the auth_method of the connection's tokens.
 func (c *SSOConnection) method() string {
+	if c.local {
+		return "local"
+	}
 	if c.SAML != nil {
 		return "saml"
 	}
@@ -85,6 +92,7 @@ type ssoRuntime struct {
 
 // mountSSO registers the SSO routes; nil options leave them off.
 func (s *Server) mountSSO(o *SSOOptions) {
+	o = s.withLocal(o)
 	if o == nil || len(o.Connections) == 0 {
 		return
 	}

@@ -61,6 +61,10 @@ func (s *Server) ssoAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, nil, "", lerr)
 		return
 	}
+	if conn.local {
+		s.localAuthorize(w, r, rt, p)
+		return
+	}
 	var target string
 	var err error
 	if conn.SAML != nil {

@@ -68,14 +68,26 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRu
 			return
 		}
 	}
+	if conn.EnforceMFA && s.local != nil {
+		s.ssoSecondFactor(w, r, rt, conn, p, u, l.subject, l.upstreamRefresh)
+		return
+	}
+	s.issueCode(w, r, rt, conn, p, u, l.subject, l.upstreamRefresh)
+}
+
+// issueCode ends a login, whichever its kind: a one-time code for the
+// CLI, sent to its loopback redirect or shown on a page to copy.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, u store.User, subject, upstreamRefresh string) {
+	ctx := r.Context()
+	st := rt.opt.Store
 	family := uuid.NewString()
 	code, ttl := randomToken(32), codeTTL
 	if p.Redirect == OOBRedirect {
 		code, ttl = shortCode(), oobCodeTTL
 	}
-	data := codeData{Conn: conn.Name, Method: conn.method(), Redirect: p.Redirect, Challenge: p.Challenge, Subject: l.subject}
-	if l.upstreamRefresh != "" {
-		data.Upstream = rt.upstream.seal([]byte(l.upstreamRefresh), "upstream|"+family)
+	data := codeData{Conn: conn.Name, Method: conn.method(), Redirect: p.Redirect, Challenge: p.Challenge, Subject: subject}
+	if upstreamRefresh != "" {
+		data.Upstream = rt.upstream.seal([]byte(upstreamRefresh), "upstream|"+family)
 	}
 	_, err := st.CreateAuthCode(ctx, store.AuthCode{Hash: hashSecret("code", normalizeCode(code)), UserID: u.ID, FamilyID: family,
 		Data: mustJSON(data), ExpiresAt: time.Now().Add(ttl)})
@@ -84,7 +96,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRu
 		return
 	}
 	s.record(audit.Event{Event: "sso_login", Outcome: "granted", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName,
-		Issuer: conn.Name, Subject: l.subject, Role: u.Role})
+		Issuer: conn.Name, Subject: subject, Role: u.Role})
 	w.Header().Set("Cache-Control", "no-store")
 	if p.Redirect == OOBRedirect {
 		renderPage(w, http.StatusOK, pageData{Title: "Logged in", User: u.UserName, Code: code, Minutes: int(ttl.Minutes())})

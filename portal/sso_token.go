@@ -237,7 +237,7 @@ func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime
 	}
 	// SAML logins always renew (until the session ends); OIDC logins only
 	// with the IdP's refresh token, which every renewal presents first.
-	if d.Method == "saml" || d.Upstream != "" {
+	if d.Method == "saml" || d.Method == "local" || d.Upstream != "" {
 		refresh := randomToken(32)
 		_, err := rt.opt.Store.CreateRefreshToken(ctx, store.RefreshToken{FamilyID: family, UserID: u.ID,
 			Hash: hashSecret("refresh", refresh), ClientData: mustJSON(d), ExpiresAt: sessionEnd})

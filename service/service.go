@@ -172,6 +172,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Reload:          s.ReloadFile,
 			},
 			SSO:   sso,
+			Local: s.localOptions(cfg, log),
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Ready: s.ready,
 		}),

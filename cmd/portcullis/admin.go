@@ -113,6 +113,7 @@ func usersCmd() *cobra.Command {
 			return nil
 		},
 	})
+	users.AddCommand(createLocalCmd())
 	return users
 }
 

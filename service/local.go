@@ -1,0 +1,61 @@
+package service
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/portcullisdb/portcullis/auth/mfa"
+	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/portal"
+)
+
+// localOptions builds local accounts and the web pages from cfg.Local;
+// nil when they are off (or their key cannot be derived, which is
+// logged).
+func (s *Service) localOptions(cfg *config.Config, log *slog.Logger) *portal.LocalOptions {
+	if !cfg.Local.Enabled {
+		for _, c := range cfg.SSO.Connections {
+			if c.EnforceMFA {
+				log.Warn("sso: enforce_mfa has no effect while local.enabled is false (the second-factor pages are off)", "connection", c.Name)
+			}
+		}
+		return nil
+	}
+	kek, err := keyEncryptionKey(cfg, log)
+	if err == nil {
+		var key []byte
+		// The same on every node: derived from the shared key-encryption key.
+		if key, err = hkdf.Key(sha256.New, kek, nil, "portcullis local accounts", 32); err == nil {
+			base := strings.TrimSuffix(cfg.Issuer.URL, "/")
+			label := "portcullis"
+			if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
+				label = "portcullis (" + u.Hostname() + ")"
+			}
+			log.Info("local accounts on", "mfa_required", cfg.Local.MFA(), "trusted_device_days", cfg.Local.TrustDays())
+			return &portal.LocalOptions{
+				Store: s.Store, Key: key, MFARequired: cfg.Local.MFA(), TrustDays: cfg.Local.TrustDays(),
+				FailuresPerMinute: cfg.Local.Failures(), Issuer: label, SecureCookies: strings.HasPrefix(base, "https://"),
+				SessionTTL: cfg.SSO.SessionTTL(), AccessTTL: cfg.SSO.AccessTokenTTL(cfg.Issuer.MaxTokenTTL), Roles: roleNames(cfg),
+				AuditFile: cfg.Audit.File, Sessions: s.sessions,
+				Mailer: mailer(cfg), EmailTTL: cfg.Local.Email.CodeLifetime(),
+			}
+		}
+	}
+	log.Error("local accounts are off: their key cannot be derived from the key-encryption key", "err", err)
+	return nil
+}
+
+// mailer is the configured sender of email login codes; nil: none.
+func mailer(cfg *config.Config) mfa.Mailer {
+	e := cfg.Local.Email
+	switch e.Mailer {
+	case "dev":
+		return &mfa.FileMailer{Path: cfg.SSOPath(e.File)}
+	case "smtp":
+		return &mfa.SMTPMailer{Addr: e.SMTP.Address, From: e.From, Username: e.SMTP.Username, Password: e.SMTP.Password.Value()}
+	}
+	return nil
+}
