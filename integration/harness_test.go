@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +170,19 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 	secretsMu.Unlock()
 	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := service.Start(context.Background(), cfg, service.Options{InsecureNoTLS: opt.insecureNoTLS, Log: log, ConfigPath: cfgPath})
+	for attempt := 0; err != nil && strings.Contains(err.Error(), "address already in use") && attempt < 5; attempt++ {
+		// The reserved port was taken between freeAddr and Start: another.
+		next := freeAddr(t)
+		yaml = strings.ReplaceAll(yaml, httpAddr, next)
+		httpAddr = next
+		if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if cfg, err = config.Load(cfgPath); err != nil {
+			t.Fatal(err)
+		}
+		svc, err = service.Start(context.Background(), cfg, service.Options{InsecureNoTLS: opt.insecureNoTLS, Log: log, ConfigPath: cfgPath})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,12 +313,17 @@ func rsaKey(t testing.TB) (*rsa.PrivateKey, error) {
 	return k, nil
 }
 
-// freeAddr reserves a loopback port by binding and releasing it.
+// freeAddr finds a free loopback port below Linux's ephemeral range
+// (32768+), where outgoing connections never take it between this check
+// and the bind that follows.
 func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
