@@ -7,24 +7,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
 
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 	"github.com/portcullisdb/portcullis/config"
 )
 
@@ -38,7 +36,6 @@ const (
 	clockLeeway          = 30 * time.Second // allowed clock skew for exp, nbf and iat
 	defaultMaxLifetime   = 24 * time.Hour   // an issuer's max_lifetime when it is 0
 	defaultUsernameClaim = "email"          // an issuer's username_claim when it is empty
-	maxPrintable         = 100              // longest token-supplied value put in a reason
 )
 
 // How keys behind a jwks_url are kept fresh. The values bound what a
@@ -148,7 +145,7 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIs
 	}
 	client := &http.Client{
 		Timeout:   jwksHTTPTimeout,
-		Transport: limitedTransport{rt: http.DefaultTransport, max: jwksMaxBodyBytes},
+		Transport: safe.LimitBodies(http.DefaultTransport, jwksMaxBodyBytes),
 	}
 
 	// Fetch key sets concurrently, so several unreachable IdPs cost one
@@ -376,7 +373,7 @@ func watchJWKSURL(ctx context.Context, name, rawURL string, client *http.Client)
 	logURL := rawURL
 	if u, err := url.Parse(rawURL); err == nil {
 		logURL = u.Redacted()
-		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
 			slog.Warn("issuer jwks_url uses plain http: anyone on the path can substitute signing keys",
 				"issuer", name, "jwks_url", logURL)
 		}
@@ -449,33 +446,6 @@ func retryJWKS(ctx context.Context, name, rawURL, logURL string, once jwkset.HTT
 	}
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	return strings.HasPrefix(host, "127.") || host == "::1"
-}
-
-// limitedTransport caps how much of a response body is read.
-type limitedTransport struct {
-	rt  http.RoundTripper
-	max int64
-}
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, t.max), Closer: resp.Body}
-	return resp, nil
-}
-
-type limitedBody struct {
-	io.Reader
-	io.Closer
-}
-
 // Verify checks token and returns the identity it carries. Every refusal is
 // a *DeniedError with a reason a person can act on; it never contains the
 // token, its signature or key material. ctx bounds a key set refresh that an
@@ -528,7 +498,7 @@ func (v *Verifier) issuerOf(claims jwt.MapClaims) (*issuer, error) {
 	}
 	is, ok := v.byIss[iss]
 	if !ok {
-		return nil, Denied("token issuer %q is not trusted", printable(iss))
+		return nil, Denied("token issuer %q is not trusted", safe.Printable(iss))
 	}
 	return is, nil
 }
@@ -546,7 +516,7 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 	if is.local != nil {
 		key, ok := is.local.PublicKey(kid)
 		if !ok {
-			return nil, Denied("token key id %q is not in issuer %s's key set", printable(kid), is.name)
+			return nil, Denied("token key id %q is not in issuer %s's key set", safe.Printable(kid), is.name)
 		}
 		return key, nil
 	}
@@ -556,7 +526,7 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 		p, ok := is.state.problem.Load(), is.state.lastOK.Load()
 		if p != nil && ok > 0 && time.Since(time.Unix(0, ok)) > is.maxStale {
 			return nil, Denied("issuer %s: signing keys are stale: last refreshed %s ago, more than jwks_max_stale %v (%s)",
-				is.name, humanDuration(time.Since(time.Unix(0, ok))), is.maxStale, *p)
+				is.name, safe.HumanDuration(time.Since(time.Unix(0, ok))), is.maxStale, *p)
 		}
 	}
 	if hasKID {
@@ -569,7 +539,7 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 	if err != nil {
 		// The key exists; keyfunc refused it for this token (its alg or use).
 		return nil, Denied("token key id %q of issuer %s cannot verify %s tokens: the key's alg or use does not allow it",
-			printable(kid), is.name, t.Method.Alg())
+			safe.Printable(kid), is.name, t.Method.Alg())
 	}
 	if set, ok := key.(jwt.VerificationKeySet); ok && len(set.Keys) == 0 {
 		return nil, is.keysUnavailable()
@@ -581,7 +551,7 @@ func (is *issuer) unknownKID(ctx context.Context, kid string) error {
 	if all, err := is.store.KeyReadAll(ctx); err == nil && len(all) == 0 {
 		return is.keysUnavailable()
 	}
-	reason := fmt.Sprintf("token key id %q is not in issuer %s's key set", printable(kid), is.name)
+	reason := fmt.Sprintf("token key id %q is not in issuer %s's key set", safe.Printable(kid), is.name)
 	if is.state != nil {
 		if p := is.state.problem.Load(); p != nil {
 			reason += fmt.Sprintf(" (the key set could not be refreshed: %s)", *p)
@@ -616,7 +586,7 @@ func parseDenial(tok *jwt.Token, is *issuer, err error) error {
 		if alg == "" {
 			return Denied(`malformed token: no "alg" header: %s`, algAllowList)
 		}
-		return Denied("token algorithm %q is not allowed: %s", printable(alg), algAllowList)
+		return Denied("token algorithm %q is not allowed: %s", safe.Printable(alg), algAllowList)
 	case !slices.Contains(allowedAlgs, tok.Method.Alg()):
 		return Denied("token algorithm %s is not allowed: %s", tok.Method.Alg(), algAllowList)
 	case is != nil && errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -648,18 +618,18 @@ func (is *issuer) claimsDenial(claims jwt.MapClaims, err error) error {
 	case exp == nil:
 		return Denied(`token has no "exp" claim: tokens that never expire are refused`)
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Denied("token expired %s ago", humanDuration(now.Sub(exp.Time)))
+		return Denied("token expired %s ago", safe.HumanDuration(now.Sub(exp.Time)))
 	case errors.Is(err, jwt.ErrTokenNotValidYet) && nbf != nil:
-		return Denied("token not valid for another %s", humanDuration(nbf.Sub(now)))
+		return Denied("token not valid for another %s", safe.HumanDuration(nbf.Sub(now)))
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued) && iat != nil:
-		return Denied("token issued %s in the future: check the clock of issuer %s", humanDuration(iat.Sub(now)), is.name)
+		return Denied("token issued %s in the future: check the clock of issuer %s", safe.HumanDuration(iat.Sub(now)), is.name)
 	case len(aud) == 0 || len(aud) == 1 && aud[0] == "":
 		return Denied(`token has no "aud" claim: it must name one of %v`, is.audiences)
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return Denied("token audience %v does not include any of %v", printableList(aud), is.audiences)
+		return Denied("token audience %v does not include any of %v", safe.PrintableList(aud), is.audiences)
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		iss, _ := claims["iss"].(string)
-		return Denied("token issuer %q is not trusted", printable(iss))
+		return Denied("token issuer %q is not trusted", safe.Printable(iss))
 	default:
 		return Denied("token claims are not valid for issuer %s", is.name)
 	}
@@ -744,48 +714,4 @@ func stringsClaim(claims jwt.MapClaims, name string) ([]string, error) {
 	default:
 		return nil, Denied("token claim %q is not a string or an array of strings", name)
 	}
-}
-
-// printable makes a token-supplied value safe to put in a reason: at most
-// maxPrintable bytes, cut on a rune boundary, marked when cut.
-func printable(s string) string {
-	if len(s) <= maxPrintable {
-		return s
-	}
-	cut := maxPrintable
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-// printableList bounds a token-supplied list for a reason.
-func printableList(list []string) []string {
-	const maxItems = 10
-	out := make([]string, 0, min(len(list), maxItems+1))
-	for i, s := range list {
-		if i == maxItems {
-			out = append(out, "... "+strconv.Itoa(len(list)-maxItems)+" more")
-			break
-		}
-		out = append(out, printable(s))
-	}
-	return out
-}
-
-// humanDuration rounds d for a person: "45s", "3m", "5h", "3d".
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	if s := d.Round(time.Second); s < time.Minute {
-		return fmt.Sprintf("%ds", max(s/time.Second, 1))
-	}
-	if m := d.Round(time.Minute); m < time.Hour {
-		return fmt.Sprintf("%dm", m/time.Minute)
-	}
-	if h := d.Round(time.Hour); h < 48*time.Hour {
-		return fmt.Sprintf("%dh", h/time.Hour)
-	}
-	return fmt.Sprintf("%dd", d.Round(24*time.Hour)/(24*time.Hour))
 }

@@ -24,6 +24,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
 // AudienceHeader is the request header an AWS proof signs to name the
@@ -206,7 +207,7 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 	case http.MethodPost, http.MethodGet:
 	default:
 		return nil, auth.Denied("AWS proof uses method %q: only a POST (signed headers) or GET (presigned URL) sts:GetCallerIdentity request is accepted",
-			printable(r.Method))
+			safe.Printable(r.Method))
 	}
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -217,10 +218,10 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 	}
 	if got, want := hostKey(u), hostKey(endpoint); got != want {
 		return nil, auth.Denied("AWS proof is signed for host %q, but this portal verifies proofs with STS at %q: sign the proof for that endpoint (AWS_ENDPOINT_URL_STS=%s)",
-			printable(u.Host), endpoint.Host, endpoint.Scheme+"://"+endpoint.Host)
+			safe.Printable(u.Host), endpoint.Host, endpoint.Scheme+"://"+endpoint.Host)
 	}
 	if u.Path != "" && u.Path != "/" {
-		return nil, auth.Denied("AWS proof request path %q is not /", printable(u.Path))
+		return nil, auth.Denied("AWS proof request path %q is not /", safe.Printable(u.Path))
 	}
 	c.u = u
 
@@ -254,7 +255,7 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 		}
 		ct := r.Headers.Get("Content-Type")
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {
-			return nil, auth.Denied("AWS proof body is %q, not application/x-www-form-urlencoded", printable(ct))
+			return nil, auth.Denied("AWS proof body is %q, not application/x-www-form-urlencoded", safe.Printable(ct))
 		}
 		if params, err = url.ParseQuery(string(r.Body)); err != nil {
 			return nil, auth.Denied("malformed AWS proof: the request body is not form-encoded")
@@ -289,11 +290,11 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 			AudienceHeader)
 	case got[0] != audience:
 		return nil, auth.Denied("AWS proof is for audience %q, not %q: a proof made for another service is refused; request one for %q",
-			printable(got[0]), audience, audience)
+			safe.Printable(got[0]), audience, audience)
 	}
 	for _, h := range sig.signedHeaders {
 		if h != "host" && h != "content-length" && len(r.Headers.Values(h)) == 0 {
-			return nil, auth.Denied("AWS proof signs header %q but does not carry it", printable(h))
+			return nil, auth.Denied("AWS proof signs header %q but does not carry it", safe.Printable(h))
 		}
 	}
 
@@ -305,10 +306,10 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 	c.expiresAt = sig.date.Add(window)
 	switch {
 	case sig.date.After(now.Add(awsClockSkew)):
-		return nil, auth.Denied("AWS proof is signed %s in the future: check the clock of the signing host", humanDuration(sig.date.Sub(now)))
+		return nil, auth.Denied("AWS proof is signed %s in the future: check the clock of the signing host", safe.HumanDuration(sig.date.Sub(now)))
 	case now.After(c.expiresAt):
 		return nil, auth.Denied("AWS proof expired %s ago (signed %s ago; it was valid for %s): make a fresh one",
-			humanDuration(now.Sub(c.expiresAt)), humanDuration(now.Sub(sig.date)), humanDuration(window))
+			safe.HumanDuration(now.Sub(c.expiresAt)), safe.HumanDuration(now.Sub(sig.date)), safe.HumanDuration(window))
 	}
 	return c, nil
 }
@@ -322,14 +323,14 @@ func checkAction(params url.Values) error {
 	case len(action) > 1:
 		return auth.Denied("AWS proof names %d STS actions: it must name one, GetCallerIdentity", len(action))
 	case action[0] != "GetCallerIdentity":
-		return auth.Denied("AWS proof is for sts:%s, not sts:GetCallerIdentity", printable(action[0]))
+		return auth.Denied("AWS proof is for sts:%s, not sts:GetCallerIdentity", safe.Printable(action[0]))
 	}
 	if version := params["Version"]; len(version) != 1 || version[0] != stsVersion {
 		return auth.Denied("AWS proof must name STS API version %s", stsVersion)
 	}
 	for k := range params {
 		if k != "Action" && k != "Version" {
-			return auth.Denied("AWS proof has parameter %q: GetCallerIdentity takes only Action and Version", printable(k))
+			return auth.Denied("AWS proof has parameter %q: GetCallerIdentity takes only Action and Version", safe.Printable(k))
 		}
 	}
 	return nil
@@ -361,7 +362,7 @@ func headerSigV4(authz []string, h http.Header) (sigV4, error) {
 	}
 	alg, rest, _ := strings.Cut(authz[0], " ")
 	if alg != sigV4Algorithm {
-		return sigV4{}, auth.Denied("AWS proof is signed with %q: only %s (SigV4) is accepted", printable(alg), sigV4Algorithm)
+		return sigV4{}, auth.Denied("AWS proof is signed with %q: only %s (SigV4) is accepted", safe.Printable(alg), sigV4Algorithm)
 	}
 	fields := map[string]string{}
 	for part := range strings.SplitSeq(rest, ",") {
@@ -397,7 +398,7 @@ func presignedSigV4(q url.Values) (sigV4, error) {
 		}
 	}
 	if alg := q.Get("X-Amz-Algorithm"); alg != sigV4Algorithm {
-		return sigV4{}, auth.Denied("AWS proof is signed with %q: only %s (SigV4) is accepted", printable(alg), sigV4Algorithm)
+		return sigV4{}, auth.Denied("AWS proof is signed with %q: only %s (SigV4) is accepted", safe.Printable(alg), sigV4Algorithm)
 	}
 	s, err := credentialScope(q.Get("X-Amz-Credential"))
 	if err != nil {
@@ -424,7 +425,7 @@ func credentialScope(cred string) (sigV4, error) {
 		return sigV4{}, auth.Denied("malformed AWS proof: the signature's credential scope is not AKID/date/region/service/aws4_request")
 	}
 	if parts[3] != "sts" {
-		return sigV4{}, auth.Denied("AWS proof is signed for service %q, not sts", printable(parts[3]))
+		return sigV4{}, auth.Denied("AWS proof is signed for service %q, not sts", safe.Printable(parts[3]))
 	}
 	return sigV4{accessKeyID: parts[0], region: parts[2]}, nil
 }
@@ -432,7 +433,7 @@ func credentialScope(cred string) (sigV4, error) {
 func amzDate(s string) (time.Time, error) {
 	t, err := time.Parse(amzDateFormat, s)
 	if err != nil {
-		return time.Time{}, auth.Denied("malformed AWS proof: X-Amz-Date %q is not of the form 20060102T150405Z", printable(s))
+		return time.Time{}, auth.Denied("malformed AWS proof: X-Amz-Date %q is not of the form 20060102T150405Z", safe.Printable(s))
 	}
 	return t, nil
 }
@@ -507,7 +508,7 @@ func (v *AWSVerifier) replay(ctx context.Context, endpoint *url.URL, c *checkedA
 // stsDenial words STS's refusal. STS's own message is not repeated: it is
 // not ours to vouch for.
 func stsDenial(status int, se stsError) error {
-	code := printable(se.Code)
+	code := safe.Printable(se.Code)
 	switch se.Code {
 	case "SignatureDoesNotMatch":
 		if strings.HasPrefix(se.Message, "Signature expired") {
@@ -523,10 +524,10 @@ func stsDenial(status int, se stsError) error {
 	case "AccessDenied", "AccessDeniedException":
 		return auth.Denied("AWS STS denied the proof (%s)", code)
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure":
-		return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, printable(se.RequestID))
+		return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
 	default:
 		if status >= 500 {
-			return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, printable(se.RequestID))
+			return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
 		}
 		return auth.Denied("AWS STS refused the proof (%s)", code)
 	}

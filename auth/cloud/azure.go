@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
 // azureAlgs: Entra ID signs access tokens with RS256 only.
@@ -112,7 +113,7 @@ func (v *AzureVerifier) Verify(ctx context.Context, subjectToken string) (Identi
 	}
 	rules, ok := v.tenants[strings.ToLower(tid)]
 	if !ok {
-		return Identity{}, auth.Denied("Entra ID tenant %q is not trusted: add it to exchange.azure.tenants, or use an identity of a trusted tenant", printable(tid))
+		return Identity{}, auth.Denied("Entra ID tenant %q is not trusted: add it to exchange.azure.tenants, or use an identity of a trusted tenant", safe.Printable(tid))
 	}
 	claims, err := rules.verify(ctx, subjectToken)
 	if err != nil {

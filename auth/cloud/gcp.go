@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
 // Google's identity token issuer and keys.
@@ -83,16 +84,16 @@ func (v *GCPVerifier) Verify(ctx context.Context, subjectToken string) (Identity
 	switch ev := claims["email_verified"].(type) {
 	case bool:
 		if !ev {
-			return Identity{}, auth.Denied("Google identity token's email %q is not verified (email_verified is false)", printable(email))
+			return Identity{}, auth.Denied("Google identity token's email %q is not verified (email_verified is false)", safe.Printable(email))
 		}
 	case string:
 		if ev != "true" {
-			return Identity{}, auth.Denied("Google identity token's email %q is not verified (email_verified is %q)", printable(email), printable(ev))
+			return Identity{}, auth.Denied("Google identity token's email %q is not verified (email_verified is %q)", safe.Printable(email), safe.Printable(ev))
 		}
 	case nil:
-		return Identity{}, auth.Denied(`Google identity token's email %q is not verified (no "email_verified" claim)`, printable(email))
+		return Identity{}, auth.Denied(`Google identity token's email %q is not verified (no "email_verified" claim)`, safe.Printable(email))
 	default:
-		return Identity{}, auth.Denied(`Google identity token's email %q is not verified ("email_verified" is not a boolean)`, printable(email))
+		return Identity{}, auth.Denied(`Google identity token's email %q is not verified ("email_verified" is not a boolean)`, safe.Printable(email))
 	}
 	exp, _ := claims.GetExpirationTime() // present: checked by the validator
 	id := Identity{

@@ -1,10 +1,7 @@
 package cloud
 
 import (
-	"fmt"
-	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Platforms, as Identity.Platform holds them and Detect returns them.
@@ -63,48 +60,4 @@ func setAttr(m map[string]string, k, v string) {
 	if v != "" {
 		m[k] = v
 	}
-}
-
-// printable makes a client-supplied value safe to put in a reason: at most
-// maxPrintable bytes, cut on a rune boundary, marked when cut.
-func printable(s string) string {
-	if len(s) <= maxPrintable {
-		return s
-	}
-	cut := maxPrintable
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-// printableList bounds a client-supplied list for a reason.
-func printableList(list []string) []string {
-	const maxItems = 10
-	out := make([]string, 0, min(len(list), maxItems+1))
-	for i, s := range list {
-		if i == maxItems {
-			out = append(out, "... "+strconv.Itoa(len(list)-maxItems)+" more")
-			break
-		}
-		out = append(out, printable(s))
-	}
-	return out
-}
-
-// humanDuration rounds d for a person: "45s", "3m", "5h", "3d".
-func humanDuration(d time.Duration) string {
-	if d < 0 {
-		d = -d
-	}
-	if s := d.Round(time.Second); s < time.Minute {
-		return fmt.Sprintf("%ds", max(s/time.Second, 1))
-	}
-	if m := d.Round(time.Minute); m < time.Hour {
-		return fmt.Sprintf("%dm", m/time.Minute)
-	}
-	if h := d.Round(time.Hour); h < 48*time.Hour {
-		return fmt.Sprintf("%dh", h/time.Hour)
-	}
-	return fmt.Sprintf("%dd", d.Round(24*time.Hour)/(24*time.Hour))
 }

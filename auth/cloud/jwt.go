@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
 // How the platform key sets (Google, Entra ID, AWS STS) are kept fresh. The
@@ -36,9 +36,8 @@ const (
 
 // Limits of the subject tokens themselves.
 const (
-	maxJWTBytes  = 16 << 10         // platform JWTs are 1-3 KB; longer ones are refused unparsed
-	clockLeeway  = 30 * time.Second // allowed clock skew for exp, nbf and iat
-	maxPrintable = 100              // longest token-supplied value put in a reason
+	maxJWTBytes = 16 << 10         // platform JWTs are 1-3 KB; longer ones are refused unparsed
+	clockLeeway = 30 * time.Second // allowed clock skew for exp, nbf and iat
 )
 
 // signingUses are the JWK "use" values a verification key may have.
@@ -81,14 +80,14 @@ func newRemoteKeys(ctx context.Context, name, rawURL string) (*remoteKeys, error
 		return nil, fmt.Errorf("%s: jwks url %q is not an absolute http(s) URL", name, rawURL)
 	}
 	logURL := u.Redacted()
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
 		slog.Warn("cloud jwks url uses plain http: anyone on the path can substitute signing keys",
 			"platform", name, "jwks_url", logURL)
 	}
 	rk := &remoteKeys{name: name}
 	client := &http.Client{
 		Timeout:   jwksHTTPTimeout,
-		Transport: limitedTransport{rt: http.DefaultTransport, max: jwksMaxBodyBytes},
+		Transport: safe.LimitBodies(http.DefaultTransport, jwksMaxBodyBytes),
 	}
 	remote, err := jwkset.NewStorageFromHTTP(rawURL, jwkset.HTTPClientStorageOptions{
 		Client:                    client,
@@ -132,7 +131,7 @@ func (rk *remoteKeys) key(ctx context.Context, t *jwt.Token) (any, error) {
 		if all, err := rk.store.KeyReadAll(ctx); err == nil && len(all) == 0 {
 			return nil, rk.unavailable()
 		}
-		reason := fmt.Sprintf("token key id %q is not in %s's key set", printable(kid), rk.name)
+		reason := fmt.Sprintf("token key id %q is not in %s's key set", safe.Printable(kid), rk.name)
 		if p := rk.problem.Load(); p != nil {
 			reason += fmt.Sprintf(" (the key set could not be refreshed: %s)", *p)
 		}
@@ -141,7 +140,7 @@ func (rk *remoteKeys) key(ctx context.Context, t *jwt.Token) (any, error) {
 	key, err := rk.kf.KeyfuncCtx(ctx)(t)
 	if err != nil {
 		return nil, auth.Denied("token key id %q of %s cannot verify %s tokens: the key's alg or use does not allow it",
-			printable(kid), rk.name, t.Method.Alg())
+			safe.Printable(kid), rk.name, t.Method.Alg())
 	}
 	return key, nil
 }
@@ -215,7 +214,7 @@ func (r *jwtRules) verify(ctx context.Context, token string) (jwt.MapClaims, err
 		if iss == "" {
 			return nil, auth.Denied(`token has no "iss" claim: %s tokens name their issuer`, r.name)
 		}
-		return nil, auth.Denied("token issuer %q is not %s (%s)", printable(iss), r.name, strings.Join(r.issuers, " or "))
+		return nil, auth.Denied("token issuer %q is not %s (%s)", safe.Printable(iss), r.name, strings.Join(r.issuers, " or "))
 	}
 	if err := r.validator.Validate(claims); err != nil {
 		return nil, r.claimsDenial(claims, err)
@@ -248,7 +247,7 @@ func (r *jwtRules) parseDenial(tok *jwt.Token, err error) error {
 		return auth.Denied("malformed subject token: not a JWT")
 	case tok.Method == nil || !slices.Contains(r.algs, tok.Method.Alg()):
 		alg, _ := tok.Header["alg"].(string)
-		return auth.Denied("token algorithm %q is not allowed for %s tokens: only %s", printable(alg), r.name, r.algList())
+		return auth.Denied("token algorithm %q is not allowed for %s tokens: only %s", safe.Printable(alg), r.name, r.algList())
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return auth.Denied("token signature is invalid for %s", r.name)
 	default:
@@ -275,16 +274,16 @@ func (r *jwtRules) claimsDenial(claims jwt.MapClaims, err error) error {
 	case exp == nil:
 		return auth.Denied(`token has no "exp" claim: tokens that never expire are refused`)
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return auth.Denied("%s token expired %s ago: fetch a fresh one", r.name, humanDuration(now.Sub(exp.Time)))
+		return auth.Denied("%s token expired %s ago: fetch a fresh one", r.name, safe.HumanDuration(now.Sub(exp.Time)))
 	case errors.Is(err, jwt.ErrTokenNotValidYet) && nbf != nil:
-		return auth.Denied("%s token not valid for another %s", r.name, humanDuration(nbf.Sub(now)))
+		return auth.Denied("%s token not valid for another %s", r.name, safe.HumanDuration(nbf.Sub(now)))
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued) && iat != nil:
-		return auth.Denied("%s token issued %s in the future: check the clocks", r.name, humanDuration(iat.Sub(now)))
+		return auth.Denied("%s token issued %s in the future: check the clocks", r.name, safe.HumanDuration(iat.Sub(now)))
 	case len(aud) == 0 || len(aud) == 1 && aud[0] == "":
 		return auth.Denied(`token has no "aud" claim: request it for audience %q`, r.audience)
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return auth.Denied("token audience %v is not %q: request the token for audience %q (a token minted for another service is refused)",
-			printableList(aud), r.audience, r.audience)
+			safe.PrintableList(aud), r.audience, r.audience)
 	default:
 		return auth.Denied("token claims are not valid for %s", r.name)
 	}
@@ -301,28 +300,4 @@ func stringClaim(claims jwt.MapClaims, name string) (string, error) {
 	default:
 		return "", auth.Denied("token claim %q is not a string", name)
 	}
-}
-
-// limitedTransport caps how much of a response body is read.
-type limitedTransport struct {
-	rt  http.RoundTripper
-	max int64
-}
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, t.max), Closer: resp.Body}
-	return resp, nil
-}
-
-type limitedBody struct {
-	io.Reader
-	io.Closer
-}
-
-func isLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
 }

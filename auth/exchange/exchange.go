@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/cloud"
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 	"github.com/portcullisdb/portcullis/config"
 )
 
@@ -52,7 +53,7 @@ type Result struct {
 func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Result, error) {
 	v, ok := e.verifiers[tokenType]
 	if !ok {
-		return Result{}, auth.Denied("subject_token_type %q is not accepted here: use one of %s", printable(tokenType), strings.Join(e.Types(), ", "))
+		return Result{}, auth.Denied("subject_token_type %q is not accepted here: use one of %s", safe.Printable(tokenType), strings.Join(e.Types(), ", "))
 	}
 	id, err := v.Verify(ctx, token)
 	if err != nil {
@@ -99,11 +100,16 @@ func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 	return config.ExchangeRule{}, false
 }
 
+// maxIdentityInReason lets a 403 quote a whole verified identity (long
+// Azure resource ids, IAM role paths), which the operator needs to write
+// the rule, while still bounding it.
+const maxIdentityInReason = 1024
+
 // NoRuleError: the identity is genuine but no rule maps it (HTTP 403).
 type NoRuleError struct{ Platform, Principal string }
 
 func (e *NoRuleError) Error() string {
-	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, printable(e.Principal))
+	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
 }
 
 // glob matches s against a pattern where * stands for any run of
@@ -150,11 +156,4 @@ func (j JWTSubject) Verify(ctx context.Context, token string) (cloud.Identity, e
 		Attributes: map[string]string{"issuer": id.Issuer, "sub": id.Subject},
 		ExpiresAt:  id.ExpiresAt,
 	}, nil
-}
-
-func printable(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
 }
