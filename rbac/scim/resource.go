@@ -315,6 +315,11 @@ func jsonText(v any) string {
 	return string(b)
 }
 
+// internalPrefix marks keys of a user's Extra that portcullis itself
+// keeps there (a local account's sealed credentials): SCIM neither shows
+// nor accepts them, and a PUT keeps them.
+const internalPrefix = "urn:portcullis:local:"
+
 // decodeExtra reads a resource's Extra (written by this package).
 func decodeExtra(raw json.RawMessage) map[string]any {
 	m := map[string]any{}
@@ -357,6 +362,11 @@ func marshal(v any) ([]byte, error) {
 // without id, meta and groups.
 func userDoc(u store.User) map[string]any {
 	doc := decodeExtra(u.Extra)
+	for k := range doc {
+		if strings.HasPrefix(k, internalPrefix) {
+			delete(doc, k) // portcullis' own data on the user: never SCIM's
+		}
+	}
 	doc["userName"] = u.UserName
 	setString(doc, "externalId", u.ExternalID)
 	setString(doc, "displayName", u.DisplayName)
@@ -406,6 +416,18 @@ func setString(m map[string]any, k, v string) {
 func userFrom(doc map[string]any, base store.User) (store.User, error) {
 	extra := maps.Clone(doc)
 	delete(extra, "schemas")
+	// Internal keys are neither set by a client nor lost by a replace:
+	// they come from the stored user only.
+	for k := range extra {
+		if strings.HasPrefix(k, internalPrefix) {
+			delete(extra, k)
+		}
+	}
+	for k, v := range decodeExtra(base.Extra) {
+		if strings.HasPrefix(k, internalPrefix) {
+			extra[k] = v
+		}
+	}
 	u := base
 	u.UserName, _ = take(extra, "userName").(string)
 	if strings.TrimSpace(u.UserName) == "" {
