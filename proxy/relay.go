@@ -122,6 +122,13 @@ func (a activityReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// clientReadBuffer is each session's read buffer on the client leg. It
+// holds a whole command the proxy looks into (at most commandPeekLimit);
+// larger packets stream through it in chunks. Every idle session holds
+// one, so it is sized for memory: 16 KiB keeps an idle session near
+// 50 KiB in all.
+const clientReadBuffer = 16 << 10
+
 // commandPeekLimit bounds the command packets the proxy looks into; KILL
 // and COM_CHANGE_USER are far smaller, and anything larger is forwarded
 // as it streams.
@@ -135,7 +142,7 @@ const commandPeekLimit = 4 << 10
 //     Ctrl-C), is translated to the backend thread of that session, and
 //     only for sessions of the same identity.
 func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, lastBackend *atomic.Int64) (int64, error) {
-	br := bufio.NewReaderSize(client, 32<<10)
+	br := bufio.NewReaderSize(client, clientReadBuffer)
 	var total int64
 	lastSeq := byte(0)
 	idle := s.opt.IdleTimeout

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -71,11 +72,13 @@ func Verify(encoded, password string) error {
 }
 
 // dummyHash is verified against when the account does not exist, so a
-// wrong user name costs as long as a wrong password.
-var dummyHash = Hash("portcullis timing equaliser")
+// wrong user name costs as long as a wrong password. It is made at first
+// use: at package init every process linking this package (the CLI too,
+// and servers without local accounts) paid a 64 MiB argon2id hash.
+var dummyHash = sync.OnceValue(func() string { return Hash("portcullis timing equaliser") })
 
 // VerifyDummy spends the time of one Verify.
-func VerifyDummy(password string) { Verify(dummyHash, password) }
+func VerifyDummy(password string) { Verify(dummyHash(), password) }
 
 // PasswordProblem is what is wrong with a new password, or "".
 func PasswordProblem(pw string) string {
