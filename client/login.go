@@ -185,7 +185,11 @@ func loopbackCode(ctx context.Context, o LoginOptions, state, verifier string) (
 	got := make(chan callback, 1)
 	srv := &http.Server{Handler: callbackHandler(state, got), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() { // let the page in flight finish, then stop
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
 
 	authURL := authorizeURL(o, redirect, state, verifier)
 	fmt.Fprintf(o.Out, "Opening your browser to log in. If it does not open, visit:\n\n  %s\n\n", authURL)
@@ -224,6 +228,11 @@ func callbackHandler(state string, got chan<- callback) http.Handler {
 			io.WriteString(w, page("Login failed", q.Get("error_description")))
 		} else {
 			io.WriteString(w, page("Logged in", "You can close this tab and return to the terminal."))
+		}
+		// Send the page before the login goes on: the caller then closes
+		// this server, and an unflushed page would never reach the browser.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
 		}
 		select {
 		case got <- cb:
