@@ -2,11 +2,8 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,15 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/portcullisdb/portcullis/store"
 	"github.com/portcullisdb/portcullis/store/storetest"
 )
 
 func TestSQLiteConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openOrFail(t, func(ctx context.Context) (*store.DB, error) {
+		return storetest.OpenOrFail(t, func(ctx context.Context) (*store.DB, error) {
 			return store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "portcullis.db"))
 		})
 	})
@@ -33,73 +28,15 @@ func TestSQLiteConformance(t *testing.T) {
 // inside a transaction would deadlock here.
 func TestSQLiteMemoryConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenSQLite(ctx, ":memory:") })
+		return storetest.OpenOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenSQLite(ctx, ":memory:") })
 	})
 }
 
 func TestMySQLConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		dsn := mysqlDatabase(t)
-		return openOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) })
+		dsn := storetest.MySQLDatabase(t, "pcstore")
+		return storetest.OpenOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) })
 	})
-}
-
-func openOrFail(t *testing.T, open func(context.Context) (*store.DB, error)) *store.DB {
-	t.Helper()
-	s, err := open(t.Context())
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// mysqlBaseDSN reaches the test MariaDB as root; PORTCULLIS_TEST_MYSQL_DSN
-// overrides it (no database name: each test makes its own).
-func mysqlBaseDSN() string {
-	if dsn := os.Getenv("PORTCULLIS_TEST_MYSQL_DSN"); dsn != "" {
-		return dsn
-	}
-	return "root@tcp(127.0.0.1:3306)/"
-}
-
-// mysqlDatabase creates a throwaway database pcstore_<random>, dropped when
-// the test ends, and returns a DSN for it. No MariaDB is a failure, not a
-// skip: only -short skips.
-func mysqlDatabase(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the MariaDB store tests")
-	}
-	base := mysqlBaseDSN()
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("PORTCULLIS_TEST_MYSQL_DSN: %v", err)
-	}
-	root, err := sql.Open("mysql", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() { root.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := root.PingContext(ctx); err != nil {
-		t.Fatalf("the MariaDB store tests need MariaDB on %s as root with an empty password "+
-			"(`make mariadb` starts or installs it; `go test -short` skips these tests): %v", cfg.Addr, err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "pcstore_" + hex.EncodeToString(b) // generated: safe to splice into DDL
-	if _, err := root.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := root.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
 }
 
 // engine is one engine's way to make a database, open it as a store, and
@@ -122,7 +59,7 @@ var engines = []engine{
 		return func(ctx context.Context) (*store.DB, error) { return store.OpenSQLite(ctx, path) }, raw
 	}},
 	{name: "mysql", newDatabase: func(t *testing.T) (func(context.Context) (*store.DB, error), *sql.DB) {
-		dsn := mysqlDatabase(t)
+		dsn := storetest.MySQLDatabase(t, "pcstore")
 		raw, err := sql.Open("mysql", dsn)
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +92,7 @@ func TestMigrations(t *testing.T) {
 
 func testReopen(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
 	ctx := t.Context()
-	s := openOrFail(t, open)
+	s := storetest.OpenOrFail(t, open)
 	u, err := s.CreateUser(ctx, store.User{UserName: "kept@example.com"})
 	if err != nil {
 		t.Fatalf("CreateUser: %v", err)
@@ -163,7 +100,7 @@ func testReopen(t *testing.T, open func(context.Context) (*store.DB, error), raw
 	versions := schemaVersions(t, raw)
 	s.Close()
 
-	s = openOrFail(t, open)
+	s = storetest.OpenOrFail(t, open)
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Fatalf("user lost on reopen: %v", err)
 	}
@@ -194,7 +131,7 @@ func schemaVersions(t *testing.T, raw *sql.DB) []string {
 }
 
 func testNewerSchemaRefused(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
-	s := openOrFail(t, open)
+	s := storetest.OpenOrFail(t, open)
 	s.Close()
 	if _, err := raw.ExecContext(t.Context(), "INSERT INTO schema_version (version, applied) VALUES (?, ?)", 9999, time.Now().UnixMicro()); err != nil {
 		t.Fatalf("bump schema_version: %v", err)
@@ -286,12 +223,12 @@ func TestOpen(t *testing.T) {
 func TestMySQLMigrationRerun(t *testing.T) {
 	i := slices.IndexFunc(engines, func(e engine) bool { return e.name == "mysql" })
 	open, raw := engines[i].newDatabase(t)
-	s := openOrFail(t, open)
+	s := storetest.OpenOrFail(t, open)
 	s.Close()
 	if _, err := raw.ExecContext(t.Context(), "DELETE FROM schema_version"); err != nil {
 		t.Fatalf("forget migrations: %v", err)
 	}
-	s = openOrFail(t, open)
+	s = storetest.OpenOrFail(t, open)
 	if id, err := s.AppendEvent(t.Context(), store.Event{Kind: store.EventSessionKill}); err != nil || id != 1 {
 		t.Fatalf("AppendEvent after a re-run migration: id %d, %v (want 1: the sequence row must not be duplicated)", id, err)
 	}

@@ -3,27 +3,21 @@ package scim_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
+	"github.com/portcullisdb/portcullis/store/storetest"
 )
 
 const (
@@ -45,13 +39,13 @@ var engines = []struct {
 	open func(t *testing.T) store.Store
 }{
 	{"sqlite", func(t *testing.T) store.Store {
-		return openOrFail(t, func(ctx context.Context) (*store.DB, error) {
+		return storetest.OpenOrFail(t, func(ctx context.Context) (*store.DB, error) {
 			return store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "portcullis.db"))
 		})
 	}},
 	{"mariadb", func(t *testing.T) store.Store {
-		dsn := mysqlDatabase(t)
-		return openOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) })
+		dsn := storetest.MySQLDatabase(t, "pcscim")
+		return storetest.OpenOrFail(t, func(ctx context.Context) (*store.DB, error) { return store.OpenMySQL(ctx, dsn) })
 	}},
 }
 
@@ -62,57 +56,6 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, newHarness func(t *testin
 			fn(t, func(t *testing.T) *harness { return newHarness(t, e.open(t)) })
 		})
 	}
-}
-
-func openOrFail(t *testing.T, open func(context.Context) (*store.DB, error)) *store.DB {
-	t.Helper()
-	s, err := open(t.Context())
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-// mysqlDatabase creates a throwaway database, dropped when the test ends,
-// and returns its DSN. No MariaDB is a failure; only -short skips.
-func mysqlDatabase(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: skipping the MariaDB store tests")
-	}
-	base := os.Getenv("PORTCULLIS_TEST_MYSQL_DSN")
-	if base == "" {
-		base = "root@tcp(127.0.0.1:3306)/"
-	}
-	cfg, err := mysql.ParseDSN(base)
-	if err != nil {
-		t.Fatalf("PORTCULLIS_TEST_MYSQL_DSN: %v", err)
-	}
-	root, err := sql.Open("mysql", base)
-	if err != nil {
-		t.Fatalf("open %s: %v", cfg.Addr, err)
-	}
-	t.Cleanup(func() { root.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if err := root.PingContext(ctx); err != nil {
-		t.Fatalf("the SCIM tests need MariaDB on %s as root with an empty password "+
-			"(`make mariadb` starts or installs it; `go test -short` skips these tests): %v", cfg.Addr, err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "pcscim_" + hex.EncodeToString(b) // generated: safe in DDL
-	if _, err := root.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := root.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	cfg.DBName = name
-	return cfg.FormatDSN()
 }
 
 // harness is a Server over a fresh store, with a valid token.
