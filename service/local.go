@@ -24,28 +24,25 @@ func (s *Service) localOptions(cfg *config.Config, log *slog.Logger) *portal.Loc
 		}
 		return nil
 	}
-	kek, err := keyEncryptionKey(cfg, log)
-	if err == nil {
-		var key []byte
-		// The same on every node: derived from the shared key-encryption key.
-		if key, err = hkdf.Key(sha256.New, kek, nil, "portcullis local accounts", 32); err == nil {
-			base := strings.TrimSuffix(cfg.Issuer.URL, "/")
-			label := "portcullis"
-			if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
-				label = "portcullis (" + u.Hostname() + ")"
-			}
-			log.Info("local accounts on", "mfa_required", cfg.Local.MFA(), "trusted_device_days", cfg.Local.TrustDays())
-			return &portal.LocalOptions{
-				Store: s.Store, Key: key, MFARequired: cfg.Local.MFA(), TrustDays: cfg.Local.TrustDays(),
-				FailuresPerMinute: cfg.Local.Failures(), Issuer: label, SecureCookies: strings.HasPrefix(base, "https://"),
-				SessionTTL: cfg.SSO.SessionTTL(), AccessTTL: cfg.SSO.AccessTokenTTL(cfg.Issuer.MaxTokenTTL), Roles: roleNames(cfg),
-				AuditFile: cfg.Audit.File, Sessions: s.sessions,
-				Mailer: mailer(cfg), EmailTTL: cfg.Local.Email.CodeLifetime(),
-			}
-		}
+	// The same on every node: derived from the shared key-encryption key.
+	key, err := hkdf.Key(sha256.New, s.kek, nil, "portcullis local accounts", 32)
+	if err != nil {
+		log.Error("local accounts are off: their key cannot be derived from the key-encryption key", "err", err)
+		return nil
 	}
-	log.Error("local accounts are off: their key cannot be derived from the key-encryption key", "err", err)
-	return nil
+	base := strings.TrimSuffix(cfg.Issuer.URL, "/")
+	label := "portcullis"
+	if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
+		label = "portcullis (" + u.Hostname() + ")"
+	}
+	log.Info("local accounts on", "mfa_required", cfg.Local.MFA(), "trusted_device_days", cfg.Local.TrustDays())
+	return &portal.LocalOptions{
+		Store: s.Store, Key: key, MFARequired: cfg.Local.MFA(), TrustDays: cfg.Local.TrustDays(),
+		FailuresPerMinute: cfg.Local.Failures(), Issuer: label, SecureCookies: strings.HasPrefix(base, "https://"),
+		SessionTTL: cfg.SSO.SessionTTL(), AccessTTL: cfg.SSO.AccessTokenTTL(cfg.Issuer.MaxTokenTTL), Roles: roleNames(cfg),
+		AuditFile: cfg.Audit.File, Sessions: s.sessions,
+		Mailer: mailer(cfg), EmailTTL: cfg.Local.Email.CodeLifetime(),
+	}
 }
 
 // mailer is the configured sender of email login codes; nil: none.

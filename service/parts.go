@@ -32,20 +32,16 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 }
 
 // NewIssuer builds portcullis' own token issuer over the store.
-func NewIssuer(ctx context.Context, cfg *config.Config, st auth.KeyStore, log *slog.Logger) (*auth.TokenIssuer, error) {
-	kek, err := keyEncryptionKey(cfg, log)
-	if err != nil {
-		return nil, err
-	}
+func NewIssuer(ctx context.Context, cfg *config.Config, kek []byte, st auth.KeyStore, log *slog.Logger) (*auth.TokenIssuer, error) {
 	return auth.NewTokenIssuer(ctx, auth.IssuerConfig{
 		URL: cfg.Issuer.URL, Audience: cfg.Issuer.Audience, Alg: cfg.Issuer.Alg,
 		KEK: kek, MaxTTL: cfg.Issuer.MaxTokenTTL, Log: log,
 	}, st)
 }
 
-// keyEncryptionKey is issuer.key_encryption_key, or the generated one
-// beside the config file, made at first start.
-func keyEncryptionKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
+// KeyEncryptionKey is issuer.key_encryption_key, or the generated one
+// beside the SQLite store, made at first start. Read it once per process.
+func KeyEncryptionKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
 	if cfg.Issuer.KeyEncryptionKey.Ref != "" {
 		return []byte(cfg.Issuer.KeyEncryptionKey.Value()), nil
 	}

@@ -45,6 +45,7 @@ type Service struct {
 	Fingerprint string // SHA-256 of the client-leg certificate
 
 	audit  *audit.Logger
+	kek    []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
 	users  *rbac.Provisioner
 	http   *http.Server
 	served chan error
@@ -86,7 +87,10 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.Store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if s.Issuer, err = NewIssuer(ctx, cfg, s.Store, log); err != nil {
+	if s.kek, err = KeyEncryptionKey(cfg, log); err != nil {
+		return nil, err
+	}
+	if s.Issuer, err = NewIssuer(ctx, cfg, s.kek, s.Store, log); err != nil {
 		return nil, err
 	}
 	go s.Issuer.Run(ctx, 30*time.Second) // picks up rotations made elsewhere

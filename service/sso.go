@@ -22,13 +22,9 @@ func ssoOptions(ctx context.Context, cfg *config.Config, s *Service, log *slog.L
 	if len(cfg.SSO.Connections) == 0 {
 		return nil, nil
 	}
-	kek, err := keyEncryptionKey(cfg, log)
-	if err != nil {
-		return nil, err
-	}
 	// Every node derives the same key from the shared key-encryption
 	// key, so a login started on one node completes on another.
-	key, err := hkdf.Key(sha256.New, kek, nil, "portcullis sso", 32)
+	key, err := hkdf.Key(sha256.New, s.kek, nil, "portcullis sso", 32)
 	if err != nil {
 		return nil, err
 	}

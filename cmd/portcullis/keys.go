@@ -63,7 +63,12 @@ func keysCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			issuer, err := service.NewIssuer(cmd.Context(), cfg, st, newLogger(cfg.Log))
+			log := newLogger(cfg.Log)
+			kek, err := service.KeyEncryptionKey(cfg, log)
+			if err != nil {
+				return err
+			}
+			issuer, err := service.NewIssuer(cmd.Context(), cfg, kek, st, log)
 			if err != nil {
 				return err
 			}
