@@ -216,9 +216,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, time.Since(start).Round(time.Millisecond))
 }
 
-// Open reports how many client connections are open.
-func (s *Server) Open() int64 { return s.open.Load() }
-
 // sweepPool closes pooled connections past their idle time or lifetime.
 func (s *Server) sweepPool(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)

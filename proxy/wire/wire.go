@@ -67,11 +67,6 @@ func ErrPacket(code uint16, message string) []byte {
 	return append(p, message...)
 }
 
-// OKPacket builds a plain OK packet with the given status flags.
-func OKPacket(status uint16) []byte {
-	return []byte{mysql.OK_HEADER, 0, 0, byte(status), byte(status >> 8), 0, 0}
-}
-
 // ParseErrPacket reads the code and message of an ERR packet.
 func ParseErrPacket(p []byte) (code uint16, message string) {
 	if len(p) < 3 || p[0] != mysql.ERR_HEADER {

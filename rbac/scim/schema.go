@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -351,14 +350,4 @@ func (s *Server) serviceProviderConfigDoc() map[string]any {
 			"location":     s.base + "/ServiceProviderConfig",
 		},
 	}
-}
-
-// knownSchemaURN reports whether urn (any case) is one of ours and returns
-// its canonical spelling.
-func knownSchemaURN(urn string) (string, bool) {
-	i := slices.IndexFunc(allSchemas, func(d *schemaDef) bool { return strings.EqualFold(d.id, urn) })
-	if i < 0 {
-		return "", false
-	}
-	return allSchemas[i].id, true
 }
