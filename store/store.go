@@ -137,6 +137,15 @@ type Store interface {
 	TouchSCIMToken(ctx context.Context, id string, at time.Time) error
 	// DeleteSCIMToken removes the token of a connection.
 	DeleteSCIMToken(ctx context.Context, connection string) error
+	// ListSCIMTokens returns every connection's token ordered by
+	// Connection (directory sync is on while one exists).
+	ListSCIMTokens(ctx context.Context) ([]SCIMToken, error)
+
+	// PutConnectionSetting creates or replaces the setting of
+	// c.Connection; UpdatedBy must name who changed it.
+	PutConnectionSetting(ctx context.Context, c ConnectionSetting) (ConnectionSetting, error)
+	// ListConnectionSettings returns every setting ordered by Connection.
+	ListConnectionSettings(ctx context.Context) ([]ConnectionSetting, error)
 
 	// AppendEvent adds e to the event log and returns its ID. IDs grow
 	// and become visible in order, so a reader that remembers the last
@@ -278,6 +287,18 @@ type SCIMToken struct {
 	Hash       []byte
 	Created    time.Time
 	LastUsed   *time.Time
+}
+
+// ConnectionSetting is the state of an IdP connection an administrator
+// set at runtime (in the console). Every node reads it from the store, so
+// a change holds on all of them; a connection without a setting has the
+// state its config file gives it.
+type ConnectionSetting struct {
+	Connection string
+	Enabled    bool
+	EnforceMFA bool
+	UpdatedBy  string // the administrator's user name
+	Updated    time.Time
 }
 
 // Event kinds every node acts on.

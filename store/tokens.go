@@ -343,3 +343,22 @@ func (s *DB) DeleteSCIMToken(ctx context.Context, connection string) error {
 	err := mustAffect(s.db.ExecContext(ctx, "DELETE FROM scim_tokens WHERE connection_name = ?", connection))
 	return s.wrap(fmt.Sprintf("delete scim token of connection %q", connection), err)
 }
+
+// ListSCIMTokens implements Store.
+func (s *DB) ListSCIMTokens(ctx context.Context) ([]SCIMToken, error) {
+	const op = "list scim tokens"
+	rows, err := s.db.QueryContext(ctx, "SELECT "+scimTokenCols+" FROM scim_tokens ORDER BY connection_name")
+	if err != nil {
+		return nil, s.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []SCIMToken
+	for rows.Next() {
+		t, err := scanSCIMToken(rows)
+		if err != nil {
+			return nil, s.wrap(op, err)
+		}
+		out = append(out, t)
+	}
+	return out, s.wrap(op, rows.Err())
+}

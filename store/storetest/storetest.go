@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"auth codes", testAuthCodes},
 		{"auth code consumed once under concurrency", testAuthCodeRace},
 		{"scim tokens", testSCIMTokens},
+		{"connection settings", testConnectionSettings},
 		{"events", testEvents},
 		{"concurrent events", testConcurrentEvents},
 		{"ephemeral users", testEphemeralUsers},
@@ -891,6 +892,7 @@ func testSCIMTokens(t *testing.T, s store.Store) {
 	entra := must[store.SCIMToken](t, "PutSCIMToken")(s.PutSCIMToken(ctx, store.SCIMToken{Connection: "entra", Hash: hash("e1")}))
 
 	rotated := must[store.SCIMToken](t, "PutSCIMToken")(s.PutSCIMToken(ctx, store.SCIMToken{Connection: "okta", Hash: hash("s2")}))
+	wantEqual(t, "ListSCIMTokens", must[[]store.SCIMToken](t, "ListSCIMTokens")(s.ListSCIMTokens(ctx)), []store.SCIMToken{entra, rotated})
 	tests := []struct {
 		name string
 		hash []byte
@@ -933,7 +935,46 @@ func testSCIMTokens(t *testing.T, s store.Store) {
 		_, err := s.FindSCIMToken(ctx, hash("s2"))
 		wantErr(t, "deleted token", err, store.ErrNotFound)
 		wantErr(t, "delete again", s.DeleteSCIMToken(ctx, "okta"), store.ErrNotFound)
+		wantEqual(t, "ListSCIMTokens after delete", must[[]store.SCIMToken](t, "ListSCIMTokens")(s.ListSCIMTokens(ctx)), []store.SCIMToken{entra})
 	})
+}
+
+// --- connection settings ---
+
+func testConnectionSettings(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	wantEqual(t, "empty", len(must[[]store.ConnectionSetting](t, "ListConnectionSettings")(s.ListConnectionSettings(ctx))), 0)
+	okta := must[store.ConnectionSetting](t, "PutConnectionSetting")(s.PutConnectionSetting(ctx,
+		store.ConnectionSetting{Connection: "okta", Enabled: true, EnforceMFA: true, UpdatedBy: "root@example.com"}))
+	wantUTC(t, "PutConnectionSetting", okta.Updated)
+	entra := must[store.ConnectionSetting](t, "PutConnectionSetting")(s.PutConnectionSetting(ctx,
+		store.ConnectionSetting{Connection: "entra", UpdatedBy: "root@example.com"}))
+	wantEqual(t, "listed by name", must[[]store.ConnectionSetting](t, "ListConnectionSettings")(s.ListConnectionSettings(ctx)),
+		[]store.ConnectionSetting{entra, okta})
+
+	t.Run("replace", func(t *testing.T) {
+		off := must[store.ConnectionSetting](t, "PutConnectionSetting")(s.PutConnectionSetting(ctx,
+			store.ConnectionSetting{Connection: "okta", Enabled: false, EnforceMFA: true, UpdatedBy: "other@example.com"}))
+		got := must[[]store.ConnectionSetting](t, "ListConnectionSettings")(s.ListConnectionSettings(ctx))
+		wantEqual(t, "after replace", got, []store.ConnectionSetting{entra, off})
+		if got[1].Enabled || !got[1].EnforceMFA || got[1].UpdatedBy != "other@example.com" {
+			t.Fatalf("replaced setting: %+v", got[1])
+		}
+	})
+	tests := []struct {
+		name string
+		c    store.ConnectionSetting
+	}{
+		{"empty connection", store.ConnectionSetting{UpdatedBy: "root"}},
+		{"empty updated_by", store.ConnectionSetting{Connection: "okta"}},
+		{"connection too long", store.ConnectionSetting{Connection: strings.Repeat("c", 256), UpdatedBy: "root"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.PutConnectionSetting(ctx, tt.c)
+			wantErr(t, "PutConnectionSetting", err, store.ErrInvalid)
+		})
+	}
 }
 
 // --- events ---
