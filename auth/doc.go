@@ -4,7 +4,8 @@
 // The Verifier trusts a fixed set of issuers, each named in config. It picks
 // the issuer by the token's unverified `iss`, fetches that issuer's keys (a
 // JWKS file read once, or a JWKS URL refreshed in the background and on an
-// unknown key id, rate-limited), allows only asymmetric algorithms (RS*, PS*,
+// unknown key id, rate-limited; package auth/internal/jwks, which auth/cloud
+// shares for the platforms' keys), allows only asymmetric algorithms (RS*, PS*,
 // ES256, ES384, EdDSA), and checks iss, aud, exp, nbf, iat and the issuer's
 // maximum token lifetime before it reads the username, groups and roles
 // claims. The DevIssuer signs ES256 tokens for `make run` and tests with a

@@ -4,24 +4,16 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/MicahParks/jwkset"
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/time/rate"
 
+	"github.com/portcullisdb/portcullis/auth/internal/jwks"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
 	"github.com/portcullisdb/portcullis/config"
 )
@@ -37,44 +29,6 @@ const (
 	defaultMaxLifetime   = 24 * time.Hour   // an issuer's max_lifetime when it is 0
 	defaultUsernameClaim = "email"          // an issuer's username_claim when it is empty
 )
-
-// How keys behind a jwks_url are kept fresh. The values bound what a
-// stranger can make portcullis do by sending tokens with made-up key ids: at
-// most one extra fetch per jwksUnknownKIDEvery, and no Verify call waits
-// longer than jwksUnknownKIDWait for it.
-const (
-	// jwksRefreshInterval is how often the key set is fetched in the background.
-	jwksRefreshInterval = time.Hour
-	// jwksUnknownKIDEvery is the least time between two fetches caused by a
-	// token whose key id is not in the set (key rotation at the IdP).
-	jwksUnknownKIDEvery = 5 * time.Minute
-	// jwksUnknownKIDWait bounds how long one Verify waits for such a fetch,
-	// the rate limiter included. A fetch due later than that is not waited for.
-	jwksUnknownKIDWait = 5 * time.Second
-	// jwksHTTPTimeout bounds every background fetch.
-	jwksHTTPTimeout = 10 * time.Second
-	// jwksMaxBodyBytes is the most of a JWKS response that is read.
-	jwksMaxBodyBytes = 1 << 20
-	// jwksRetryFirst and jwksRetryMax pace the retries after the first fetch
-	// of a key set failed: 5s, 10s, 20s, ... then every 5m until one works.
-	jwksRetryFirst = 5 * time.Second
-	jwksRetryMax   = 5 * time.Minute
-)
-
-// allowedAlgs are the only signing algorithms accepted: asymmetric ones, so
-// a public key can never be used as an HMAC secret.
-var allowedAlgs = []string{
-	"RS256", "RS384", "RS512",
-	"PS256", "PS384", "PS512",
-	"ES256", "ES384",
-	"EdDSA",
-}
-
-// signingUses are the JWK "use" values a verification key may have: "sig",
-// or none. Encryption keys never verify a token.
-var signingUses = []jwkset.USE{jwkset.UseSig, ""}
-
-const algAllowList = "only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA) are accepted"
 
 // Verifier checks bearer tokens against a fixed set of trusted issuers and
 // returns the Identity they carry. It is safe for concurrent use. It is
@@ -94,14 +48,11 @@ type issuer struct {
 	rolesClaim    string
 	groupsClaim   string
 	maxLifetime   time.Duration
-	maxStale      time.Duration // jwks_url: how long cached keys serve while refreshes fail
 	validator     *jwt.Validator
 
-	// Keys: kf over store for jwks_file and jwks_url issuers (state is
-	// non-nil for jwks_url), or local for an issuer portcullis holds.
-	kf    keyfunc.Keyfunc
-	store jwkset.Storage
-	state *jwksState
+	// Keys: from a jwks_file or jwks_url, or local for an issuer
+	// portcullis holds.
+	keys  *jwks.Set
 	local LocalIssuer
 }
 
@@ -141,11 +92,7 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIs
 	v := &Verifier{
 		cache:  newVerifiedCache(verifiedCacheSize),
 		byIss:  make(map[string]*issuer, len(issuers)+1),
-		parser: jwt.NewParser(jwt.WithValidMethods(allowedAlgs), jwt.WithoutClaimsValidation()),
-	}
-	client := &http.Client{
-		Timeout:   jwksHTTPTimeout,
-		Transport: safe.LimitBodies(http.DefaultTransport, jwksMaxBodyBytes),
+		parser: jwt.NewParser(jwt.WithValidMethods(jwks.Algs), jwt.WithoutClaimsValidation()),
 	}
 
 	// Fetch key sets concurrently, so several unreachable IdPs cost one
@@ -154,7 +101,7 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIs
 	errs := make([]error, len(issuers))
 	var wg sync.WaitGroup
 	for i, c := range issuers {
-		wg.Go(func() { built[i], errs[i] = newIssuer(ctx, c, client) })
+		wg.Go(func() { built[i], errs[i] = newIssuer(ctx, c) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -246,83 +193,18 @@ func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesCl
 }
 
 // newIssuer builds one configured issuer and loads its keys.
-func newIssuer(ctx context.Context, c config.Issuer, client *http.Client) (*issuer, error) {
+func newIssuer(ctx context.Context, c config.Issuer) (*issuer, error) {
 	is := newIssuerRules(c.Name, c.Issuer, c.Audiences, c.UsernameClaim, c.RolesClaim, c.GroupsClaim, c.MaxLifetime, nil)
-	is.maxStale = c.JWKSMaxStale
 	var err error
 	if c.JWKSFile != "" {
-		is.kf, err = loadJWKSFile(c.Name, c.JWKSFile)
+		is.keys, err = jwks.Load("issuer "+c.Name, c.JWKSFile)
 	} else {
-		is.kf, is.state, err = watchJWKSURL(ctx, c.Name, c.JWKSURL, client)
+		is.keys, err = jwks.Fetch(ctx, "issuer "+c.Name, c.JWKSURL, c.JWKSMaxStale)
 	}
 	if err != nil {
 		return nil, err
 	}
-	is.store = is.kf.Storage()
 	return is, nil
-}
-
-// loadJWKSFile reads a JWK Set from a file, once.
-func loadJWKSFile(name, path string) (keyfunc.Keyfunc, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("issuer %s: read jwks_file: %w", name, err)
-	}
-	// Decode once here only to word the error: the decoder's own errors can
-	// quote the file, which may hold key material.
-	var set jwkset.JWKSMarshal
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, fmt.Errorf("issuer %s: jwks_file %s is not a JSON Web Key Set: %s", name, path, jsonProblem(err))
-	}
-	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("issuer %s: jwks_file %s holds no keys", name, path)
-	}
-	kf, err := keyfunc.NewJWKSetJSON(raw)
-	if err != nil {
-		return nil, fmt.Errorf("issuer %s: jwks_file %s: %w", name, path, err)
-	}
-	return keyfunc.New(keyfunc.Options{Storage: kf.Storage(), UseWhitelist: signingUses})
-}
-
-// jsonProblem words a JSON decoding error without quoting the input.
-func jsonProblem(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		return fmt.Sprintf("field %q holds a JSON %s", typ.Field, typ.Value)
-	default:
-		return "invalid JSON"
-	}
-}
-
-// jwksState tracks the fetches of one jwks_url. It wraps the storage the
-// fetched keys are written to: a fetch that worked replaces all keys.
-type jwksState struct {
-	jwkset.Storage
-	loaded   atomic.Bool            // a fetch has worked at least once
-	problem  atomic.Pointer[string] // why the latest fetch failed; nil when it worked
-	lastOK   atomic.Int64           // unix nanoseconds of the last fetch that worked
-	failures atomic.Int64           // fetches that failed, ever
-}
-
-func (s *jwksState) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
-	if err := s.Storage.KeyReplaceAll(ctx, given); err != nil {
-		return err
-	}
-	s.loaded.Store(true)
-	s.problem.Store(nil)
-	s.lastOK.Store(time.Now().UnixNano())
-	return nil
-}
-
-// failed records a failed fetch.
-func (s *jwksState) failed(err error) {
-	p := fetchProblem(err)
-	s.problem.Store(&p)
-	s.failures.Add(1)
 }
 
 // KeySetStatus is the health of one jwks_url issuer's key set.
@@ -338,112 +220,13 @@ type KeySetStatus struct {
 func (v *Verifier) KeySets() []KeySetStatus {
 	var out []KeySetStatus
 	for _, is := range v.byIss {
-		if is.state == nil {
+		if is.keys == nil || !is.keys.Remote() {
 			continue
 		}
-		st := KeySetStatus{Issuer: is.name, Failures: is.state.failures.Load()}
-		if ns := is.state.lastOK.Load(); ns > 0 {
-			st.LastRefresh = time.Unix(0, ns)
-		}
-		if p := is.state.problem.Load(); p != nil {
-			st.Problem = *p
-		}
-		out = append(out, st)
+		st := is.keys.Status()
+		out = append(out, KeySetStatus{Issuer: is.name, LastRefresh: st.LastRefresh, Failures: st.Failures, Problem: st.Problem})
 	}
 	return out
-}
-
-// fetchProblem words why a JWKS fetch failed, for a reason a client sees.
-func fetchProblem(err error) string {
-	var uerr *url.Error
-	switch {
-	case errors.Is(err, jwkset.ErrInvalidHTTPStatusCode):
-		return "jwks_url answered with an unexpected HTTP status"
-	case errors.As(err, &uerr):
-		return "jwks_url unreachable"
-	default:
-		return "jwks_url did not serve a usable JWK Set"
-	}
-}
-
-// watchJWKSURL sets up the key set behind a jwks_url: a first fetch now,
-// hourly refreshes, rate-limited refreshes on unknown key ids, and retries
-// while the first fetch has not worked.
-func watchJWKSURL(ctx context.Context, name, rawURL string, client *http.Client) (keyfunc.Keyfunc, *jwksState, error) {
-	logURL := rawURL
-	if u, err := url.Parse(rawURL); err == nil {
-		logURL = u.Redacted()
-		if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
-			slog.Warn("issuer jwks_url uses plain http: anyone on the path can substitute signing keys",
-				"issuer", name, "jwks_url", logURL)
-		}
-	}
-	state := &jwksState{Storage: jwkset.NewMemoryStorage()}
-	opts := jwkset.HTTPClientStorageOptions{
-		Client:                    client,
-		Ctx:                       ctx,
-		HTTPTimeout:               jwksHTTPTimeout,
-		NoErrorReturnFirstHTTPReq: true,
-		RefreshErrorHandler: func(ctx context.Context, err error) {
-			state.failed(err)
-			slog.Warn("fetch issuer signing keys failed", "issuer", name, "jwks_url", logURL, "error", err)
-		},
-		RefreshInterval: jwksRefreshInterval,
-		Storage:         state,
-	}
-	remote, err := jwkset.NewStorageFromHTTP(rawURL, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("issuer %s: jwks_url %s: %w", name, logURL, err)
-	}
-	store, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs:          map[string]jwkset.Storage{rawURL: remote},
-		RateLimitWaitMax:  jwksUnknownKIDWait,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDEvery), 1),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("issuer %s: jwks_url %s: %w", name, logURL, err)
-	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: store, UseWhitelist: signingUses})
-	if err != nil {
-		return nil, nil, fmt.Errorf("issuer %s: jwks_url %s: %w", name, logURL, err)
-	}
-	if !state.loaded.Load() {
-		// One-shot fetches into the same storage, until one works.
-		once := opts
-		once.NoErrorReturnFirstHTTPReq = false
-		once.RefreshErrorHandler = nil
-		once.RefreshInterval = 0
-		go retryJWKS(ctx, name, rawURL, logURL, once, state)
-	}
-	return kf, state, nil
-}
-
-// retryJWKS fetches a key set whose first fetch failed, backing off, until
-// a fetch works (by any path) or ctx ends.
-func retryJWKS(ctx context.Context, name, rawURL, logURL string, once jwkset.HTTPClientStorageOptions, state *jwksState) {
-	delay := jwksRetryFirst
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		if state.loaded.Load() {
-			return
-		}
-		if _, err := jwkset.NewStorageFromHTTP(rawURL, once); err != nil {
-			state.failed(err)
-			delay = min(2*delay, jwksRetryMax)
-			slog.Warn("fetch issuer signing keys failed; will retry", "issuer", name, "jwks_url", logURL,
-				"retry_in", delay, "error", err)
-			timer.Reset(delay)
-			continue
-		}
-		slog.Info("issuer signing keys fetched", "issuer", name, "jwks_url", logURL)
-		return
-	}
 }
 
 // Verify checks token and returns the identity it carries. Every refusal is
@@ -505,72 +288,22 @@ func (v *Verifier) issuerOf(claims jwt.MapClaims) (*issuer, error) {
 
 // key returns the key (or key set) that should have signed t.
 func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
-	var kid string
-	raw, hasKID := t.Header["kid"]
-	if hasKID {
-		var ok bool
-		if kid, ok = raw.(string); !ok {
-			return nil, Denied(`malformed token: the "kid" header is not a string`)
-		}
-	}
-	if is.local != nil {
-		key, ok := is.local.PublicKey(kid)
-		if !ok {
-			return nil, Denied("token key id %q is not in issuer %s's key set", safe.Printable(kid), is.name)
+	if is.local == nil {
+		key, err := is.keys.Key(ctx, t)
+		if err != nil {
+			return nil, &DeniedError{Reason: err.Error()} // worded for a client by package jwks
 		}
 		return key, nil
 	}
-	// Cached keys keep working while the IdP's JWKS is down, but only for
-	// jwks_max_stale after the last refresh that worked.
-	if is.state != nil && is.maxStale > 0 {
-		p, ok := is.state.problem.Load(), is.state.lastOK.Load()
-		if p != nil && ok > 0 && time.Since(time.Unix(0, ok)) > is.maxStale {
-			return nil, Denied("issuer %s: signing keys are stale: last refreshed %s ago, more than jwks_max_stale %v (%s)",
-				is.name, safe.HumanDuration(time.Since(time.Unix(0, ok))), is.maxStale, *p)
-		}
+	kid, ok := t.Header["kid"].(string)
+	if _, present := t.Header["kid"]; present && !ok {
+		return nil, Denied(`malformed token: the "kid" header is not a string`)
 	}
-	if hasKID {
-		// For a jwks_url this refreshes the set when the kid is unknown.
-		if _, err := is.store.KeyRead(ctx, kid); err != nil {
-			return nil, is.unknownKID(ctx, kid)
-		}
-	}
-	key, err := is.kf.KeyfuncCtx(ctx)(t)
-	if err != nil {
-		// The key exists; keyfunc refused it for this token (its alg or use).
-		return nil, Denied("token key id %q of issuer %s cannot verify %s tokens: the key's alg or use does not allow it",
-			safe.Printable(kid), is.name, t.Method.Alg())
-	}
-	if set, ok := key.(jwt.VerificationKeySet); ok && len(set.Keys) == 0 {
-		return nil, is.keysUnavailable()
+	key, ok := is.local.PublicKey(kid)
+	if !ok {
+		return nil, Denied("token key id %q is not in issuer %s's key set", safe.Printable(kid), is.name)
 	}
 	return key, nil
-}
-
-func (is *issuer) unknownKID(ctx context.Context, kid string) error {
-	if all, err := is.store.KeyReadAll(ctx); err == nil && len(all) == 0 {
-		return is.keysUnavailable()
-	}
-	reason := fmt.Sprintf("token key id %q is not in issuer %s's key set", safe.Printable(kid), is.name)
-	if is.state != nil {
-		if p := is.state.problem.Load(); p != nil {
-			reason += fmt.Sprintf(" (the key set could not be refreshed: %s)", *p)
-		}
-	}
-	return &DeniedError{Reason: reason}
-}
-
-func (is *issuer) keysUnavailable() error {
-	why := "jwks_file holds no usable keys"
-	if is.state != nil {
-		why = "jwks_url serves no usable keys"
-		if p := is.state.problem.Load(); p != nil {
-			why = *p
-		} else if !is.state.loaded.Load() {
-			why = "jwks_url unreachable"
-		}
-	}
-	return Denied("issuer %s: signing keys unavailable (%s)", is.name, why)
 }
 
 // parseDenial words a failure to parse a token or check its signature.
@@ -584,11 +317,11 @@ func parseDenial(tok *jwt.Token, is *issuer, err error) error {
 	case tok.Method == nil:
 		alg, _ := tok.Header["alg"].(string)
 		if alg == "" {
-			return Denied(`malformed token: no "alg" header: %s`, algAllowList)
+			return Denied(`malformed token: no "alg" header: %s`, jwks.AlgList)
 		}
-		return Denied("token algorithm %q is not allowed: %s", safe.Printable(alg), algAllowList)
-	case !slices.Contains(allowedAlgs, tok.Method.Alg()):
-		return Denied("token algorithm %s is not allowed: %s", tok.Method.Alg(), algAllowList)
+		return Denied("token algorithm %q is not allowed: %s", safe.Printable(alg), jwks.AlgList)
+	case !slices.Contains(jwks.Algs, tok.Method.Alg()):
+		return Denied("token algorithm %s is not allowed: %s", tok.Method.Alg(), jwks.AlgList)
 	case is != nil && errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return Denied("token signature is invalid for issuer %s", is.name)
 	case is != nil:

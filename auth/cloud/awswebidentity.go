@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/jwks"
 )
 
 // awsClaimsNamespace is the claim under which STS puts the AWS facts of a
@@ -58,7 +59,7 @@ func NewAWSWebIdentityVerifier(ctx context.Context, c AWSWebIdentityConfig) (*AW
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("invalid aws web identity configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
-	keys, err := newRemoteKeys(ctx, "AWS STS issuer "+c.Issuer, c.JWKSURL)
+	keys, err := jwks.Fetch(ctx, "AWS STS issuer "+c.Issuer, c.JWKSURL, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/jwks"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
@@ -71,7 +72,7 @@ func NewAzureVerifier(ctx context.Context, tenants []AzureTenant) (*AzureVerifie
 		return nil, fmt.Errorf("invalid azure configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	v := &AzureVerifier{tenants: make(map[string]*jwtRules, len(tenants))}
-	keysByURL := map[string]*remoteKeys{}
+	keysByURL := map[string]*jwks.Set{}
 	for _, t := range tenants {
 		if t.Issuer == "" {
 			t.Issuer = "https://sts.windows.net/" + t.TenantID + "/"
@@ -83,7 +84,7 @@ func NewAzureVerifier(ctx context.Context, tenants []AzureTenant) (*AzureVerifie
 		keys := keysByURL[t.JWKSURL]
 		if keys == nil {
 			var err error
-			if keys, err = newRemoteKeys(ctx, name, t.JWKSURL); err != nil {
+			if keys, err = jwks.Fetch(ctx, name, t.JWKSURL, 0); err != nil {
 				return nil, err
 			}
 			keysByURL[t.JWKSURL] = keys

@@ -10,6 +10,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/internal/jwks"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
@@ -42,7 +43,7 @@ type GCPVerifier struct {
 // NewGCPVerifier builds a verifier for c. The keys are fetched now and kept
 // fresh until ctx ends: every hour, and when a token names a key id not in
 // the set (at most once per 5 minutes). A JWKS URL that cannot be fetched
-// now does not fail NewGCPVerifier: it is logged, and tokens are refused
+// now does not fail NewGCPVerifier: it is logged and retried, and tokens are refused
 // with "signing keys unavailable" until a fetch works. Cancel ctx when the
 // verifier is no longer used.
 func NewGCPVerifier(ctx context.Context, c GCPConfig) (*GCPVerifier, error) {
@@ -59,7 +60,7 @@ func NewGCPVerifier(ctx context.Context, c GCPConfig) (*GCPVerifier, error) {
 	if bare, ok := strings.CutPrefix(c.Issuer, "https://"); ok {
 		issuers = append(issuers, bare) // Google writes both forms
 	}
-	keys, err := newRemoteKeys(ctx, "Google", c.JWKSURL)
+	keys, err := jwks.Fetch(ctx, "Google", c.JWKSURL, 0)
 	if err != nil {
 		return nil, err
 	}

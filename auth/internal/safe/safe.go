@@ -1,14 +1,10 @@
 // Package safe holds what auth and auth/cloud share for handling
-// untrusted input: values from tokens made fit to quote in a refusal, and
-// HTTP responses (key sets) read only up to a bound.
+// untrusted input: values from tokens made fit to quote in a refusal.
 package safe
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -61,33 +57,4 @@ func HumanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", h/time.Hour)
 	}
 	return fmt.Sprintf("%dd", d.Round(24*time.Hour)/(24*time.Hour))
-}
-
-// LimitBodies wraps rt so no response body is read past max bytes.
-func LimitBodies(rt http.RoundTripper, max int64) http.RoundTripper {
-	return limitedTransport{rt: rt, max: max}
-}
-
-type limitedTransport struct {
-	rt  http.RoundTripper
-	max int64
-}
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := t.rt.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = limitedBody{Reader: io.LimitReader(resp.Body, t.max), Closer: resp.Body}
-	return resp, nil
-}
-
-type limitedBody struct {
-	io.Reader
-	io.Closer
-}
-
-// IsLoopback reports whether host names this machine.
-func IsLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
 }
