@@ -32,9 +32,17 @@ type SSOConnection struct {
 	// and it is part of the callback URLs registered at the IdP.
 	Name        string `yaml:"name"`
 	DisplayName string `yaml:"display_name"` // shown on the portal's pages; default the name
+	// EnabledValue is the connection's initial state; default true. An
+	// administrator can turn it off and on in the console, and from then
+	// on the console's state (kept in the store, so every node sees it)
+	// wins over this key. While any connection is enabled, local
+	// accounts' password logins are refused (administrators' only after
+	// their first SSO login): see README, Local accounts.
+	EnabledValue *bool `yaml:"enabled"`
 	// EnforceMFA adds portcullis' own second factor (TOTP, or an email
 	// code) after the IdP's login. It needs local.enabled (which serves
 	// the MFA pages); without it the server warns and it has no effect.
+	// The initial state: the console can change it, as for enabled.
 	EnforceMFA bool `yaml:"enforce_mfa"`
 	// RequireSCIM refuses people the directory sync has not provisioned;
 	// false (default) creates users at their first login.
@@ -115,6 +123,9 @@ func (c SSOConnection) Label() string {
 	}
 	return c.Name
 }
+
+// Enabled is the connection's initial state: enabled, or true.
+func (c SSOConnection) Enabled() bool { return c.EnabledValue == nil || *c.EnabledValue }
 
 // ScopesOrDefault is the scopes to request.
 func (o OIDCConnection) ScopesOrDefault() []string {

@@ -29,6 +29,7 @@ sso:
       oidc: {issuer: "https://corp.okta.com/", client_id: portcullis, client_secret: "${env:PCIT_SSO_SECRET}"}
     - name: adfs
       require_scim: true
+      enabled: false
       saml: {idp_metadata_file: idp.xml}
 `,
 		"idp.xml": "<EntityDescriptor/>",
@@ -45,6 +46,8 @@ sso:
 		{"client_secret resolved", okta.OIDC.ClientSecret.Value(), secret},
 		{"enforce_mfa kept", okta.EnforceMFA, true},
 		{"require_scim", adfs.RequireSCIM, true},
+		{"enabled by default", okta.Enabled(), true},
+		{"enabled: false kept", adfs.Enabled(), false},
 		{"role_values", okta.RoleValues["administrator"], "writer"},
 		{"default scopes", strings.Join(okta.OIDC.ScopesOrDefault(), " "), "openid email profile offline_access"},
 		{"default username claim", okta.OIDC.UsernameClaimOrDefault(), "email"},

@@ -150,7 +150,7 @@ func TestConsoleDisableEndsSession(t *testing.T) {
 		t.Fatalf("teams: %v %q", err, teams)
 	}
 	screenshot(t, ctx, "console-directory")
-	if err := chromedp.Do(ctx, submitCSS(`#connections button`)); err != nil {
+	if err := chromedp.Do(ctx, submitCSS(`#connections form[action$="/token"] button`)); err != nil {
 		t.Fatal(err)
 	}
 	scimToken, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("scim-token")))

@@ -167,6 +167,19 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, map[string]string{"connection": conn, "token": tok})
 	}))
+	s.mux.HandleFunc("DELETE /v1/admin/scim/{connection}/token", guard(func(w http.ResponseWriter, r *http.Request) {
+		conn := r.PathValue("connection")
+		err := a.Store.DeleteSCIMToken(r.Context(), conn)
+		if errors.Is(err, store.ErrNotFound) {
+			oauthError(w, http.StatusNotFound, "not_found", "connection "+strconv.Quote(conn)+" has no SCIM token: its directory sync is already off")
+			return
+		} else if err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "stop directory sync of " + conn, ClientAddr: clientIP(r), Issuer: conn})
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	s.mountLocalAdmin(a, guard)
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,11 @@ import (
 	"github.com/portcullisdb/portcullis/store"
 )
 
-// The admin console: users (disable, enable), this node's live sessions
-// (kill) and the audit log's tail. Only a local account whose role is
-// "administrator", signed in with its second factor, may use it; every
-// action is audited.
+// The admin console: users (create, disable, enable), this node's live
+// sessions (kill), the audit log's tail, and the directory: IdP
+// connections (enable, disable, enforce MFA), SCIM tokens, teams. Only
+// an administrator (role "administrator"), signed in with portcullis'
+// second factor, may use it; every action is audited.
 
 // auditTailBytes is how much of the audit log the console reads.
 const auditTailBytes = 512 << 10
@@ -31,6 +33,9 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("GET /console/audit", s.consoleAdmin(s.consoleAudit))
 	s.mux.HandleFunc("GET /console/directory", s.consoleAdmin(s.consoleDirectory))
 	s.mux.HandleFunc("POST /console/scim/{connection}/token", s.consoleAdmin(s.consoleRotateSCIM))
+	s.mux.HandleFunc("POST /console/scim/{connection}/stop", s.consoleAdmin(s.consoleStopSCIM))
+	s.mux.HandleFunc("POST /console/connections/{name}", s.consoleAdmin(s.consoleSetConnection))
+	s.mux.HandleFunc("POST /console/users/local", s.consoleAdmin(s.consoleCreateLocal))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
@@ -55,7 +60,7 @@ func (s *Server) consoleAdmin(h func(http.ResponseWriter, *http.Request, store.U
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 			if !lr.csrfOK(r) {
 				lr.render(w, r, http.StatusForbidden, "console_users", view{Title: "Users", User: u.UserName, Admin: true,
-					Error: "the form expired or came from another site: reload the page and try again"})
+					Error: "the form expired or came from another site: reload the page and try again", Data: usersView{}})
 				return
 			}
 		}
@@ -67,9 +72,34 @@ type userRow struct {
 	ID, UserName, Role, Source string
 	Active                     bool
 	Updated                    time.Time
+	SSOSince                   time.Time // first SSO login of an account with a password
+}
+
+type usersView struct {
+	Users    []userRow
+	Roles    []string
+	SyncOn   []string // connections with directory sync: no local accounts
+	Created  string   // an account just made, with its initial password shown once
+	Password string
 }
 
 func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, admin store.User) {
+	notice := ""
+	if r.URL.Query().Get("done") != "" {
+		notice = clip(r.URL.Query().Get("done"))
+	}
+	s.renderUsers(w, r, http.StatusOK, admin, usersView{}, notice, "")
+}
+
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, admin store.User, v usersView, notice, msg string) {
+	v.Roles = append(append([]string{}, s.local.opt.Roles...), AdminRole)
+	if tokens, err := s.local.opt.Store.ListSCIMTokens(r.Context()); err != nil {
+		s.opt.Log.Error("console: list SCIM tokens", "err", err)
+	} else {
+		for _, t := range tokens {
+			v.SyncOn = append(v.SyncOn, t.Connection)
+		}
+	}
 	var rows []userRow
 	for offset := 0; ; {
 		users, total, err := s.local.opt.Store.ListUsers(r.Context(), store.ListOptions{Offset: offset, Limit: 500})
@@ -78,18 +108,49 @@ func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, admin stor
 			break
 		}
 		for _, u := range users {
-			rows = append(rows, userRow{ID: u.ID, UserName: u.UserName, Role: u.Role, Source: u.Source, Active: u.Active, Updated: u.Updated})
+			row := userRow{ID: u.ID, UserName: u.UserName, Role: u.Role, Source: u.Source, Active: u.Active, Updated: u.Updated}
+			row.SSOSince, _ = firstSSOLogin(u)
+			rows = append(rows, row)
 		}
 		offset += len(users)
 		if len(users) == 0 || offset >= total {
 			break
 		}
 	}
-	notice := ""
-	if r.URL.Query().Get("done") != "" {
-		notice = clip(r.URL.Query().Get("done"))
+	v.Users = rows
+	s.local.render(w, r, status, "console_users", view{Title: "Users", User: admin.UserName, Admin: true, Notice: notice, Error: msg, Data: v})
+}
+
+// consoleCreateLocal makes a local account and shows its initial
+// password once; refused while directory sync is on.
+func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admin store.User) {
+	name, role := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("role")
+	fail := func(status int, msg string) {
+		s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: create local user " + name + ": " + msg, ClientAddr: clientIP(r), User: admin.UserName, Subject: name})
+		s.renderUsers(w, r, status, admin, usersView{}, "", msg)
 	}
-	s.local.render(w, r, http.StatusOK, "console_users", view{Title: "Users", User: admin.UserName, Admin: true, Notice: notice, Data: rows})
+	if name == "" || (role != "" && role != AdminRole && !slices.Contains(s.local.opt.Roles, role)) {
+		fail(http.StatusBadRequest, "give a user name and one of the roles listed")
+		return
+	}
+	u, password, err := s.createLocalUser(r.Context(), s.local.opt.Store, name, role, "")
+	var syncOn *errSyncOn
+	switch {
+	case errors.As(err, &syncOn):
+		fail(http.StatusConflict, err.Error())
+		return
+	case errors.Is(err, store.ErrConflict):
+		fail(http.StatusConflict, "a user named "+name+" already exists")
+		return
+	case err != nil:
+		s.opt.Log.Error("console: create local user", "err", err)
+		fail(http.StatusInternalServerError, "the account could not be created: see the server log")
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: create local user " + u.UserName + " by " + admin.UserName,
+		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
+	s.renderUsers(w, r, http.StatusOK, admin, usersView{Created: u.UserName, Password: password},
+		"Created "+u.UserName+". Give them the initial password below over a private channel: it is not shown again.", "")
 }
 
 // consoleSetActive disables or enables a user. Disabling revokes the
@@ -226,13 +287,15 @@ func tailAudit(path string, n int64) ([]audit.Event, error) {
 func urlQuery(s string) string { return url.QueryEscape(s) }
 
 type connRow struct {
-	Name, Label, Type       string
-	EnforceMFA, RequireSCIM bool
+	Name, Label, Type string
+	RequireSCIM, Sync bool // Sync: the connection has a SCIM token
+	State             connState
 }
 
 type directoryView struct {
 	Teams       []store.Team
 	Connections []connRow
+	SSOOn       bool   // an IdP connection is enabled: local passwords are off
 	SCIM        bool   // SCIM tokens can be rotated here
 	NewToken    string // a token just made, shown this once
 	TokenFor    string
@@ -245,13 +308,27 @@ func (s *Server) directoryData(r *http.Request) directoryView {
 		s.opt.Log.Error("console: list teams", "err", err)
 	}
 	d.Teams = teams
+	states, err := s.connStates(r.Context())
+	if err != nil {
+		s.opt.Log.Error("console: read the connections' state", "err", err)
+	}
+	sync := map[string]bool{}
+	tokens, err := s.local.opt.Store.ListSCIMTokens(r.Context())
+	if err != nil {
+		s.opt.Log.Error("console: list SCIM tokens", "err", err)
+	}
+	for _, t := range tokens {
+		sync[t.Connection] = true
+	}
 	if rt := s.sso(); rt != nil {
 		for _, n := range rt.names {
 			c := rt.conns[n]
 			if c.local {
 				continue
 			}
-			d.Connections = append(d.Connections, connRow{Name: c.Name, Label: c.DisplayName, Type: c.method(), EnforceMFA: c.EnforceMFA, RequireSCIM: c.RequireSCIM})
+			d.Connections = append(d.Connections, connRow{Name: c.Name, Label: c.DisplayName, Type: c.method(), RequireSCIM: c.RequireSCIM,
+				Sync: sync[c.Name], State: states[c.Name]})
+			d.SSOOn = d.SSOOn || states[c.Name].Enabled
 		}
 	}
 	d.SCIM = s.opt.Admin.RotateSCIMToken != nil
@@ -261,7 +338,66 @@ func (s *Server) directoryData(r *http.Request) directoryView {
 // consoleDirectory shows the IdP connections and the teams with their
 // roles.
 func (s *Server) consoleDirectory(w http.ResponseWriter, r *http.Request, admin store.User) {
-	s.local.render(w, r, http.StatusOK, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true, Data: s.directoryData(r)})
+	s.local.render(w, r, http.StatusOK, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
+		Notice: clip(r.URL.Query().Get("done")), Data: s.directoryData(r)})
+}
+
+// consoleSetConnection enables or disables an IdP connection, or turns
+// its "enforce MFA" on or off (form fields set=enabled|enforce_mfa and
+// value=true|false), for every node sharing the store.
+func (s *Server) consoleSetConnection(w http.ResponseWriter, r *http.Request, admin store.User) {
+	name := r.PathValue("name")
+	states, err := s.connStates(r.Context())
+	cur, ok := states[name]
+	fail := func(status int, msg string) {
+		s.local.render(w, r, status, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true, Error: msg, Data: s.directoryData(r)})
+	}
+	switch {
+	case err != nil:
+		s.opt.Log.Error("console: read the connections' state", "err", err)
+		fail(http.StatusInternalServerError, "the connections' state could not be read: see the server log")
+		return
+	case !ok:
+		fail(http.StatusNotFound, "no IdP connection is named "+clip(name))
+		return
+	}
+	on := r.PostFormValue("value") == "true"
+	var what string
+	switch r.PostFormValue("set") {
+	case "enabled":
+		cur.Enabled, what = on, map[bool]string{true: "enabled", false: "disabled"}[on]+" connection "+name
+	case "enforce_mfa":
+		cur.EnforceMFA, what = on, map[bool]string{true: "MFA enforced on", false: "MFA no longer enforced on"}[on]+" connection "+name
+	default:
+		fail(http.StatusBadRequest, "the form must set enabled or enforce_mfa")
+		return
+	}
+	if _, err := s.local.opt.Store.PutConnectionSetting(r.Context(), store.ConnectionSetting{Connection: name, Enabled: cur.Enabled,
+		EnforceMFA: cur.EnforceMFA, UpdatedBy: admin.UserName}); err != nil {
+		s.opt.Log.Error("console: save the connection's state", "connection", name, "err", err)
+		fail(http.StatusInternalServerError, "the change could not be saved: see the server log")
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: " + what + " by " + admin.UserName, ClientAddr: clientIP(r), User: admin.UserName, Issuer: name})
+	http.Redirect(w, r, "/console/directory?done="+urlQuery(strings.ToUpper(what[:1])+what[1:]+" (on every node)."), http.StatusSeeOther)
+}
+
+// consoleStopSCIM deletes a connection's SCIM token: the IdP's directory
+// sync stops, and local accounts can be created again.
+func (s *Server) consoleStopSCIM(w http.ResponseWriter, r *http.Request, admin store.User) {
+	conn := r.PathValue("connection")
+	err := s.local.opt.Store.DeleteSCIMToken(r.Context(), conn)
+	if errors.Is(err, store.ErrNotFound) {
+		s.local.render(w, r, http.StatusNotFound, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
+			Error: "connection " + clip(conn) + " has no SCIM token: its directory sync is already off", Data: s.directoryData(r)})
+		return
+	} else if err != nil {
+		s.opt.Log.Error("console: delete SCIM token", "connection", conn, "err", err)
+		http.Redirect(w, r, "/console/directory?done="+urlQuery("the change failed: see the server log"), http.StatusSeeOther)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: stop directory sync of " + conn + " by " + admin.UserName, ClientAddr: clientIP(r), User: admin.UserName, Issuer: conn})
+	http.Redirect(w, r, "/console/directory?done="+urlQuery("Directory sync of "+conn+" is off: its SCIM token no longer works."), http.StatusSeeOther)
 }
 
 // consoleRotateSCIM makes a new SCIM token for a connection and shows it

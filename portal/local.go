@@ -114,6 +114,7 @@ func (s *Server) mountLocal(o *LocalOptions) {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /login", s.loginPage)
 	s.mux.HandleFunc("POST /login", s.loginPassword)
+	s.mux.HandleFunc("GET /login/sso/{conn}", s.webSSO)
 	s.mux.HandleFunc("GET /login/mfa", s.mfaPage)
 	s.mux.HandleFunc("POST /login/mfa", s.mfaSubmit)
 	s.mux.HandleFunc("POST /login/mfa/email", s.mfaEmail)

@@ -35,21 +35,22 @@ func (s *Server) localAuthorize(w http.ResponseWriter, r *http.Request, rt *ssoR
 	http.Redirect(w, r, "/login?p="+url.QueryEscape(rt.state.seal(mustJSON(p), pendingAAD)), http.StatusFound)
 }
 
-// ssoLinks are the other connections, restarting the CLI's login there.
-func (s *Server) ssoLinks(p *pending) []map[string]string {
-	rt := s.sso()
-	var out []map[string]string
-	if p == nil || rt == nil {
-		return out
+// ssoLinks are the enabled IdP connections: restarting the CLI's login
+// there, or (p nil) a browser login.
+func (s *Server) ssoLinks(r *http.Request, p *pending) []map[string]string {
+	enabled, err := s.enabledConnections(r.Context())
+	if err != nil {
+		s.opt.Log.Error("login page: read the connections' state", "err", err)
 	}
-	for _, n := range rt.names {
-		c := rt.conns[n]
-		if c.local {
-			continue
+	var out []map[string]string
+	for _, c := range enabled {
+		link := "/login/sso/" + url.PathEscape(c.Name)
+		if p != nil {
+			v := url.Values{"connection": {c.Name}, "redirect_uri": {p.Redirect}, "state": {p.State},
+				"code_challenge": {p.Challenge}, "code_challenge_method": {"S256"}}
+			link = "/v1/sso/authorize?" + v.Encode()
 		}
-		v := url.Values{"connection": {n}, "redirect_uri": {p.Redirect}, "state": {p.State},
-			"code_challenge": {p.Challenge}, "code_challenge_method": {"S256"}}
-		out = append(out, map[string]string{"Name": c.DisplayName, "URL": "/v1/sso/authorize?" + v.Encode()})
+		out = append(out, map[string]string{"Name": c.DisplayName, "URL": link})
 	}
 	return out
 }
@@ -79,7 +80,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lr.render(w, r, http.StatusOK, "login", view{Title: "Log in", Pending: sealed, Data: s.ssoLinks(p)})
+	lr.render(w, r, http.StatusOK, "login", view{Title: "Log in", Pending: sealed, Data: s.ssoLinks(r, p)})
 }
 
 // loginPassword checks the user name and password.
@@ -90,7 +91,7 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	sealed := r.PostFormValue("p")
 	p, perr := s.openLocalPending(sealed)
 	fail := func(status int, msg string) {
-		lr.render(w, r, status, "login", view{Title: "Log in", Error: msg, Pending: sealed, Data: s.ssoLinks(p)})
+		lr.render(w, r, status, "login", view{Title: "Log in", Error: msg, Pending: sealed, Data: s.ssoLinks(r, p)})
 	}
 	if !lr.csrfOK(r) {
 		fail(http.StatusForbidden, "the form expired or came from another site: reload the page and try again")
@@ -133,6 +134,19 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	if !u.Active {
 		s.record(audit.Event{Event: "local_login", Outcome: "denied", Reason: "account deactivated", ClientAddr: ip, User: u.UserName})
 		fail(http.StatusForbidden, u.UserName+" is deactivated in portcullis' directory: ask an administrator")
+		return
+	}
+	// Checked after the password, so the refusal tells nothing to
+	// someone without it.
+	enabled, err := s.enabledConnections(r.Context())
+	if err != nil {
+		s.opt.Log.Error("local login: read the connections' state", "err", err)
+		fail(http.StatusInternalServerError, "the login failed: see the server log")
+		return
+	}
+	if msg := passwordRefusal(u, enabled); msg != "" {
+		s.record(audit.Event{Event: "local_login", Outcome: "denied", Reason: "password login off: single sign-on is on", ClientAddr: ip, User: u.UserName})
+		fail(http.StatusForbidden, msg)
 		return
 	}
 	st := loginState{UID: u.ID, Pending: p, Expires: time.Now().Add(loginStateTTL).Unix()}
@@ -447,7 +461,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.User, st loginState, mfaDone bool) {
 	lr := s.local
 	lr.clearCookie(w, loginCookie)
-	if st.Pending != nil {
+	if st.Pending != nil && st.Pending.Redirect != webRedirect {
 		rt := s.sso()
 		conn, subject := rt.conns["local"], u.ID
 		if st.Conn != "" {
@@ -468,7 +482,7 @@ func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.Use
 	}
 	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: mfaDone, PwAt: c.PasswordSet.UnixMicro(),
 		Expires: time.Now().Add(webSessionTTL).Unix()}, webSessionTTL)
-	s.record(audit.Event{Event: "local_login", Outcome: "granted", Reason: "browser session", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName, Role: u.Role})
+	s.record(audit.Event{Event: "local_login", Outcome: "granted", Reason: "browser session", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName, Role: u.Role, Issuer: st.Conn})
 	target := "/account"
 	if u.Role == AdminRole {
 		target = "/console"
@@ -615,20 +629,18 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			oauthError(w, http.StatusBadRequest, "invalid_request", "role "+body.Role+" is not configured: use one of "+strings.Join(append(append([]string{}, a.Roles...), AdminRole), ", "))
 			return
 		}
-		password := local.GeneratePassword()
-		nu := store.User{UserName: strings.TrimSpace(body.UserName), DisplayName: body.DisplayName, Active: true, Role: body.Role, Source: store.SourceLocal}
-		if strings.Contains(nu.UserName, "@") {
-			nu.Emails = []store.Email{{Value: nu.UserName, Primary: true}}
-		}
-		u, err := a.Store.CreateUser(r.Context(), nu)
-		if errors.Is(err, store.ErrConflict) {
-			oauthError(w, http.StatusConflict, "conflict", "a user named "+nu.UserName+" already exists")
+		name := strings.TrimSpace(body.UserName)
+		u, password, err := s.createLocalUser(r.Context(), a.Store, name, body.Role, body.DisplayName)
+		var syncOn *errSyncOn
+		switch {
+		case errors.As(err, &syncOn):
+			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "create local user " + name + ": directory sync is on", ClientAddr: clientIP(r), User: name})
+			oauthError(w, http.StatusConflict, "directory_sync_on", err.Error())
 			return
-		}
-		if err == nil {
-			u, err = a.Store.UpdateUser(r.Context(), lr.withCreds(u, creds{PasswordHash: local.Hash(password), PasswordSet: time.Now().UTC()}), u.Version)
-		}
-		if err != nil {
+		case errors.Is(err, store.ErrConflict):
+			oauthError(w, http.StatusConflict, "conflict", "a user named "+name+" already exists")
+			return
+		case err != nil:
 			s.internal(w, err)
 			return
 		}

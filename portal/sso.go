@@ -53,6 +53,11 @@ type SSOOptions struct {
 type SSOConnection struct {
 	Name        string
 	DisplayName string
+	// Disabled and EnforceMFA are the connection's initial state; an
+	// administrator changes them in the console (a
+	// store.ConnectionSetting, which then wins). A disabled connection
+	// starts no login and refreshes none.
+	Disabled bool
 	// EnforceMFA adds portcullis' own second factor (TOTP or an email
 	// code, as for local accounts) after the IdP's login; it needs local
 	// accounts on (LocalOptions), without them it changes nothing.
@@ -126,12 +131,20 @@ func (s *Server) sso() *ssoRuntime {
 	return s.opt.SSO.rt
 }
 
-// ssoConnections lists the connections, for `portcullis login`.
-func (s *Server) ssoConnections(w http.ResponseWriter, _ *http.Request) {
+// ssoConnections lists the enabled connections, for `portcullis login`.
+func (s *Server) ssoConnections(w http.ResponseWriter, r *http.Request) {
 	rt := s.sso()
+	states, err := s.connStates(r.Context())
+	if err != nil {
+		s.internal(w, err)
+		return
+	}
 	out := make([]map[string]string, 0, len(rt.names))
 	for _, n := range rt.names {
 		c := rt.conns[n]
+		if !c.local && !states[n].Enabled {
+			continue
+		}
 		label := c.DisplayName
 		if label == "" {
 			label = c.Name

@@ -65,6 +65,16 @@ func (s *Server) ssoAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.localAuthorize(w, r, rt, p)
 		return
 	}
+	s.startIdP(w, r, rt, conn, p)
+}
+
+// startIdP sends the browser to the connection's IdP, unless an
+// administrator disabled the connection.
+func (s *Server) startIdP(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending) {
+	if _, lerr := s.checkEnabled(r.Context(), conn); lerr != nil {
+		s.loginFailed(w, r, &p, conn.Name, lerr)
+		return
+	}
 	var target string
 	var err error
 	if conn.SAML != nil {

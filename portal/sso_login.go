@@ -68,11 +68,41 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRu
 			return
 		}
 	}
-	if conn.EnforceMFA && s.local != nil {
+	// Checked again: the connection may have been disabled while the
+	// person was at the IdP.
+	state, lerr := s.checkEnabled(ctx, conn)
+	if lerr != nil {
+		s.loginFailed(w, r, &p, conn.Name, lerr)
+		return
+	}
+	u = s.noteSSOLogin(ctx, st, u)
+	web := p.Redirect == webRedirect
+	// The console needs a second factor: an administrator's browser
+	// login gets portcullis' own, whatever the connection enforces.
+	if s.local != nil && (state.EnforceMFA || web && u.Role == AdminRole) {
 		s.ssoSecondFactor(w, r, rt, conn, p, u, l.subject, l.upstreamRefresh)
 		return
 	}
+	if web {
+		s.finishLocal(w, r, u, loginState{UID: u.ID, Pending: &p, Conn: conn.Name, Subject: l.subject}, false)
+		return
+	}
 	s.issueCode(w, r, rt, conn, p, u, l.subject, l.upstreamRefresh)
+}
+
+// checkEnabled returns the connection's state, refusing a login through
+// a connection an administrator disabled.
+func (s *Server) checkEnabled(ctx context.Context, conn *SSOConnection) (connState, *loginError) {
+	states, err := s.connStates(ctx)
+	if err != nil {
+		s.opt.Log.Error("sso: read the connections' state", "connection", conn.Name, "err", err)
+		return connState{}, badLogin(http.StatusInternalServerError, "server_error", "the login could not be completed: see the server log")
+	}
+	if !states[conn.Name].Enabled {
+		return connState{}, badLogin(http.StatusForbidden, "access_denied",
+			"an administrator disabled the IdP connection %s: log in with another connection, or ask an administrator to enable it again", conn.Name)
+	}
+	return states[conn.Name], nil
 }
 
 // issueCode ends a login, whichever its kind: a one-time code for the

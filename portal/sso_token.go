@@ -135,6 +135,14 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request, rt *ssoRun
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("the IdP connection %q of this login is no longer configured: run portcullis login", d.Conn), audit.Event{User: u.UserName})
 		return
 	}
+	// Not revoked: the login works again if the refusal is undone.
+	if msg, err := s.connRefusal(ctx, conn, u); err != nil {
+		s.tokenInternal(w, err)
+		return
+	} else if msg != "" {
+		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", msg, audit.Event{User: u.UserName, Issuer: conn.Name})
+		return
+	}
 	if d.Upstream != "" {
 		if d.Upstream, err = s.refreshUpstream(ctx, rt, conn, t.FamilyID, d); err != nil {
 			var oe *oidc.Error

@@ -36,7 +36,7 @@ func ssoOptions(ctx context.Context, cfg *config.Config, s *Service, log *slog.L
 	}
 	client := &http.Client{Timeout: 15 * time.Second}
 	for i, c := range cfg.SSO.Connections {
-		pc := portal.SSOConnection{Name: c.Name, DisplayName: c.Label(), EnforceMFA: c.EnforceMFA, RequireSCIM: c.RequireSCIM,
+		pc := portal.SSOConnection{Name: c.Name, DisplayName: c.Label(), Disabled: !c.Enabled(), EnforceMFA: c.EnforceMFA, RequireSCIM: c.RequireSCIM,
 			RoleClaim: c.RoleClaim, RoleValues: c.RoleValues}
 		key := fmt.Sprintf("sso.connections[%d]", i)
 		switch {
@@ -60,7 +60,7 @@ func ssoOptions(ctx context.Context, cfg *config.Config, s *Service, log *slog.L
 		}
 		opt.Connections = append(opt.Connections, pc)
 		log.Info("sso: connection ready", "connection", c.Name, "type", map[bool]string{true: "oidc", false: "saml"}[c.OIDC != nil],
-			"enforce_mfa", c.EnforceMFA, "require_scim", c.RequireSCIM)
+			"enabled", c.Enabled(), "enforce_mfa", c.EnforceMFA, "require_scim", c.RequireSCIM)
 	}
 	return opt, nil
 }

@@ -242,6 +242,20 @@ func scimCmd() *cobra.Command {
 			return nil
 		},
 	})
+	scim.AddCommand(&cobra.Command{
+		Use: "delete-token CONNECTION", Short: "Stop an IdP connection's directory sync: its SCIM token stops working (local accounts can be created again)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := newAdminClient(cmd)
+			if err != nil {
+				return err
+			}
+			if err := a.do("DELETE", "/v1/admin/scim/"+url.PathEscape(args[0])+"/token", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "directory sync of %s is off\n", args[0])
+			return nil
+		},
+	})
 	return scim
 }
 
