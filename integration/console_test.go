@@ -146,7 +146,7 @@ func TestConsoleDisableEndsSession(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.http+"/console/directory"), chromedp.WaitVisible(chromedp.ID("teams"))); err != nil {
 		t.Fatal(err)
 	}
-	if teams, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("teams"))); err != nil || !strings.Contains(teams, "analysts") || !strings.Contains(teams, "db-readers-dir") {
+	if teams, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.ID("teams"))); err != nil || !strings.Contains(teams, `data-team="analysts"`) || !strings.Contains(teams, `value="db-readers-dir"`) {
 		t.Fatalf("teams: %v %q", err, teams)
 	}
 	screenshot(t, ctx, "console-directory")

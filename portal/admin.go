@@ -121,38 +121,29 @@ func (s *Server) mountAdmin(a AdminOptions) {
 			oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"groups": [...], "roles": [...]}`)
 			return
 		}
-		for _, role := range body.Roles {
-			if !slices.Contains(a.Roles, role) {
-				oauthError(w, http.StatusBadRequest, "invalid_request", "role "+strconv.Quote(role)+" is not configured: use one of "+strings.Join(a.Roles, ", "))
-				return
-			}
-		}
 		name := r.PathValue("name")
-		before, _ := a.Store.GetTeam(r.Context(), name)
-		t, err := a.Store.PutTeam(r.Context(), store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
-		if err != nil {
+		t, err := s.putTeam(r.Context(), a.Store, a.Roles, store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
+		var bad teamError
+		if errors.As(err, &bad) {
+			oauthError(w, http.StatusBadRequest, "invalid_request", bad.Error())
+			return
+		} else if err != nil {
 			s.internal(w, err)
 			return
 		}
-		s.rolesChanged(r.Context(), a.Store, append(before.Groups, t.Groups...))
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "put team " + name, ClientAddr: clientIP(r)})
 		writeJSON(w, http.StatusOK, t)
 	}))
 	s.mux.HandleFunc("DELETE /v1/admin/teams/{name}", guard(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		before, err := a.Store.GetTeam(r.Context(), name)
+		err := s.deleteTeam(r.Context(), a.Store, name)
 		if errors.Is(err, store.ErrNotFound) {
 			oauthError(w, http.StatusNotFound, "not_found", "no team "+strconv.Quote(name))
 			return
-		}
-		if err == nil {
-			err = a.Store.DeleteTeam(r.Context(), name)
-		}
-		if err != nil {
+		} else if err != nil {
 			s.internal(w, err)
 			return
 		}
-		s.rolesChanged(r.Context(), a.Store, before.Groups)
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "delete team " + name, ClientAddr: clientIP(r)})
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -181,6 +172,47 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	s.mountLocalAdmin(a, guard)
+}
+
+// teamError is a team the caller must correct.
+type teamError string
+
+func (e teamError) Error() string { return string(e) }
+
+// putTeam creates or replaces a team whose roles are among roles (the
+// configured ones), then has every node re-check its members' sessions.
+func (s *Server) putTeam(ctx context.Context, st store.Store, roles []string, t store.Team) (store.Team, error) {
+	if strings.TrimSpace(t.Name) == "" {
+		return store.Team{}, teamError("a team needs a name")
+	}
+	for _, role := range t.Roles {
+		if !slices.Contains(roles, role) {
+			return store.Team{}, teamError("role " + strconv.Quote(role) + " is not configured: use one of " + strings.Join(roles, ", "))
+		}
+	}
+	before, _ := st.GetTeam(ctx, t.Name)
+	saved, err := st.PutTeam(ctx, t)
+	if errors.Is(err, store.ErrInvalid) {
+		return saved, teamError("the team name is too long (at most 255 bytes)")
+	} else if err != nil {
+		return saved, err
+	}
+	s.rolesChanged(ctx, st, append(before.Groups, saved.Groups...))
+	return saved, nil
+}
+
+// deleteTeam deletes a team (store.ErrNotFound if there is none) and has
+// every node re-check its members' sessions.
+func (s *Server) deleteTeam(ctx context.Context, st store.Store, name string) error {
+	before, err := st.GetTeam(ctx, name)
+	if err == nil {
+		err = st.DeleteTeam(ctx, name)
+	}
+	if err != nil {
+		return err
+	}
+	s.rolesChanged(ctx, st, before.Groups)
+	return nil
 }
 
 // rolesChanged tells every node to re-check the sessions of the members

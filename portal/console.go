@@ -36,6 +36,8 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("POST /console/scim/{connection}/stop", s.consoleAdmin(s.consoleStopSCIM))
 	s.mux.HandleFunc("POST /console/connections/{name}", s.consoleAdmin(s.consoleSetConnection))
 	s.mux.HandleFunc("POST /console/users/local", s.consoleAdmin(s.consoleCreateLocal))
+	s.mux.HandleFunc("POST /console/teams", s.consoleAdmin(s.consolePutTeam))
+	s.mux.HandleFunc("POST /console/teams/{name}/delete", s.consoleAdmin(s.consoleDeleteTeam))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
@@ -292,8 +294,20 @@ type connRow struct {
 	State             connState
 }
 
+// teamRow is a team with a checkbox per configured role.
+type teamRow struct {
+	Name, Groups string // Groups comma-separated, as the form takes them
+	Roles        []roleBox
+}
+
+type roleBox struct {
+	Name string
+	On   bool
+}
+
 type directoryView struct {
-	Teams       []store.Team
+	Teams       []teamRow
+	NewTeam     []roleBox // the new-team form's boxes
 	Connections []connRow
 	SSOOn       bool   // an IdP connection is enabled: local passwords are off
 	SCIM        bool   // SCIM tokens can be rotated here
@@ -307,7 +321,18 @@ func (s *Server) directoryData(r *http.Request) directoryView {
 	if err != nil {
 		s.opt.Log.Error("console: list teams", "err", err)
 	}
-	d.Teams = teams
+	roles := s.local.opt.Roles
+	for _, t := range append(teams, store.Team{}) { // the last: the new-team form
+		row := teamRow{Name: t.Name, Groups: strings.Join(t.Groups, ", ")}
+		for _, role := range roles {
+			row.Roles = append(row.Roles, roleBox{Name: role, On: slices.Contains(t.Roles, role)})
+		}
+		if t.Name == "" {
+			d.NewTeam = row.Roles
+		} else {
+			d.Teams = append(d.Teams, row)
+		}
+	}
 	states, err := s.connStates(r.Context())
 	if err != nil {
 		s.opt.Log.Error("console: read the connections' state", "err", err)
@@ -425,4 +450,50 @@ func (s *Server) consoleRotateSCIM(w http.ResponseWriter, r *http.Request, admin
 	d.NewToken, d.TokenFor = tok, conn
 	s.local.render(w, r, http.StatusOK, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
 		Notice: "The new SCIM token of " + conn + " is below. Paste it into the IdP now: it is not shown again, and the old one no longer works.", Data: d})
+}
+
+// consolePutTeam creates or replaces a team: its directory groups
+// (comma-separated) and roles (a checkbox each).
+func (s *Server) consolePutTeam(w http.ResponseWriter, r *http.Request, admin store.User) {
+	t := store.Team{Name: strings.TrimSpace(r.PostFormValue("name")), Roles: r.PostForm["roles"]}
+	for _, g := range strings.Split(r.PostFormValue("groups"), ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			t.Groups = append(t.Groups, g)
+		}
+	}
+	verb := "create"
+	if _, err := s.local.opt.Store.GetTeam(r.Context(), t.Name); err == nil {
+		verb = "update"
+	}
+	saved, err := s.putTeam(r.Context(), s.local.opt.Store, s.local.opt.Roles, t)
+	if err != nil {
+		msg := err.Error() // a teamError says what to correct
+		if bad := teamError(""); !errors.As(err, &bad) {
+			s.opt.Log.Error("console: put team", "team", t.Name, "err", err)
+			msg = "the team could not be saved: see the server log"
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: " + verb + " team " + t.Name + ": " + msg, ClientAddr: clientIP(r), User: admin.UserName})
+		s.local.render(w, r, http.StatusBadRequest, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true, Error: msg, Data: s.directoryData(r)})
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", ClientAddr: clientIP(r), User: admin.UserName,
+		Reason: "console: " + verb + " team " + saved.Name + " (groups " + strings.Join(saved.Groups, ", ") + "; roles " + strings.Join(saved.Roles, ", ") + ") by " + admin.UserName})
+	http.Redirect(w, r, "/console/directory?done="+urlQuery("Team "+saved.Name+" saved; its members' sessions are re-checked on every node."), http.StatusSeeOther)
+}
+
+// consoleDeleteTeam deletes a team; its members lose the roles it gave.
+func (s *Server) consoleDeleteTeam(w http.ResponseWriter, r *http.Request, admin store.User) {
+	name := r.PathValue("name")
+	err := s.deleteTeam(r.Context(), s.local.opt.Store, name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.local.render(w, r, http.StatusNotFound, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
+			Error: "no team is named " + clip(name), Data: s.directoryData(r)})
+		return
+	} else if err != nil {
+		s.opt.Log.Error("console: delete team", "team", name, "err", err)
+		http.Redirect(w, r, "/console/directory?done="+urlQuery("the change failed: see the server log"), http.StatusSeeOther)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: delete team " + name + " by " + admin.UserName, ClientAddr: clientIP(r), User: admin.UserName})
+	http.Redirect(w, r, "/console/directory?done="+urlQuery("Team "+name+" deleted; its members' sessions are re-checked on every node."), http.StatusSeeOther)
 }
