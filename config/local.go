@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/x509"
+	"fmt"
+	"os"
 	"strconv"
 	"time"
 )
@@ -42,6 +45,9 @@ type LocalSMTP struct {
 	Address  string `yaml:"address"`  // host:port, e.g. smtp.example.com:587
 	Username string `yaml:"username"` // "" for no authentication
 	Password Secret `yaml:"password"`
+	// CAFile is the PEM CA that signed the relay's certificate, relative
+	// to the config file; default "": the system's roots.
+	CAFile string `yaml:"ca_file"`
 }
 
 // DefaultEmailCodeTTL is local.email.code_ttl's default.
@@ -80,6 +86,24 @@ func (l Local) Failures() int {
 	return DefaultLocalFailuresPerMinute
 }
 
+// SMTPRoots are the CAs local.email.smtp.ca_file names; nil (the
+// system's roots) when it is empty.
+func (c *Config) SMTPRoots() (*x509.CertPool, error) {
+	f := c.Local.Email.SMTP.CAFile
+	if f == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.SSOPath(f))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate: give the CA certificate that signed the relay's", f)
+	}
+	return pool, nil
+}
+
 // LocalConnection is the login connection name local accounts use
 // (`portcullis login --connection local`); no sso connection may take it.
 const LocalConnection = "local"
@@ -106,6 +130,13 @@ func (c *Config) localProblems() []problem {
 		}
 		if e.From == "" {
 			probs = append(probs, problem{"local.email.from", "is empty: set the sender address of login codes"})
+		}
+		if e.SMTP.CAFile != "" {
+			if p := fileProblem(c.SSOPath(e.SMTP.CAFile)); p != "" {
+				probs = append(probs, problem{"local.email.smtp.ca_file", p})
+			} else if _, err := c.SMTPRoots(); err != nil {
+				probs = append(probs, problem{"local.email.smtp.ca_file", err.Error()})
+			}
 		}
 	default:
 		probs = append(probs, problem{"local.email.mailer", strconv.Quote(e.Mailer) + " is not a mailer: use smtp, dev (a file, for development) or leave it empty"})

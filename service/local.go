@@ -3,6 +3,7 @@ package service
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/tls"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -41,18 +42,24 @@ func (s *Service) localOptions(cfg *config.Config, log *slog.Logger) *portal.Loc
 		FailuresPerMinute: cfg.Local.Failures(), Issuer: label, SecureCookies: strings.HasPrefix(base, "https://"),
 		SessionTTL: cfg.SSO.SessionTTL(), AccessTTL: cfg.SSO.AccessTokenTTL(cfg.Issuer.MaxTokenTTL), Roles: roleNames(cfg),
 		AuditFile: cfg.Audit.File, Sessions: s.sessions,
-		Mailer: mailer(cfg), EmailTTL: cfg.Local.Email.CodeLifetime(),
+		Mailer: mailer(cfg, log), EmailTTL: cfg.Local.Email.CodeLifetime(),
 	}
 }
 
 // mailer is the configured sender of email login codes; nil: none.
-func mailer(cfg *config.Config) mfa.Mailer {
+func mailer(cfg *config.Config, log *slog.Logger) mfa.Mailer {
 	e := cfg.Local.Email
 	switch e.Mailer {
 	case "dev":
 		return &mfa.FileMailer{Path: cfg.SSOPath(e.File)}
 	case "smtp":
-		return &mfa.SMTPMailer{Addr: e.SMTP.Address, From: e.From, Username: e.SMTP.Username, Password: e.SMTP.Password.Value()}
+		roots, err := cfg.SMTPRoots() // validated at load; the file may have changed since
+		if err != nil {
+			log.Error("email codes are off: local.email.smtp.ca_file cannot be read", "err", err)
+			return nil
+		}
+		return &mfa.SMTPMailer{Addr: e.SMTP.Address, From: e.From, Username: e.SMTP.Username, Password: e.SMTP.Password.Value(),
+			TLS: &tls.Config{RootCAs: roots}}
 	}
 	return nil
 }

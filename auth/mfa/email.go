@@ -1,14 +1,18 @@
 package mfa
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
 	"net/smtp"
 	"os"
 	"strings"
@@ -79,28 +83,93 @@ func (m *FileMailer) Send(_ context.Context, to, subject, body string) error {
 	return err
 }
 
-// SMTPMailer sends through an SMTP relay (net/smtp: STARTTLS when the
-// relay offers it; PLAIN authentication only over TLS or to localhost).
+// SMTPMailer sends through an SMTP relay: STARTTLS whenever the relay
+// offers it, then PLAIN authentication when Username is set (never in
+// the clear, except to a relay on this machine). Errors name the step
+// and the relay's answer, never the password.
 type SMTPMailer struct {
 	Addr, From, Username, Password string
+	// TLS verifies the relay's certificate; nil: the system's roots, and
+	// the host of Addr as the name.
+	TLS *tls.Config
+	// Timeout bounds one message; default 30s.
+	Timeout time.Duration
 }
 
-func (m *SMTPMailer) Send(_ context.Context, to, subject, body string) error {
-	if strings.ContainsAny(to+subject, "\r\n") {
+// defaultSMTPTimeout is SMTPMailer.Timeout's default: a login page waits
+// for the mail.
+const defaultSMTPTimeout = 30 * time.Second
+
+func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
+	if strings.ContainsAny(m.From+to+subject, "\r\n") {
 		return errors.New("smtp: header values must be one line")
 	}
-	var auth smtp.Auth
-	if m.Username != "" {
-		host := m.Addr
-		if i := strings.LastIndexByte(host, ':'); i >= 0 {
-			host = host[:i]
+	host, _, err := net.SplitHostPort(m.Addr)
+	if err != nil {
+		return fmt.Errorf("smtp %q: the address must be host:port: %w", m.Addr, err)
+	}
+	fail := func(step string, err error) error { return fmt.Errorf("smtp %s: %s: %w", m.Addr, step, err) }
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(m.Timeout, defaultSMTPTimeout))
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", m.Addr)
+	if err != nil {
+		return fail("connect", err)
+	}
+	defer conn.Close()
+	// A relay that stops answering fails the send instead of hanging it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		return fail("greeting", err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		cfg := &tls.Config{}
+		if m.TLS != nil {
+			cfg = m.TLS.Clone()
 		}
-		auth = smtp.PlainAuth("", m.Username, m.Password, host)
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		if err := c.StartTLS(cfg); err != nil {
+			return fail("STARTTLS (is the relay's certificate valid for "+cfg.ServerName+"?)", err)
+		}
+	}
+	if m.Username != "" {
+		if _, secure := c.TLSConnectionState(); !secure && !isLoopback(host) {
+			return fmt.Errorf("smtp %s: the relay offers no STARTTLS, and the password is never sent in the clear: use the relay's submission port (587) with STARTTLS", m.Addr)
+		}
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return fmt.Errorf("smtp %s: the relay offers no authentication (AUTH), but local.email.smtp.username is set: clear it, or use a relay that authenticates", m.Addr)
+		}
+		if err := c.Auth(smtp.PlainAuth("", m.Username, m.Password, host)); err != nil {
+			return fail("log in as "+m.Username+" (check local.email.smtp.username and password)", err)
+		}
+	}
+	if err := c.Mail(m.From); err != nil {
+		return fail("the relay refused the sender "+m.From, err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return fail("the relay refused the recipient "+to, err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fail("start the message", err)
 	}
 	msg := "From: " + m.From + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
 		strings.ReplaceAll(body, "\n", "\r\n") + "\r\n"
-	if err := smtp.SendMail(m.Addr, auth, m.From, []string{to}, []byte(msg)); err != nil {
-		return fmt.Errorf("smtp %s: %w", m.Addr, err)
+	if _, err := io.WriteString(w, msg); err != nil {
+		return fail("send the message", err)
 	}
+	if err := w.Close(); err != nil {
+		return fail("the relay refused the message", err)
+	}
+	c.Quit() // the message is accepted; a failed goodbye changes nothing
 	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
