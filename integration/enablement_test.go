@@ -201,6 +201,16 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 		t.Fatalf("an administrator's password after their first SSO login: %d %.500s", p.status, p.body)
 	}
 
+	// A person without a local account logs in through the login page's
+	// button: a browser session, and /account offers no password change.
+	erin := newBrowser(t)
+	if p := e.oidcAt(t, erin, a.http+"/login/sso/corp", "erin", oidcHooks{}); p.loc == nil || p.loc.Path != "/account" {
+		t.Fatalf("a browser SSO login: %d %v %.500s", p.status, p.loc, p.body)
+	}
+	if p := erin.get(a.http + "/account"); !strings.Contains(p.body, "erin@corp.test") || !strings.Contains(p.body, `id="no-password"`) || strings.Contains(p.body, "Change password") {
+		t.Fatalf("the SSO user's account page: %d %.1500s", p.status, p.body)
+	}
+
 	// Directory sync on: no local accounts, through the CLI or the console.
 	if tok, errOut, err := admin(t, a, adminToken, "scim", "rotate-token", "corp"); err != nil {
 		t.Fatalf("scim rotate-token: %v %s", err, errOut)

@@ -505,6 +505,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 type accountData struct {
 	Role, Source string
+	Password     bool // a local password (SSO users have none)
 	TOTP         bool
 	Recovery     int
 	Devices      []device
@@ -522,7 +523,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	c, _ := lr.loadCreds(u)
-	d := accountData{Role: u.Role, Source: u.Source, TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery)}
+	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery)}
 	for _, dev := range c.Devices {
 		if time.Now().Before(dev.Expires) {
 			d.Devices = append(d.Devices, dev)
