@@ -4,13 +4,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/portcullisdb/portcullis/auth/cloud"
 	"github.com/portcullisdb/portcullis/proxy"
 )
 
@@ -81,6 +85,70 @@ func TestReload(t *testing.T) {
 	t.Run("the live session continued", func(t *testing.T) {
 		if got := queryString(t, live, "SELECT CURRENT_USER()"); got != readerUser+"@%" {
 			t.Fatalf("live session after reload: %q", got)
+		}
+	})
+}
+
+// TestReloadExchangeRules: a reload swaps the token exchange's rules: from
+// then on an identity gets the new rule's user name and roles, not the old
+// rule's, and an invalid rule is refused with the running rules kept.
+func TestReloadExchangeRules(t *testing.T) {
+	c := startCloudHarness(t)
+	cfgPath := filepath.Join(c.dir, "portcullis.yaml")
+	original := readFile(t, cfgPath)
+	const oldRule = "username: reports@svc, roles: [reader]}"
+	if !strings.Contains(original, oldRule) {
+		t.Fatalf("the harness config has no GCP rule %q to change", oldRule)
+	}
+	// exchangeGCP trades a fresh GCP identity token and returns the user
+	// name granted and the portcullis token.
+	exchangeGCP := func(t *testing.T) (string, string) {
+		t.Helper()
+		subject := c.gcp.Mint(t, gcpAud, nil)
+		remember(subject)
+		status, body := exchangeRaw(t, c.harness, cloud.TokenTypeGCP, subject)
+		token, _ := body["access_token"].(string)
+		if status != http.StatusOK || token == "" {
+			t.Fatalf("exchange: %d %v", status, body["error_description"])
+		}
+		remember(token)
+		claims := jwt.MapClaims{}
+		if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+			t.Fatal(err)
+		}
+		user, _ := claims["username"].(string)
+		return user, token
+	}
+	if user, _ := exchangeGCP(t); user != "reports@svc" {
+		t.Fatalf("before reload: granted %q", user)
+	}
+
+	t.Run("an invalid rule is refused and the running rules stay", func(t *testing.T) {
+		os.WriteFile(cfgPath, []byte(strings.Replace(original, oldRule, "username: analyst@svc, roles: [nope]}", 1)), 0o600)
+		err := c.svc.ReloadFile(t.Context())
+		if err == nil || !strings.Contains(err.Error(), "exchange.rules[1].roles[0]") {
+			t.Fatalf("got %v, want the undefined role refused", err)
+		}
+		if user, _ := exchangeGCP(t); user != "reports@svc" {
+			t.Fatalf("after a refused reload: granted %q, want the running rule's reports@svc", user)
+		}
+	})
+
+	t.Run("the changed rule applies and the old one no longer does", func(t *testing.T) {
+		os.WriteFile(cfgPath, []byte(strings.Replace(original, oldRule, "username: analyst@svc, roles: [writer]}", 1)), 0o600)
+		if err := c.svc.ReloadFile(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		user, token := exchangeGCP(t)
+		if user != "analyst@svc" {
+			t.Fatalf("after reload: granted %q, want the new rule's analyst@svc", user)
+		}
+		if got := queryString(t, c.open("analyst@svc", token), "SELECT CURRENT_USER()"); got != writerUser+"@%" {
+			t.Fatalf("CURRENT_USER() = %q, want the new rule's role", got)
+		}
+		var me *mysql.MySQLError
+		if err := c.open("reports@svc", token).Ping(); !errors.As(err, &me) || me.Number != 1045 {
+			t.Fatalf("connecting as the old rule's user: %v, want 1045", err)
 		}
 	})
 }

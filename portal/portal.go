@@ -22,8 +22,10 @@ const maxFormBytes = 64 << 10
 
 // Options configure the portal.
 type Options struct {
-	Issuer    *auth.TokenIssuer
-	Exchanger *exchange.Exchanger // nil: no exchange configured
+	Issuer *auth.TokenIssuer
+	// Exchanger returns the token exchange in force; a config reload
+	// swaps it. Nil, or returning nil: no exchange configured.
+	Exchanger func() *exchange.Exchanger
 	Audit     *audit.Logger
 	Log       *slog.Logger
 	// MySQLAddress is advertised in the discovery document so the CLI
@@ -31,9 +33,6 @@ type Options struct {
 	MySQLAddress string
 	// FailuresPerMinute is the refused-exchange budget per source address.
 	FailuresPerMinute int
-	// ExchangeAudiences tells clients which audience to request a proof
-	// for, per platform (aws, azure, gcp).
-	ExchangeAudiences map[string]string
 	Admin             AdminOptions
 	// SSO enables browser login (OIDC, SAML) and the code and refresh
 	// grants; nil: off.
@@ -133,9 +132,9 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 		"portcullis_audience":                   s.opt.Issuer.Audience(),
 		"portcullis_mysql_address":              s.opt.MySQLAddress,
 	}
-	if s.opt.Exchanger != nil {
-		doc["portcullis_subject_token_types_supported"] = s.opt.Exchanger.Types()
-		doc["portcullis_exchange_audiences"] = s.opt.ExchangeAudiences
+	if x := s.exchanger(); x != nil {
+		doc["portcullis_subject_token_types_supported"] = x.Types()
+		doc["portcullis_exchange_audiences"] = x.Audiences()
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, doc)

@@ -51,9 +51,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// exchanger is the token exchange in force, or nil.
+func (s *Server) exchanger() *exchange.Exchanger {
+	if s.opt.Exchanger == nil {
+		return nil
+	}
+	return s.opt.Exchanger()
+}
+
 // tokenExchange handles RFC 8693's token-exchange grant.
 func (s *Server) tokenExchange(w http.ResponseWriter, r *http.Request, ip string) {
-	if s.opt.Exchanger == nil {
+	x := s.exchanger()
+	if x == nil {
 		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "token exchange is not configured on this server (exchange: in its config)", audit.Event{})
 		return
 	}
@@ -62,7 +71,7 @@ func (s *Server) tokenExchange(w http.ResponseWriter, r *http.Request, ip string
 		s.fail(w, ip, http.StatusBadRequest, "invalid_request", "subject_token and subject_token_type are required", audit.Event{})
 		return
 	}
-	res, err := s.opt.Exchanger.Exchange(r.Context(), tokenType, subject)
+	res, err := x.Exchange(r.Context(), tokenType, subject)
 	ev := audit.Event{Event: "exchange", ClientAddr: ip, Identity: res.Identity.Principal, Issuer: res.Identity.Platform}
 	platform := res.Identity.Platform
 	if platform == "" {

@@ -62,13 +62,14 @@ func KeyEncryptionKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
 }
 
 // newExchanger builds the token exchange from the config; nil when no
-// platform is configured.
+// platform is configured. Its platforms' key sets are kept fresh until ctx
+// ends.
 func newExchanger(ctx context.Context, cfg *config.Config, v *auth.Verifier, issuer *auth.TokenIssuer) (*exchange.Exchanger, error) {
 	verifiers, err := subjectVerifiers(ctx, cfg, v)
 	if err != nil || len(verifiers) == 0 {
 		return nil, err
 	}
-	return exchange.New(verifiers, cfg.Exchange.Rules, issuer), nil
+	return exchange.New(verifiers, exchangeAudiences(cfg), cfg.Exchange.Rules, issuer), nil
 }
 
 // subjectVerifiers builds one verifier per configured exchange platform.

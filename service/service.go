@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
@@ -54,9 +55,10 @@ type Service struct {
 	opt    Options
 	log    *slog.Logger
 
-	reloadMu       sync.Mutex
-	verifier       atomic.Pointer[auth.Verifier]
-	verifierCancel context.CancelFunc // stops the current verifier's JWKS refreshes
+	reloadMu   sync.Mutex
+	verifier   atomic.Pointer[auth.Verifier]
+	exchanger  atomic.Pointer[exchange.Exchanger] // nil: no exchange configured
+	liveCancel context.CancelFunc                 // stops the JWKS refreshes of the current verifier and exchanger
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -101,7 +103,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, err
 	}
 	s.verifier.Store(verifier)
-	s.verifierCancel = vcancel
+	s.liveCancel = vcancel
 	clientTLS, fingerprint, err := loadClientTLS(cfg.TLS, opt.InsecureNoTLS)
 	if err != nil {
 		return nil, err
@@ -114,10 +116,11 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
-	exchanger, err := newExchanger(ctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
 	if err != nil {
 		return nil, err
 	}
+	s.exchanger.Store(exchanger)
 	sso, err := ssoOptions(ctx, cfg, s, log)
 	if err != nil {
 		return nil, err
@@ -167,9 +170,8 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	s.MySQLAddr, s.HTTPAddr = ln.Addr(), hln.Addr()
 	s.http = &http.Server{
 		Handler: portal.New(portal.Options{
-			Issuer: s.Issuer, Exchanger: exchanger, Audit: s.audit, Log: log,
+			Issuer: s.Issuer, Exchanger: s.exchanger.Load, Audit: s.audit, Log: log,
 			MySQLAddress: ln.Addr().String(), FailuresPerMinute: cfg.Exchange.FailuresPerMinute,
-			ExchangeAudiences: exchangeAudiences(cfg),
 			Admin: portal.AdminOptions{
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
@@ -220,10 +222,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 }
 
 // Reload applies a new configuration's issuers, mappings, roles and
-// client certificate to connections from now on; live sessions keep what
-// they were granted. A config that fails to build leaves the old one in
-// force. Listen addresses, the store, the backend and exchange rules need
-// a restart.
+// client certificate to connections from now on, and its token exchange
+// (platforms and rules) to exchanges from now on; live sessions and
+// tokens already issued keep what they were granted. A config that fails
+// to build leaves the old one in force. Listen addresses, the store, the
+// backend and exchange.failures_per_minute need a restart.
 func (s *Service) Reload(cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -249,16 +252,24 @@ func (s *Service) Reload(cfg *config.Config) error {
 			return err
 		}
 	}
+	// Built with the new verifier: JWT exchange must trust the new issuers.
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	if err != nil {
+		vcancel()
+		return err
+	}
 	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS, Pools: pools(cfg)}); err != nil {
 		vcancel()
 		return err
 	}
 	s.users.Reload(cfg.Roles)
 	s.verifier.Store(verifier)
-	s.verifierCancel()
-	s.verifierCancel = vcancel
+	s.exchanger.Store(exchanger)
+	s.liveCancel()
+	s.liveCancel = vcancel
 	s.Fingerprint = fingerprint
-	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles), "tls_sha256", fingerprint)
+	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles),
+		"exchange_rules", len(cfg.Exchange.Rules), "tls_sha256", fingerprint)
 	return nil
 }
 

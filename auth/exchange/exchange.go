@@ -28,14 +28,16 @@ type Issuer interface {
 // Exchanger is immutable; a config reload builds a new one.
 type Exchanger struct {
 	verifiers map[string]SubjectVerifier // by subject_token_type
+	audiences map[string]string          // by platform
 	rules     []config.ExchangeRule
 	issuer    Issuer
 }
 
 // New returns an Exchanger. verifiers maps subject token types to their
-// verifiers; rules are tried in order.
-func New(verifiers map[string]SubjectVerifier, rules []config.ExchangeRule, issuer Issuer) *Exchanger {
-	return &Exchanger{verifiers: verifiers, rules: rules, issuer: issuer}
+// verifiers; audiences says, per platform, which audience proofs must be
+// requested for; rules are tried in order.
+func New(verifiers map[string]SubjectVerifier, audiences map[string]string, rules []config.ExchangeRule, issuer Issuer) *Exchanger {
+	return &Exchanger{verifiers: verifiers, audiences: audiences, rules: rules, issuer: issuer}
 }
 
 // Result is a granted exchange.
@@ -90,6 +92,11 @@ func (e *Exchanger) Types() []string {
 	}
 	return out
 }
+
+// Audiences tells clients, per platform (aws, azure, gcp), which audience
+// to request a proof for. It travels with the verifiers so that discovery
+// never advertises an audience the running verifiers would refuse.
+func (e *Exchanger) Audiences() map[string]string { return e.audiences }
 
 func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 	for _, r := range e.rules {

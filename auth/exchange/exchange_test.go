@@ -66,7 +66,7 @@ func TestExchangeRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			iss := &recordingIssuer{}
-			e := New(map[string]SubjectVerifier{"t": fakeVerifier{tt.id}}, rules, iss)
+			e := New(map[string]SubjectVerifier{"t": fakeVerifier{tt.id}}, nil, rules, iss)
 			res, err := e.Exchange(context.Background(), "t", "proof")
 			if tt.wantErr != "" {
 				var nr *NoRuleError
@@ -84,7 +84,7 @@ func TestExchangeRules(t *testing.T) {
 		})
 	}
 	t.Run("unknown token type", func(t *testing.T) {
-		e := New(map[string]SubjectVerifier{"t": fakeVerifier{}}, rules, &recordingIssuer{})
+		e := New(map[string]SubjectVerifier{"t": fakeVerifier{}}, nil, rules, &recordingIssuer{})
 		var de *auth.DeniedError
 		if _, err := e.Exchange(context.Background(), "other", "x"); !errors.As(err, &de) {
 			t.Fatalf("got %v", err)
