@@ -109,20 +109,7 @@ func TestBrowserConsoleSSO(t *testing.T) {
 	ctx, cancel := context.WithTimeout(browserCtx, 90*time.Second)
 	defer cancel()
 	// The administrator keeps the password while SSO is on (no SSO login yet).
-	if err := chromedp.Do(ctx, chromedp.Navigate(h.http+"/login")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fillLogin(ctx, adminName, adminPW); err != nil {
-		t.Fatal(err)
-	}
-	totpSecret, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("secret")))
-	if err != nil {
-		t.Fatalf("the administrator enrols TOTP: %v (%s)", err, pageError(ctx))
-	}
-	remember(totpSecret)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("code"), totpAt(t, totpSecret, time.Now())), submit("verify"), submit("continue")); err != nil {
-		t.Fatal(err)
-	}
+	enrolInChromium(t, ctx, h, adminName, adminPW)
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.http+"/console/directory"), chromedp.WaitVisible(chromedp.ID("connections"))); err != nil {
 		t.Fatal(err)
 	}

@@ -75,20 +75,7 @@ func TestConsoleDisableEndsSession(t *testing.T) {
 	browserCtx := headlessChromium(t)
 	ctx, cancel := context.WithTimeout(browserCtx, 90*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(h.http+"/login")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fillLogin(ctx, adminName, adminPW); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("secret")))
-	if err != nil {
-		t.Fatalf("the administrator must enrol TOTP first: %v (%s)", err, pageError(ctx))
-	}
-	remember(secret)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("code"), totpAt(t, secret, time.Now())), submit("verify"), submit("continue")); err != nil {
-		t.Fatal(err)
-	}
+	enrolInChromium(t, ctx, h, adminName, adminPW)
 	if got := title(t, ctx); got != "Users" {
 		t.Fatalf("an administrator lands on the console; got %q (%s)", got, pageError(ctx))
 	}
@@ -165,6 +152,27 @@ func TestConsoleDisableEndsSession(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// enrolInChromium logs a new administrator in at /login, enrols TOTP and
+// goes on past the recovery codes; it returns the TOTP secret.
+func enrolInChromium(t *testing.T, ctx context.Context, h *harness, user, password string) string {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.http+"/login")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fillLogin(ctx, user, password); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("secret")))
+	if err != nil {
+		t.Fatalf("the administrator must enrol TOTP first: %v (%s)", err, pageError(ctx))
+	}
+	remember(secret)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("code"), totpAt(t, secret, time.Now())), submit("verify"), submit("continue")); err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
 
 // waitEnded waits for one of the sleeping queries to end with an error.
