@@ -98,13 +98,7 @@ func TestConsoleTeams(t *testing.T) {
 		t.Fatalf("delete a team that is gone: %d %.500s", p.status, p.body)
 	}
 
-	var admin []string
-	for _, l := range h.auditLines() {
-		if l["event"] == "admin" {
-			admin = append(admin, l["outcome"].(string)+" "+l["reason"].(string))
-		}
-	}
-	all := strings.Join(admin, "\n")
+	all := auditText(h)
 	for _, want := range []string{
 		"granted console: create team analysts (groups bi, finance; roles reader) by " + adminName,
 		`denied console: update team analysts: role "superuser" is not configured`,

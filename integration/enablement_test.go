@@ -254,13 +254,30 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 		t.Fatalf("a browser SSO login through the disabled connection: %d %.500s", p.status, p.body)
 	}
 
-	var reasons []string
-	for _, l := range a.auditLines() {
-		if l["event"] == "admin" {
-			reasons = append(reasons, fmt.Sprint(l["outcome"], " ", l["reason"]))
+	// The admin API (the way back in if the IdP fails after every
+	// administrator used it), through node B's CLI.
+	if out, errOut, err := admin(t, nodeB, adminToken, "connections", "set", "corp", "--enabled=true"); err != nil || !strings.Contains(out, "enabled connection corp on every node") {
+		t.Fatalf("connections set --enabled=true: %v %q %q", err, out, errOut)
+	}
+	if got := connections(t, a); got != "corp,local" {
+		t.Fatalf("node A after node B's CLI enabled corp: %q", got)
+	}
+	if out, _, err := admin(t, a, adminToken, "connections", "list"); err != nil || !regexp.MustCompile(`corp\s+true\s+false\s+\S+ \S+ by the admin API`).MatchString(out) {
+		t.Fatalf("connections list: %v\n%s", err, out)
+	}
+	for _, tt := range []struct{ args, want string }{
+		{"set nope --enabled=false", "no IdP connection is named nope"},
+		{"set corp", "nothing to change: give --enabled=true|false or --enforce-mfa=true|false"},
+	} {
+		if _, errOut, err := admin(t, a, adminToken, append([]string{"connections"}, strings.Fields(tt.args)...)...); err == nil || !strings.Contains(errOut, tt.want) {
+			t.Errorf("connections %s: %v %q", tt.args, err, errOut)
 		}
 	}
-	all := strings.Join(reasons, "\n")
+	if b := auditText(nodeB); !strings.Contains(b, "granted enabled connection corp") {
+		t.Errorf("node B's audit lacks the admin API's change:\n%s", b)
+	}
+
+	all := auditText(a)
 	for _, want := range []string{
 		"granted console: enabled connection corp by " + adminName,
 		"granted console: MFA enforced on connection corp by " + adminName,
@@ -273,4 +290,16 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 			t.Errorf("audit lacks %q; admin events:\n%s", want, all)
 		}
 	}
+}
+
+// auditText is the outcome and reason of each admin audit event, a line
+// each.
+func auditText(h *harness) string {
+	var lines []string
+	for _, l := range h.auditLines() {
+		if l["event"] == "admin" {
+			lines = append(lines, fmt.Sprint(l["outcome"], " ", l["reason"]))
+		}
+	}
+	return strings.Join(lines, "\n")
 }

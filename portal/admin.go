@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -170,6 +171,42 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		}
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "stop directory sync of " + conn, ClientAddr: clientIP(r), Issuer: conn})
 		w.WriteHeader(http.StatusNoContent)
+	}))
+	// The connections' state, also the way back in when the IdP fails
+	// after every administrator has logged in through it.
+	s.mux.HandleFunc("GET /v1/admin/connections", guard(func(w http.ResponseWriter, r *http.Request) {
+		states, err := s.connStates(r.Context())
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		out := []map[string]any{}
+		for _, name := range slices.Sorted(maps.Keys(states)) {
+			st := states[name]
+			out = append(out, map[string]any{"name": name, "enabled": st.Enabled, "enforce_mfa": st.EnforceMFA, "updated_by": st.UpdatedBy, "updated": st.Updated})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+	}))
+	s.mux.HandleFunc("PATCH /v1/admin/connections/{name}", guard(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Enabled    *bool `json:"enabled"`
+			EnforceMFA *bool `json:"enforce_mfa"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"enabled": true|false, "enforce_mfa": true|false}`)
+			return
+		}
+		name := r.PathValue("name")
+		what, err := s.setConnection(r.Context(), name, body.Enabled, body.EnforceMFA, "the admin API")
+		if bad := connError(""); errors.As(err, &bad) {
+			oauthError(w, http.StatusBadRequest, "invalid_request", bad.Error())
+			return
+		} else if err != nil {
+			s.internal(w, err)
+			return
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: what, ClientAddr: clientIP(r), Issuer: name})
+		writeJSON(w, http.StatusOK, map[string]string{"status": what + " on every node"})
 	}))
 	s.mountLocalAdmin(a, guard)
 }

@@ -372,35 +372,23 @@ func (s *Server) consoleDirectory(w http.ResponseWriter, r *http.Request, admin 
 // value=true|false), for every node sharing the store.
 func (s *Server) consoleSetConnection(w http.ResponseWriter, r *http.Request, admin store.User) {
 	name := r.PathValue("name")
-	states, err := s.connStates(r.Context())
-	cur, ok := states[name]
-	fail := func(status int, msg string) {
-		s.local.render(w, r, status, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true, Error: msg, Data: s.directoryData(r)})
-	}
-	switch {
-	case err != nil:
-		s.opt.Log.Error("console: read the connections' state", "err", err)
-		fail(http.StatusInternalServerError, "the connections' state could not be read: see the server log")
-		return
-	case !ok:
-		fail(http.StatusNotFound, "no IdP connection is named "+clip(name))
-		return
-	}
 	on := r.PostFormValue("value") == "true"
-	var what string
+	var enabled, enforce *bool
 	switch r.PostFormValue("set") {
 	case "enabled":
-		cur.Enabled, what = on, map[bool]string{true: "enabled", false: "disabled"}[on]+" connection "+name
+		enabled = &on
 	case "enforce_mfa":
-		cur.EnforceMFA, what = on, map[bool]string{true: "MFA enforced on", false: "MFA no longer enforced on"}[on]+" connection "+name
-	default:
-		fail(http.StatusBadRequest, "the form must set enabled or enforce_mfa")
-		return
+		enforce = &on
 	}
-	if _, err := s.local.opt.Store.PutConnectionSetting(r.Context(), store.ConnectionSetting{Connection: name, Enabled: cur.Enabled,
-		EnforceMFA: cur.EnforceMFA, UpdatedBy: admin.UserName}); err != nil {
-		s.opt.Log.Error("console: save the connection's state", "connection", name, "err", err)
-		fail(http.StatusInternalServerError, "the change could not be saved: see the server log")
+	what, err := s.setConnection(r.Context(), name, enabled, enforce, admin.UserName)
+	if err != nil {
+		status, msg := http.StatusInternalServerError, "the change could not be saved: see the server log"
+		if bad := connError(""); errors.As(err, &bad) {
+			status, msg = http.StatusBadRequest, bad.Error()
+		} else {
+			s.opt.Log.Error("console: set the connection's state", "connection", name, "err", err)
+		}
+		s.local.render(w, r, status, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true, Error: msg, Data: s.directoryData(r)})
 		return
 	}
 	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: " + what + " by " + admin.UserName, ClientAddr: clientIP(r), User: admin.UserName, Issuer: name})

@@ -75,6 +75,39 @@ func (s *Server) enabledConnections(ctx context.Context) ([]*SSOConnection, erro
 	return out, nil
 }
 
+// connError is a change of a connection's state the caller must correct.
+type connError string
+
+func (e connError) Error() string { return string(e) }
+
+// setConnection changes what a connection does (a nil value stays as it
+// is) for every node, and says what changed ("disabled connection
+// okta").
+func (s *Server) setConnection(ctx context.Context, name string, enabled, enforceMFA *bool, by string) (string, error) {
+	states, err := s.connStates(ctx)
+	if err != nil {
+		return "", err
+	}
+	cur, ok := states[name]
+	switch {
+	case !ok:
+		return "", connError("no IdP connection is named " + clip(name))
+	case enabled == nil && enforceMFA == nil:
+		return "", connError("nothing to change: set enabled or enforce_mfa")
+	}
+	var what []string
+	if enabled != nil {
+		cur.Enabled = *enabled
+		what = append(what, map[bool]string{true: "enabled", false: "disabled"}[*enabled])
+	}
+	if enforceMFA != nil {
+		cur.EnforceMFA = *enforceMFA
+		what = append(what, map[bool]string{true: "MFA enforced on", false: "MFA no longer enforced on"}[*enforceMFA])
+	}
+	_, err = s.sso().opt.Store.PutConnectionSetting(ctx, store.ConnectionSetting{Connection: name, Enabled: cur.Enabled, EnforceMFA: cur.EnforceMFA, UpdatedBy: by})
+	return strings.Join(what, ", ") + " connection " + name, err
+}
+
 // ssoLoginKey records in User.Extra when an account with local
 // credentials first logged in through an IdP. The "urn:portcullis:local:"
 // prefix keeps it out of SCIM's reach, like the credentials.
