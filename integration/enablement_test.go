@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // csrf is the browser's CSRF token: its cookie, which every form repeats.
@@ -182,6 +186,18 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 	if out := cli.finish(t, e.oidcAt(t, newBrowser(t), cli.authorizeURL(a.http), "dora", oidcHooks{})); out.code == "" {
 		t.Fatalf("the member's SSO login: %s", out.refusal())
 	}
+
+	// Disabled while the person is at the IdP: the IdP's answer is
+	// refused, and no user is created.
+	cli = newCLILogin("corp")
+	disable := oidcHooks{callback: func(*url.URL) { console.setConnection(a, "corp", "enabled", false) }}
+	if out := cli.finish(t, e.oidcAt(t, newBrowser(t), cli.authorizeURL(a.http), "erin", disable)); !strings.Contains(out.refusal(), "disabled the IdP connection corp") {
+		t.Fatalf("a login whose connection was disabled meanwhile: %s", out.refusal())
+	}
+	if _, err := a.svc.Store.GetUserByName(context.Background(), "erin@corp.test"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused login must not create its user: %v", err)
+	}
+	console.setConnection(a, "corp", "enabled", true)
 
 	// The administrator's first SSO login, in the browser: portcullis'
 	// own second factor for the console, then the console.

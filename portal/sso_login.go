@@ -44,11 +44,18 @@ type codeData struct {
 }
 
 // completeLogin turns a verified IdP login into a one-time code for the
-// CLI: the user is created or updated, then the code goes to the CLI's
-// loopback redirect, or onto a page to copy.
+// CLI (the code goes to the CLI's loopback redirect, or onto a page to
+// copy) or a browser session: the user is created or updated first.
 func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, l ssoLogin) {
 	ctx := r.Context()
 	st := rt.opt.Store
+	// Checked again: the connection may have been disabled while the
+	// person was at the IdP.
+	state, lerr := s.checkEnabled(ctx, conn)
+	if lerr != nil {
+		s.loginFailed(w, r, &p, conn.Name, lerr)
+		return
+	}
 	u, lerr := s.ssoUser(ctx, rt, conn, l)
 	if lerr != nil {
 		s.loginFailed(w, r, &p, conn.Name, lerr)
@@ -67,13 +74,6 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRu
 			s.loginInternal(w, r, &p, conn.Name, err)
 			return
 		}
-	}
-	// Checked again: the connection may have been disabled while the
-	// person was at the IdP.
-	state, lerr := s.checkEnabled(ctx, conn)
-	if lerr != nil {
-		s.loginFailed(w, r, &p, conn.Name, lerr)
-		return
 	}
 	u = s.noteSSOLogin(ctx, st, u)
 	web := p.Redirect == webRedirect
