@@ -148,6 +148,14 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 		t.Fatal("a login through a disabled connection is not refused as such")
 	}
 
+	// A form without the CSRF token changes nothing.
+	if p := console.post(a.http+"/console/connections/corp", url.Values{"set": {"enabled"}, "value": {"true"}}); p.status != http.StatusForbidden {
+		t.Fatalf("the connection form without its CSRF token: %d %.300s", p.status, p.body)
+	}
+	if got := connections(t, a); got != "local" {
+		t.Fatalf("connections after a forged form: %q", got)
+	}
+
 	// The administrator enables it on node A; node B sees it at once.
 	console.setConnection(a, "corp", "enabled", true)
 	for _, h := range []*harness{a, nodeB} {
