@@ -43,6 +43,9 @@ func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time
 			s.log.Warn("poll event log", "err", err)
 			continue
 		}
+		if len(events) > 0 && s.opt.DirectoryChanged != nil {
+			s.opt.DirectoryChanged()
+		}
 		for _, e := range events {
 			last = e.ID
 			s.apply(ctx, e)

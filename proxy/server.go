@@ -75,6 +75,10 @@ type Options struct {
 	// IdleTimeout ends sessions with no bytes either way for this long
 	// (0: never).
 	IdleTimeout time.Duration
+	// DirectoryChanged, when set, runs before each batch of store events
+	// is applied, so a cache of the directory drops what the events
+	// change before sessions are rechecked against it.
+	DirectoryChanged func()
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens

@@ -48,6 +48,7 @@ type Service struct {
 	audit  *audit.Logger
 	kek    []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
 	users  *rbac.Provisioner
+	dir    *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
 	http   *http.Server
 	served chan error
 	ctx    context.Context
@@ -126,6 +127,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, err
 	}
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
+	s.dir = rbac.NewDirectoryCache(s.Store, time.Second)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
 	} else if n > 0 {
@@ -135,7 +137,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		Verifier:      verifier,
 		SessionUsers:  s.users,
 		Pools:         pools(cfg),
-		Roles:         rbac.NewResolver(cfg, s.Store),
+		Roles:         rbac.NewResolver(cfg, s.dir),
 		Audit:         s.audit,
 		Log:           log,
 		TLS:           clientTLS,
@@ -153,6 +155,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		FailedAuthPerMinute:        cfg.Proxy.FailedAuthPerMinute,
 		FailedAuthPerUserPerMinute: cfg.Proxy.FailedAuthPerUserPerMinute,
 		IdleTimeout:                cfg.Proxy.IdleTimeout,
+		DirectoryChanged:           s.dir.Invalidate,
 	})
 	if err != nil {
 		return nil, err
@@ -258,7 +261,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		vcancel()
 		return err
 	}
-	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.Store), TLS: clientTLS, Pools: pools(cfg)}); err != nil {
+	if err := s.Proxy.Reload(proxy.Live{Verifier: verifier, Roles: rbac.NewResolver(cfg, s.dir), TLS: clientTLS, Pools: pools(cfg)}); err != nil {
 		vcancel()
 		return err
 	}
