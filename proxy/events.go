@@ -41,6 +41,11 @@ func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time
 		events, err := src.EventsSince(ctx, last, 1000)
 		if err != nil {
 			s.log.Warn("poll event log", "err", err)
+			if s.opt.DirectoryChanged != nil {
+				// Unseen events may be waiting: cached answers are no
+				// longer known to be current.
+				s.opt.DirectoryChanged()
+			}
 			continue
 		}
 		if len(events) > 0 && s.opt.DirectoryChanged != nil {

@@ -153,3 +153,68 @@ func (c *DirectoryCache) ListTeams(ctx context.Context) ([]store.Team, error) {
 	c.mu.Unlock()
 	return teams, nil
 }
+
+// Writes wraps st so that every directory write made through it drops
+// the cache at once: a change made on this node (an SSO login's new
+// role, a console edit, a SCIM request) counts for the very next
+// connection here, without waiting for the event poll.
+func (c *DirectoryCache) Writes(st store.Store) store.Store { return invalidating{st, c} }
+
+type invalidating struct {
+	store.Store
+	c *DirectoryCache
+}
+
+// after invalidates once a write is done, whatever its outcome: a write
+// that failed may still have landed.
+func (w invalidating) after() { w.c.Invalidate() }
+
+func (w invalidating) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	defer w.after()
+	return w.Store.CreateUser(ctx, u)
+}
+
+func (w invalidating) UpdateUser(ctx context.Context, u store.User, v int64) (store.User, error) {
+	defer w.after()
+	return w.Store.UpdateUser(ctx, u, v)
+}
+
+func (w invalidating) DeleteUser(ctx context.Context, id string) error {
+	defer w.after()
+	return w.Store.DeleteUser(ctx, id)
+}
+
+func (w invalidating) CreateGroup(ctx context.Context, g store.Group) (store.Group, error) {
+	defer w.after()
+	return w.Store.CreateGroup(ctx, g)
+}
+
+func (w invalidating) UpdateGroup(ctx context.Context, g store.Group, v int64) (store.Group, error) {
+	defer w.after()
+	return w.Store.UpdateGroup(ctx, g, v)
+}
+
+func (w invalidating) AddMembers(ctx context.Context, groupID string, userIDs ...string) error {
+	defer w.after()
+	return w.Store.AddMembers(ctx, groupID, userIDs...)
+}
+
+func (w invalidating) RemoveMembers(ctx context.Context, groupID string, userIDs ...string) error {
+	defer w.after()
+	return w.Store.RemoveMembers(ctx, groupID, userIDs...)
+}
+
+func (w invalidating) DeleteGroup(ctx context.Context, id string) error {
+	defer w.after()
+	return w.Store.DeleteGroup(ctx, id)
+}
+
+func (w invalidating) PutTeam(ctx context.Context, t store.Team) (store.Team, error) {
+	defer w.after()
+	return w.Store.PutTeam(ctx, t)
+}
+
+func (w invalidating) DeleteTeam(ctx context.Context, name string) error {
+	defer w.after()
+	return w.Store.DeleteTeam(ctx, name)
+}

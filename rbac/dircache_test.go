@@ -94,21 +94,46 @@ func TestDirectoryCache(t *testing.T) {
 		t.Fatalf("after Invalidate: got %v, want the deactivation", err)
 	}
 
-	// Age-out without an event: a reactivation shows after the ttl.
+	// A write through Writes counts for the next resolve on this node.
 	u, err := st.GetUserByName(ctx, alice.UserName)
 	if err != nil {
+		t.Fatal(err)
+	}
+	u.Active = true
+	if _, err := cache.Writes(st).UpdateUser(ctx, u, u.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := resolve(); err != nil {
+		t.Fatalf("after a reactivation written through Writes: %v", err)
+	}
+
+	// Age-out without an event: a change written elsewhere shows after
+	// the ttl.
+	if u, err = st.GetUserByName(ctx, alice.UserName); err != nil {
+		t.Fatal(err)
+	}
+	u.Active = false
+	if _, err := st.UpdateUser(ctx, u, u.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := resolve(); err != nil {
+		t.Fatalf("within the ttl the cached (active) entry should still answer: %v", err)
+	}
+	now = now.Add(time.Second)
+	if err := resolve(); err == nil || !strings.Contains(err.Error(), "deactivated") {
+		t.Fatalf("after the ttl the store's answer should count: %v", err)
+	}
+	// Reactivate for the failure case below.
+	if u, err = st.GetUserByName(ctx, alice.UserName); err != nil {
 		t.Fatal(err)
 	}
 	u.Active = true
 	if _, err := st.UpdateUser(ctx, u, u.Version); err != nil {
 		t.Fatal(err)
 	}
-	if err := resolve(); err == nil {
-		t.Fatal("within the ttl the cached deactivation should still answer")
-	}
 	now = now.Add(time.Second)
 	if err := resolve(); err != nil {
-		t.Fatalf("after the ttl the store's answer should count: %v", err)
+		t.Fatal(err)
 	}
 
 	// A store that cannot be read: nothing cached keeps a user in.

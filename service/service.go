@@ -87,9 +87,14 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			return nil, err
 		}
 	}
-	if s.Store, err = OpenStore(ctx, cfg); err != nil {
+	var st store.Store
+	if st, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// The resolver reads through the cache; everything else writes
+	// through s.Store, which drops the cache on each directory write.
+	s.dir = rbac.NewDirectoryCache(st, time.Second)
+	s.Store = s.dir.Writes(st)
 	if s.kek, err = KeyEncryptionKey(cfg, log); err != nil {
 		return nil, err
 	}
@@ -127,7 +132,6 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, err
 	}
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
-	s.dir = rbac.NewDirectoryCache(s.Store, time.Second)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
 	} else if n > 0 {
