@@ -143,6 +143,10 @@ type Role struct {
 
 // Pool sizes a role's warm backend connections.
 type Pool struct {
+	// MinIdle connections are kept open ahead of demand for each kind of
+	// client (capabilities and collation), once the first such client has
+	// connected; default 0 (connections are pooled as sessions end).
+	MinIdle     int           `yaml:"min_idle"`
 	MaxIdle     int           `yaml:"max_idle"`     // default 8; -1 turns pooling off for the role
 	MaxLifetime time.Duration `yaml:"max_lifetime"` // default 30m
 	IdleTimeout time.Duration `yaml:"idle_timeout"` // default 5m

@@ -214,6 +214,7 @@ func (c *Config) problems() []problem {
 			check{r.Plan == PlanStatic && (len(r.Grants) > 0 || r.BackendRole != ""), key + ".plan",
 				"grants and backend_role apply to plan: ephemeral only"},
 			check{r.Pool.MaxIdle < -1, key + ".pool.max_idle", "must be -1 (off), or the idle connections to keep"},
+			check{r.Pool.MinIdle < 0 || (r.Pool.MaxIdle > 0 && r.Pool.MinIdle > r.Pool.MaxIdle), key + ".pool.min_idle", "must be between 0 and pool.max_idle"},
 			check{r.Pool.MaxLifetime < 0 || r.Pool.IdleTimeout < 0, key + ".pool", "durations must be positive"},
 		)
 		for j, g := range r.Grants {

@@ -54,6 +54,7 @@ type harnessOpts struct {
 	storeDSN      string // a MySQL store shared by several harnesses; default SQLite in the temp dir
 	topYAML       string // appended at the top level (exchange:, admin:, ...)
 	failedAuth    int    // failed-login budget per address and per user; default: practically none
+	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -124,7 +125,7 @@ issuers:
     groups_claim: groups
 roles:
   reader: {backend_user: %s, backend_password: "file:%s.pw"}
-  writer: {backend_user: %s, backend_password: "file:%s.pw"}
+  writer: {backend_user: %s, backend_password: "file:%s.pw", pool: %s}
   dba:    {backend_user: nobody_here, backend_password: ""}
   expiring: {backend_user: %s, backend_password: "file:%s.pw", end_at_token_expiry: true}
   temp:   {plan: ephemeral, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"]}
@@ -138,7 +139,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}

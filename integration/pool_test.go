@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/portcullisdb/portcullis/metrics"
 )
 
 // TestPooledConnectionsLeakNothing: one identity leaves user variables, a
@@ -43,7 +47,6 @@ func TestPooledConnectionsLeakNothing(t *testing.T) {
 	quitA()
 
 	b, quitB := session("ben@example.com")
-	defer quitB()
 	var threadB int64
 	b.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&threadB)
 	if threadB != threadA {
@@ -68,4 +71,85 @@ func TestPooledConnectionsLeakNothing(t *testing.T) {
 	if _, err := b.ExecContext(ctx, "EXECUTE anna_stmt"); err == nil {
 		t.Error("prepared statement leaked: EXECUTE anna_stmt worked")
 	}
+
+	// The default database survives COM_RESET_CONNECTION: a session
+	// that asked for none must not inherit the one the last session
+	// chose with USE.
+	if _, err := b.ExecContext(ctx, "USE information_schema"); err != nil {
+		t.Fatal(err)
+	}
+	quitB()
+	noDB := h.open("carl@example.com/writer", h.mint("carl@example.com", []string{"writer"}, nil), func(c *mysql.Config) { c.Collation = "utf8mb4_unicode_ci" })
+	defer noDB.Close()
+	if got := queryString(t, noDB, "SELECT COALESCE(DATABASE(), 'none')"); got != "none" {
+		t.Errorf("a session that asked for no database got %q, left by the last one", got)
+	}
+	withDB, quitD := session("dora@example.com")
+	defer quitD()
+	var threadD int64
+	withDB.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&threadD)
+	if threadD != threadB {
+		t.Errorf("dora got backend thread %d, not the pooled %d (switched to her database)", threadD, threadB)
+	}
+	if got := queryString(t, withDB, "SELECT DATABASE()"); got != testDB {
+		t.Errorf("the requested database: got %q, want %q", got, testDB)
+	}
+}
+
+// TestPoolMinIdle: after the first session of a kind of client, the pool
+// opens connections ahead of demand up to min_idle, so the next sessions
+// skip the backend's login even when they come at once.
+func TestPoolMinIdle(t *testing.T) {
+	h := startHarness(t, harnessOpts{writerPool: "{min_idle: 3, max_idle: 4}"})
+	backendConns := func() int {
+		var n int
+		if err := root.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = ?", writerUser).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := backendConns(); n != 0 {
+		t.Fatalf("%d backend connections before any client: want 0 (min_idle fills per kind of client, after its first)", n)
+	}
+	first := h.open("fay@example.com/writer", h.mint("fay@example.com", []string{"writer"}, nil))
+	defer first.Close()
+	first.SetMaxIdleConns(1)
+	var thread int64
+	if err := first.QueryRow("SELECT CONNECTION_ID()").Scan(&thread); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for backendConns() < 4 { // the session's own and three warm ones
+		if time.Now().After(deadline) {
+			t.Fatalf("%d backend connections 5s after the first session: want 4 (1 in use + min_idle 3)", backendConns())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := backendConns(); n != 4 {
+		t.Fatalf("the pool kept filling: %d backend connections, want 4", n)
+	}
+	// The next sessions take warm connections: no backend login on
+	// their path (the dial metric counts only logins a client waits for).
+	before := dialsOnClientPath(t)
+	for _, who := range []string{"gus", "hal", "ida"} {
+		db := h.open(who+"@example.com/writer", h.mint(who+"@example.com", []string{"writer"}, nil))
+		defer db.Close()
+		if err := db.Ping(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := dialsOnClientPath(t) - before; n != 0 {
+		t.Errorf("%d of 3 sessions waited for a backend login; want 0 with min_idle 3", n)
+	}
+}
+
+// dialsOnClientPath is how many backend logins a connecting client has
+// waited for, in this process.
+func dialsOnClientPath(t *testing.T) uint64 {
+	var m dto.Metric
+	if err := metrics.BackendDialSeconds.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

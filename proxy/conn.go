@@ -118,7 +118,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
 	if sess.returned {
-		s.pool.put(sess.poolKey, s.live.Load().Pools[sess.poolKey.User], sess.pooled)
+		go s.pool.giveBack(sess.poolKey, s.live.Load().Pools[sess.poolKey.User], sess.pooled)
 	} else {
 		backend.Close()
 	}
@@ -277,9 +277,12 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if poolable {
 		br := backendResponse(resp, s.backendGreeting(ctx), user)
 		key.Caps, key.ExtCaps = br.Caps, br.ExtCaps
-		if pc, ok := s.pool.get(key, poolCfg, resp.DB); pc != nil {
+		pc, ok, err := s.pool.get(key, poolCfg, resp.DB)
+		if pc != nil {
+			s.pool.fill(ctx, key, poolCfg, s.log.Warn)
 			return s.startSession(c, id, id2, grant, user, pc.backendConn, ok, pc, key, release)
-		} else if ok != nil { // the backend's ERR for the database
+		}
+		if errors.Is(err, errDBRefused) { // the backend's ERR for the database
 			code, msg := wire.ParseErrPacket(ok)
 			return nil, nil, &BackendError{Code: code, Message: "backend: " + msg}
 		}
@@ -307,7 +310,9 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	}
 	var pc *pooled
 	if poolable {
-		pc = &pooled{backendConn: bc, created: time.Now()}
+		pc = &pooled{backendConn: bc, created: time.Now(), db: resp.DB}
+		s.pool.remember(key, recipe{resp: resp, user: user, password: password})
+		s.pool.fill(ctx, key, poolCfg, s.log.Warn)
 	}
 	return s.startSession(c, id, id2, grant, user, bc, bc.ok, pc, key, release)
 }

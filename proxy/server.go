@@ -131,8 +131,11 @@ func New(opt Options) (*Server, error) {
 	if opt.Backend.DialTimeout <= 0 {
 		opt.Backend.DialTimeout = 5 * time.Second
 	}
-	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(), pool: newPool(),
+	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(),
 		failIP: limit.NewFailures(opt.FailedAuthPerMinute), failUser: limit.NewFailures(opt.FailedAuthPerUserPerMinute)}
+	srv.pool = newPool(func(ctx context.Context, r recipe) (*backendConn, error) {
+		return srv.dialBackend(ctx, r.resp, r.user, r.password)
+	})
 	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS, Pools: opt.Pools})
 	return srv, nil
 }
@@ -220,7 +223,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, time.Since(start).Round(time.Millisecond))
 }
 
-// sweepPool closes pooled connections past their idle time or lifetime.
+// sweepPool closes pooled connections past their idle time or lifetime,
+// and opens new ones up to min_idle.
 func (s *Server) sweepPool(ctx context.Context) {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
@@ -231,7 +235,9 @@ func (s *Server) sweepPool(ctx context.Context) {
 			return
 		case <-t.C:
 			pools := s.live.Load().Pools
-			s.pool.sweep(func(user string) PoolConfig { return pools[user] })
+			for _, key := range s.pool.sweep(func(user string) PoolConfig { return pools[user] }) {
+				s.pool.fill(ctx, key, pools[key.User], s.log.Warn)
+			}
 		}
 	}
 }

@@ -159,7 +159,7 @@ func pools(cfg *config.Config) map[string]proxy.PoolConfig {
 	out := map[string]proxy.PoolConfig{}
 	for _, r := range cfg.Roles {
 		if r.Plan == config.PlanStatic && r.Pool.MaxIdle > 0 {
-			out[r.BackendUser] = proxy.PoolConfig{MaxIdle: r.Pool.MaxIdle, MaxLifetime: r.Pool.MaxLifetime, IdleTimeout: r.Pool.IdleTimeout}
+			out[r.BackendUser] = proxy.PoolConfig{MinIdle: r.Pool.MinIdle, MaxIdle: r.Pool.MaxIdle, MaxLifetime: r.Pool.MaxLifetime, IdleTimeout: r.Pool.IdleTimeout}
 		}
 	}
 	return out

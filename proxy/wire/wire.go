@@ -361,3 +361,16 @@ func TrimNUL(b []byte) []byte {
 	}
 	return b
 }
+
+// FirstColumn reads the first value of a text-protocol result row: its
+// bytes, or null for SQL NULL.
+func FirstColumn(row []byte) (value []byte, null bool, err error) {
+	if len(row) > 0 && row[0] == 0xfb {
+		return nil, true, nil
+	}
+	v, _, ok := lenencBytes(row, 0)
+	if !ok {
+		return nil, false, ErrMalformed
+	}
+	return v, false, nil
+}
