@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build bench fuzz mariadb chromium clean
+.PHONY: run test build bench fuzz mariadb chromium sysbench clean
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -18,11 +18,10 @@ test: mariadb chromium
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/portcullis
 
-## bench: direct vs through portcullis, printed and written to bench/results.json
-bench: mariadb
-	$(GO) run ./bench
-	$(GO) run ./bench -no-pool -out bench/results-nopool.json
-	$(GO) test -run '^$$' -bench . -benchmem ./auth ./proxy
+## bench: direct vs through portcullis, each figure against its target; printed and written to bench/results.json
+bench: build mariadb sysbench
+	$(GO) run ./bench -portcullis $(BIN)
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s each)
 fuzz:
@@ -37,6 +36,9 @@ mariadb:
 
 chromium:
 	@scripts/ensure-chromium.sh
+
+sysbench:
+	@scripts/ensure-sysbench.sh
 
 clean:
 	rm -rf bin .run
