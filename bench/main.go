@@ -159,21 +159,38 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		fmt.Fprintln(os.Stderr, name+"...")
 		return ctx.Err() == nil
 	}
-	connect := func(c driver.Connector) measure {
-		v, err := connectRate(ctx, c, s.Warmup, s.Duration)
-		return measure{v, err}
+	// CPU per connection of the client (this process), the proxy and
+	// MariaDB: where a connection's cost goes, whatever else runs.
+	self, db := os.Getpid(), mariadbPID()
+	var cpuRows []cpuUse
+	connect := func(name string, c driver.Connector, proxy *proxyProcess) measure {
+		pids := []int{self, db}
+		if proxy != nil {
+			pids = append(pids, proxy.cmd.Process.Pid)
+		}
+		r, err := connectRate(ctx, c, s.Warmup, s.Duration, pids...)
+		if err == nil {
+			us := func(pid int) measure { return measure{v: micros(r.cpu[pid])} }
+			cpuRows = append(cpuRows, cpuRow(name, us(self), us(db), proxy != nil, func() measure {
+				if proxy == nil {
+					return measure{}
+				}
+				return us(proxy.cmd.Process.Pid)
+			}()))
+		}
+		return measure{r.rate, err}
 	}
 
 	step("connect: direct")
-	connDirect := connect(direct)
+	connDirect := connect("direct", direct, nil)
 	step("connect: portcullis, warm pool")
-	connPool := connect(viaTLS)
+	connPool := connect("portcullis, warm pool", viaTLS, withTLS)
 	step("connect: portcullis, pool off")
-	connNoPool := connect(viaTLSNoPool)
+	connNoPool := connect("portcullis, pool off", viaTLSNoPool, withTLS)
 	step("connect: portcullis, TLS session resumed")
-	connResumed := connect(viaTLSResumed)
+	connResumed := connect("portcullis, TLS resumed", viaTLSResumed, withTLS)
 	step("connect: portcullis, no client TLS")
-	connPlain := connect(viaNoTLS)
+	connPlain := connect("portcullis, no client TLS", viaNoTLS, noTLS)
 
 	step(fmt.Sprintf("%d conns SELECT 1: direct", s.Conns))
 	steadyDirect, errSD := steadyState(ctx, direct, s.Conns, s.Warmup, s.Duration)
@@ -224,6 +241,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		ownRow("cached token check (µs)", measure{cached, errJWT}, 1),
 		ownRow("cold RS256 token verification (µs)", measure{coldRS256, errJWT}, 50),
 	)
+	rep.CPU = cpuRows
 	fmt.Println()
 	rep.printTable(os.Stdout)
 	if err := rep.write(outPath); err != nil {

@@ -53,22 +53,40 @@ func connectOnce(ctx context.Context, c driver.Connector, dest []driver.Value) e
 	return err
 }
 
-// connectRate returns connect+auth+SELECT 1+close per second, one at a time.
-func connectRate(ctx context.Context, c driver.Connector, warmup, d time.Duration) (float64, error) {
+// connectResult is the connect phase's rate, and the CPU time each
+// watched process spent per connection in the timed window (by pid).
+type connectResult struct {
+	rate float64
+	cpu  map[int]time.Duration
+}
+
+// connectRate returns connect+auth+SELECT 1+close per second, one at a
+// time, and the CPU per connection of the processes pids.
+func connectRate(ctx context.Context, c driver.Connector, warmup, d time.Duration, pids ...int) (connectResult, error) {
 	dest := make([]driver.Value, 1)
 	for end := time.Now().Add(warmup); time.Now().Before(end); {
 		if err := connectOnce(ctx, c, dest); err != nil {
-			return 0, err
+			return connectResult{}, err
 		}
+	}
+	before := map[int]time.Duration{}
+	for _, pid := range pids {
+		before[pid], _ = cpuTime(pid)
 	}
 	n, start := 0, time.Now()
 	for time.Since(start) < d {
 		if err := connectOnce(ctx, c, dest); err != nil {
-			return 0, err
+			return connectResult{}, err
 		}
 		n++
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	r := connectResult{rate: float64(n) / time.Since(start).Seconds(), cpu: map[int]time.Duration{}}
+	for _, pid := range pids {
+		if after, err := cpuTime(pid); err == nil && before[pid] > 0 {
+			r.cpu[pid] = (after - before[pid]) / time.Duration(n)
+		}
+	}
+	return r, nil
 }
 
 type steadyResult struct {

@@ -19,6 +19,25 @@ type report struct {
 	Machine   machine   `json:"machine"`
 	Settings  settings  `json:"settings"`
 	Rows      []row     `json:"rows"`
+	CPU       []cpuUse  `json:"cpu_per_connect_us"`
+}
+
+// cpuUse is the CPU time per connection, in µs, of each process during
+// one connect phase. It shows where a connection's cost goes, which the
+// rate alone hides on a shared machine.
+type cpuUse struct {
+	Phase      string   `json:"phase"`
+	Client     float64  `json:"client"`
+	MariaDB    float64  `json:"mariadb"`
+	Portcullis *float64 `json:"portcullis,omitempty"`
+}
+
+func cpuRow(phase string, client, mariadb measure, viaProxy bool, proxy measure) cpuUse {
+	c := cpuUse{Phase: phase, Client: client.v, MariaDB: mariadb.v}
+	if viaProxy {
+		c.Portcullis = &proxy.v
+	}
+	return c
 }
 
 type machine struct {
@@ -130,6 +149,19 @@ func (r *report) printTable(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nratio = portcullis / direct: for conn/s, QPS and TPS 1.00x is free and lower is a cost;\n"+
 		"for latency +µs is what the proxy adds. Absolute numbers vary from run to run: compare ratios.")
+	if len(r.CPU) > 0 {
+		fmt.Fprintln(w, "\nCPU time per connection in the connect phases (µs), by process:")
+		tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+		fmt.Fprintln(tw, "connect\tclient (Go driver)\tportcullis\tMariaDB\ttotal\t")
+		for _, c := range r.CPU {
+			proxy, total := "-", c.Client+c.MariaDB
+			if c.Portcullis != nil {
+				proxy, total = fmt.Sprintf("%.0f", *c.Portcullis), total+*c.Portcullis
+			}
+			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.0f\t%.0f\t\n", c.Phase, c.Client, proxy, c.MariaDB, total)
+		}
+		tw.Flush()
+	}
 	for _, x := range r.Rows {
 		if x.Error != "" {
 			fmt.Fprintf(w, "\nFAILED %s: %s\n", x.Phase, x.Error)
