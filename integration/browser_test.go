@@ -93,11 +93,7 @@ func TestBrowserLogin(t *testing.T) {
 // button and the real IdP's page) stops at portcullis' own second
 // factor, as the console just set. Screenshots under test-output/.
 func TestBrowserConsoleSSO(t *testing.T) {
-	secret := "oidc-client-secret-" + randomHex(12)
-	remember(secret)
-	remember(idpPassword)
-	t.Setenv("PCIT_OIDC_SECRET", secret)
-	o := startOIDCIdP(t, secret)
+	o := startOIDCWithSecret(t)
 	h := startLocal(t, fmt.Sprintf(`sso: {connections: [{name: corp, display_name: Corp IdP, oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`,
 		o.issuer, idpClientID))
 	o.register(h.http, "corp")

@@ -110,13 +110,9 @@ func localCLILogin(t *testing.T, h *harness, user, password string) string {
 // is on; disabling the connection brings the member's original password
 // back; "enforce MFA" toggled in the console applies at the next login.
 func TestSSOEnablement(t *testing.T) {
-	secret := "oidc-client-secret-" + randomHex(12)
-	remember(secret)
-	remember(idpPassword)
 	remember(adminToken)
-	t.Setenv("PCIT_OIDC_SECRET", secret)
 	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
-	o := startOIDCIdP(t, secret)
+	o := startOIDCWithSecret(t)
 	dbName := "pcit_store_" + randomHex(4)
 	if _, err := root.Exec("CREATE DATABASE " + dbName); err != nil {
 		t.Fatal(err)

@@ -337,11 +337,7 @@ local: {enabled: true, email: {mailer: dev, file: mail.txt, code_ttl: 2m}}`})
 // for portcullis' own TOTP (enrolled at the first login) before the CLI
 // gets its code.
 func TestSSOEnforceMFA(t *testing.T) {
-	secret := "oidc-client-secret-" + randomHex(12)
-	remember(secret)
-	remember(idpPassword)
-	t.Setenv("PCIT_OIDC_SECRET", secret)
-	o := startOIDCIdP(t, secret)
+	o := startOIDCWithSecret(t)
 	h := startLocal(t, fmt.Sprintf(`sso: {connections: [{name: strict, enforce_mfa: true, role_claim: portcullis_role, role_values: {member: reader},
   oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`, o.issuer, idpClientID))
 	o.register(h.http, "strict")

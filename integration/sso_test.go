@@ -218,6 +218,16 @@ func startOIDCIdP(t *testing.T, secret string) *oidcIdP {
 	return idp
 }
 
+// startOIDCWithSecret starts the provider with a fresh client secret,
+// which the product's config reads as ${env:PCIT_OIDC_SECRET}.
+func startOIDCWithSecret(t *testing.T) *oidcIdP {
+	secret := "oidc-client-secret-" + randomHex(12)
+	remember(secret)
+	remember(idpPassword)
+	t.Setenv("PCIT_OIDC_SECRET", secret)
+	return startOIDCIdP(t, secret)
+}
+
 // register sets the portal's callbacks as the client's redirect URIs.
 func (idp *oidcIdP) register(portal string, conns ...string) {
 	idp.st.mu.Lock()
@@ -332,11 +342,7 @@ type ssoEnv struct {
 }
 
 func startSSO(t *testing.T) *ssoEnv {
-	secret := "oidc-client-secret-" + randomHex(12)
-	remember(secret)
-	remember(idpPassword)
-	t.Setenv("PCIT_OIDC_SECRET", secret)
-	o := startOIDCIdP(t, secret)
+	o := startOIDCWithSecret(t)
 	s := startSAMLIdP(t)
 	yaml := fmt.Sprintf(`
 sso:
