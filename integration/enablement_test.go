@@ -210,6 +210,10 @@ sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issu
 	if p.loc == nil || p.loc.Path != "/login/mfa" {
 		t.Fatalf("an administrator's SSO login asks for portcullis' second factor: %d %v %.500s", p.status, p.loc, p.body)
 	}
+	// Not an SSO login yet: only the IdP's half is done.
+	if p := newBrowser(t).passwordLogin(a.http, adminName, adminPW); p.loc == nil || p.loc.Path != "/login/mfa" {
+		t.Fatalf("an administrator's password while their SSO login waits for the second factor: %d %v %.500s", p.status, p.loc, p.body)
+	}
 	p = sso.post(a.http+"/login/mfa", url.Values{"csrf": {sso.csrf(a.http)}, "code": {totpAt(t, totpSecret, time.Now().Add(30*time.Second))}})
 	if p.loc == nil || p.loc.Path != "/console" {
 		t.Fatalf("the administrator's SSO login ends on the console: %d %v %.500s", p.status, p.loc, p.body)

@@ -474,6 +474,9 @@ func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.Use
 		s.issueCode(w, r, rt, conn, *st.Pending, u, subject, st.Upstream)
 		return
 	}
+	if st.Conn != "" { // an SSO login, now complete
+		u = s.noteSSOLogin(r.Context(), lr.opt.Store, u)
+	}
 	c, err := lr.loadCreds(u)
 	if err != nil {
 		s.opt.Log.Error("local login: read the account", "err", err)

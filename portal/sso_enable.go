@@ -123,7 +123,8 @@ func firstSSOLogin(u store.User) (time.Time, bool) {
 }
 
 // noteSSOLogin records the first SSO login of an account that has local
-// credentials; from then on an administrator's password is refused too.
+// credentials, once the whole login (portcullis' second factor included)
+// succeeded; from then on an administrator's password is refused too.
 func (s *Server) noteSSOLogin(ctx context.Context, st store.Store, u store.User) store.User {
 	for range 3 {
 		extra := map[string]json.RawMessage{}

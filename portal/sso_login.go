@@ -75,7 +75,6 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, rt *ssoRu
 			return
 		}
 	}
-	u = s.noteSSOLogin(ctx, st, u)
 	web := p.Redirect == webRedirect
 	// The console needs a second factor: an administrator's browser
 	// login gets portcullis' own, whatever the connection enforces.
@@ -110,6 +109,9 @@ func (s *Server) checkEnabled(ctx context.Context, conn *SSOConnection) (connSta
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, u store.User, subject, upstreamRefresh string) {
 	ctx := r.Context()
 	st := rt.opt.Store
+	if !conn.local {
+		u = s.noteSSOLogin(ctx, st, u)
+	}
 	family := uuid.NewString()
 	code, ttl := randomToken(32), codeTTL
 	if p.Redirect == OOBRedirect {
