@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/portcullisdb/portcullis/auth/mfa/mfatest"
 )
 
 // startLocal starts the product with local accounts and the admin API.
@@ -364,5 +366,62 @@ func TestSSOEnforceMFA(t *testing.T) {
 	remember(access)
 	if str(body, "username") != "alice@corp.test" || str(body, "connection") != "strict" {
 		t.Fatalf("tokens: %v", body)
+	}
+}
+
+// TestLocalEmailCodeSMTP: the email code goes through a real SMTP relay
+// (STARTTLS with a private CA from local.email.smtp.ca_file, PLAIN
+// authentication); a relay that refuses the login leaves the person a
+// clear page and the server log the step, never the relay's password.
+func TestLocalEmailCodeSMTP(t *testing.T) {
+	remember(mfatest.Password)
+	remember(adminToken)
+	ca := filepath.Join(t.TempDir(), "relay-ca.pem")
+	start := func(password string) (*harness, *mfatest.Relay) {
+		relay := (&mfatest.Relay{TLS: true, Auth: true}).Start(t)
+		if err := os.WriteFile(ca, relay.CAPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("PCIT_SMTP_PASSWORD", password)
+		t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+		h := startHarness(t, harnessOpts{topYAML: fmt.Sprintf(`admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}
+local:
+  enabled: true
+  email: {mailer: smtp, from: portcullis@example.com, smtp: {address: %q, username: %q, password: "${env:PCIT_SMTP_PASSWORD}", ca_file: %q}}`,
+			relay.Addr, mfatest.User, ca)})
+		return h, relay
+	}
+	const user = "eve@example.com"
+
+	h, relay := start(mfatest.Password)
+	pw := createLocal(t, h, user, "reader")
+	b := newBrowser(t)
+	if p := b.passwordLogin(h.http, user, pw); p.loc == nil || p.loc.String() != h.http+"/login/mfa?sent=1" {
+		t.Fatalf("password step: %d %v %.500s", p.status, p.loc, p.body)
+	}
+	mails := relay.Delivered()
+	if len(mails) != 1 || mails[0].To != user || !mails[0].OverTLS {
+		t.Fatalf("the relay got %+v", mails)
+	}
+	code := regexp.MustCompile(`login code is (\d{8})`).FindStringSubmatch(mails[0].Data)
+	if code == nil {
+		t.Fatalf("no code in the mail:\n%s", mails[0].Data)
+	}
+	if p := b.post(h.http+"/login/mfa", url.Values{"csrf": {b.csrf(h.http)}, "code": {code[1]}}); p.loc == nil || p.loc.Path != "/account" {
+		t.Fatalf("the mailed code: %d %v %.500s", p.status, p.loc, p.body)
+	}
+
+	h, relay = start("not-the-relay-password")
+	pw = createLocal(t, h, user, "reader")
+	p := newBrowser(t).passwordLogin(h.http, user, pw)
+	if p.status != http.StatusBadGateway || !strings.Contains(p.body, "the code could not be emailed: try again, or use your authenticator app") {
+		t.Fatalf("a relay that refuses the login: %d %.800s", p.status, p.body)
+	}
+	if len(relay.Delivered()) != 0 {
+		t.Fatal("the refused relay delivered a mail")
+	}
+	logged, _ := os.ReadFile(filepath.Join(h.dir, "portcullis.log"))
+	if !strings.Contains(string(logged), "log in as portcullis (check local.email.smtp.username and password): 535") {
+		t.Fatalf("the server log lacks the SMTP step:\n%s", logged)
 	}
 }
