@@ -86,11 +86,7 @@ type usersView struct {
 }
 
 func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, admin store.User) {
-	notice := ""
-	if r.URL.Query().Get("done") != "" {
-		notice = clip(r.URL.Query().Get("done"))
-	}
-	s.renderUsers(w, r, http.StatusOK, admin, usersView{}, notice, "")
+	s.renderUsers(w, r, http.StatusOK, admin, usersView{}, clip(r.URL.Query().Get("done")), "")
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, admin store.User, v usersView, notice, msg string) {
