@@ -132,7 +132,7 @@ func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admi
 		return
 	}
 	u, password, err := s.createLocalUser(r.Context(), s.local.opt.Store, name, role, "")
-	var syncOn *errSyncOn
+	var syncOn *syncOnError
 	switch {
 	case errors.As(err, &syncOn):
 		fail(http.StatusConflict, err.Error())

@@ -635,7 +635,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 		}
 		name := strings.TrimSpace(body.UserName)
 		u, password, err := s.createLocalUser(r.Context(), a.Store, name, body.Role, body.DisplayName)
-		var syncOn *errSyncOn
+		var syncOn *syncOnError
 		switch {
 		case errors.As(err, &syncOn):
 			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "create local user " + name + ": directory sync is on", ClientAddr: clientIP(r), User: name})

@@ -192,10 +192,10 @@ func (s *Server) connRefusal(ctx context.Context, conn *SSOConnection, u store.U
 	return "an administrator disabled the IdP connection " + conn.Name + " of this login: run portcullis login with another connection", nil
 }
 
-// errSyncOn refuses a local account while directory sync is on.
-type errSyncOn struct{ connections []string }
+// syncOnError refuses a local account while directory sync is on.
+type syncOnError struct{ connections []string }
 
-func (e *errSyncOn) Error() string {
+func (e *syncOnError) Error() string {
 	return "local accounts cannot be created while directory sync (SCIM) is on for " + strings.Join(e.connections, ", ") +
 		": add the person at the IdP, which provisions them; or stop the sync first (portcullis scim delete-token CONNECTION, or the console's Directory page)"
 }
@@ -208,7 +208,7 @@ func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role
 		return store.User{}, "", err
 	}
 	if len(tokens) > 0 {
-		e := &errSyncOn{}
+		e := &syncOnError{}
 		for _, t := range tokens {
 			e.connections = append(e.connections, t.Connection)
 		}
