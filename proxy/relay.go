@@ -47,11 +47,7 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		done <- result{n, err, "client"}
 	}()
 	go func() {
-		// The backend-to-client direction is a plain copy: no parsing
-		// on the hot path. With both legs plain TCP, io.Copy splices.
-		buf := copyBuffers.Get().(*[]byte)
-		n, err := io.CopyBuffer(client, fromBackend, *buf)
-		copyBuffers.Put(buf)
+		n, err := copyToClient(client, backend, fromBackend)
 		done <- result{n, err, "backend"}
 	}()
 	first := <-done
@@ -132,13 +128,108 @@ func (a activityReader) Read(p []byte) (int, error) {
 // 50 KiB in all.
 const clientReadBuffer = 16 << 10
 
-// Both copiers' buffers come from pools, so a connect allocates neither
-// and the garbage collector has less to do per connection. The copy
+// Both copiers take their buffers from pools only while there are bytes
+// to move, so an idle session holds none (thousands of idle sessions are
+// what a proxy mostly holds) and a connect allocates none. The copy
 // buffer matches TLS's largest record.
 var (
 	clientReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientReadBuffer) }}
 	copyBuffers   = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 )
+
+// clientReader is the client leg as the client-to-backend copier reads it:
+// a pooled bufio.Reader while a command is arriving, none while the
+// client is idle.
+type clientReader struct {
+	conn    net.Conn
+	br      *bufio.Reader // nil while idle
+	first   [1]byte       // the byte that ended the idle wait
+	pending bool
+}
+
+// Read is what br reads from: the byte of the idle wait, then the conn.
+func (r *clientReader) Read(p []byte) (int, error) {
+	if r.pending && len(p) > 0 {
+		p[0], r.pending = r.first[0], false
+		return 1, nil
+	}
+	return r.conn.Read(p)
+}
+
+// peek returns the next n bytes. With nothing buffered it gives the
+// buffer back and waits on a one-byte read. Over TLS that read takes in
+// and decrypts a whole record, so the reads that follow are served from
+// it without a system call; only a plain TCP client (--insecure-no-tls,
+// development) pays one more read per command.
+func (r *clientReader) peek(n int) ([]byte, error) {
+	if r.br == nil || r.br.Buffered() == 0 {
+		r.release()
+		for {
+			k, err := r.conn.Read(r.first[:])
+			if k == 1 {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		r.pending = true
+		r.br = clientReaders.Get().(*bufio.Reader)
+		r.br.Reset(r)
+	}
+	return r.br.Peek(n)
+}
+
+func (r *clientReader) release() {
+	if r.br != nil {
+		r.br.Reset(nil)
+		clientReaders.Put(r.br)
+		r.br = nil
+	}
+}
+
+// smallRead is the backend-to-client copier's own buffer: enough for the
+// OK packets and small result sets of most commands. A read that fills it
+// takes a pooled 16 KiB buffer for the next read, until a read comes back
+// short, so an idle session holds only this.
+const smallRead = 1 << 10
+
+// copyToClient is the backend-to-client direction: a plain copy, no
+// parsing. With both legs plain TCP, io.Copy splices in the kernel.
+func copyToClient(client, backend net.Conn, from io.Reader) (int64, error) {
+	_, plainClient := client.(*net.TCPConn)
+	if _, plainBackend := backend.(*net.TCPConn); plainClient && plainBackend && from == io.Reader(backend) {
+		return io.Copy(client, backend)
+	}
+	small := make([]byte, smallRead)
+	var total int64
+	big := false
+	for {
+		buf, pooled := small, (*[]byte)(nil)
+		if big {
+			pooled = copyBuffers.Get().(*[]byte)
+			buf = *pooled
+		}
+		n, rerr := from.Read(buf)
+		var werr error
+		if n > 0 {
+			_, werr = client.Write(buf[:n])
+			total += int64(n)
+		}
+		big = n == len(buf)
+		if pooled != nil {
+			copyBuffers.Put(pooled)
+		}
+		switch {
+		case werr != nil:
+			return total, werr
+		case errors.Is(rerr, io.EOF):
+			return total, nil
+		case rerr != nil:
+			return total, rerr
+		}
+	}
+}
 
 // commandPeekLimit bounds the command packets the proxy looks into; KILL
 // and COM_CHANGE_USER are far smaller, and anything larger is forwarded
@@ -153,9 +244,8 @@ const commandPeekLimit = 4 << 10
 //     Ctrl-C), is translated to the backend thread of that session, and
 //     only for sessions of the same identity.
 func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, lastBackend *atomic.Int64) (int64, error) {
-	br := clientReaders.Get().(*bufio.Reader)
-	br.Reset(client)
-	defer func() { br.Reset(nil); clientReaders.Put(br) }()
+	cr := &clientReader{conn: client}
+	defer cr.release()
 	var total int64
 	lastSeq := byte(0)
 	idle := s.opt.IdleTimeout
@@ -164,7 +254,8 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 		if idle > 0 {
 			client.SetReadDeadline(time.Now().Add(idle))
 		}
-		hdr, err := br.Peek(4)
+		hdr, err := cr.peek(4)
+		br := cr.br
 		if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			heard := time.Unix(0, lastBackend.Load())
 			if lastSent.After(heard) || time.Since(heard) < idle {

@@ -34,7 +34,7 @@ func BenchmarkCopyClientToBackend(b *testing.B) {
 }
 
 // tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(b *testing.B) (net.Conn, net.Conn) {
+func tcpPair(b testing.TB) (net.Conn, net.Conn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
