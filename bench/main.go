@@ -181,6 +181,14 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		return measure{r.rate, err}
 	}
 
+	// A fresh process pays for growing its heap and stacks and for the
+	// first TLS handshakes: keep that out of whichever phase comes first.
+	step("warm-up: 2s of connects through each proxy")
+	for _, c := range []driver.Connector{viaTLS, viaTLSNoPool, viaNoTLS} {
+		if _, err := connectRate(ctx, c, 2*time.Second/3, time.Millisecond); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	step("connect: direct")
 	connDirect := connect("direct", direct, nil)
 	step("connect: portcullis, warm pool")
