@@ -19,8 +19,9 @@ type Local struct {
 	// factor on one browser. Default 30; 0 keeps the default; at most 90.
 	TrustedDeviceDays int `yaml:"trusted_device_days"`
 	// FailuresPerMinute is the wrong-password (or code) budget per
-	// account and per address; out of budget the account (or address)
-	// is locked until it refills. Default 5.
+	// account and per address in any minute, counted in the store (one
+	// budget for every node); out of budget the account (or address) is
+	// locked until its oldest failure is a minute old. Default 5.
 	FailuresPerMinute int `yaml:"failures_per_minute"`
 	// Email sends one-time login codes by email: the second factor of
 	// accounts that have not set up an authenticator app.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -77,6 +78,15 @@ type localRuntime struct {
 	cookies sealer // login state, web session and device cookies
 	lockout *local.Lockout
 	pages   *template.Template
+	log     *slog.Logger
+}
+
+// failed spends a failed attempt of account from address. A failure that
+// cannot be recorded is logged: the attempt itself already failed.
+func (lr *localRuntime) failed(ctx context.Context, account, address string) {
+	if err := lr.lockout.Failed(ctx, account, address); err != nil {
+		lr.log.Error("local login: record a failed attempt", "user", account, "err", err)
+	}
 }
 
 //go:embed templates/*.html static/*
@@ -108,8 +118,8 @@ func (s *Server) mountLocal(o *LocalOptions) {
 		return
 	}
 	s.local = &localRuntime{opt: o, creds: newSealer(o.Key, "portcullis local credentials"),
-		cookies: newSealer(o.Key, "portcullis local cookies"), lockout: local.NewLockout(o.FailuresPerMinute, o.FailuresPerMinute*4),
-		pages: pageTemplates}
+		cookies: newSealer(o.Key, "portcullis local cookies"), lockout: local.NewLockout(o.Store, o.FailuresPerMinute, o.FailuresPerMinute*4),
+		pages: pageTemplates, log: s.opt.Log}
 	static, _ := fs.Sub(webFiles, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /login", s.loginPage)

@@ -102,9 +102,9 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, password := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
-	if err := lr.lockout.Check(name, ip); err != nil {
+	if err := lr.lockout.Check(r.Context(), name, ip); err != nil {
 		s.record(audit.Event{Event: "local_login", Outcome: "denied", Reason: err.Error(), ClientAddr: ip, User: name})
-		fail(http.StatusTooManyRequests, err.Error())
+		fail(lockoutStatus(err), err.Error())
 		return
 	}
 	u, err := lr.opt.Store.GetUserByName(r.Context(), name)
@@ -126,7 +126,7 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 		err = local.Verify(c.PasswordHash, password)
 	}
 	if err != nil {
-		lr.lockout.Failed(name, ip)
+		lr.failed(r.Context(), name, ip)
 		s.record(audit.Event{Event: "local_login", Outcome: "denied", Reason: "wrong user name or password", ClientAddr: ip, User: name})
 		fail(http.StatusUnauthorized, "wrong user name or password")
 		return
@@ -234,13 +234,13 @@ func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := lr.lockout.Check(u.UserName, ip); err != nil {
-		s.renderEnrol(w, r, http.StatusTooManyRequests, u, st, err.Error())
+	if err := lr.lockout.Check(r.Context(), u.UserName, ip); err != nil {
+		s.renderEnrol(w, r, lockoutStatus(err), u, st, err.Error())
 		return
 	}
 	step, err := mfa.Verify(st.Secret, r.PostFormValue("code"), time.Now(), 0)
 	if err != nil {
-		lr.lockout.Failed(u.UserName, ip)
+		lr.failed(r.Context(), u.UserName, ip)
 		s.record(audit.Event{Event: "local_mfa", Outcome: "denied", Reason: "enrolment: " + err.Error(), ClientAddr: ip, User: u.UserName})
 		s.renderEnrol(w, r, http.StatusUnauthorized, u, st, "that code does not match: check the time on your phone and enter the current code")
 		return
@@ -316,8 +316,8 @@ func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := lr.lockout.Check(u.UserName, clientIP(r)); err != nil {
-		lr.render(w, r, http.StatusTooManyRequests, "mfa", s.mfaView(u, err.Error(), ""))
+	if err := lr.lockout.Check(r.Context(), u.UserName, clientIP(r)); err != nil {
+		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(u, err.Error(), ""))
 		return
 	}
 	if lr.opt.Mailer == nil || emailOf(u) == "" {
@@ -394,8 +394,8 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, msg string) {
 		lr.render(w, r, status, "mfa", s.mfaView(u, msg, ""))
 	}
-	if err := lr.lockout.Check(u.UserName, ip); err != nil {
-		again(http.StatusTooManyRequests, err.Error())
+	if err := lr.lockout.Check(r.Context(), u.UserName, ip); err != nil {
+		again(lockoutStatus(err), err.Error())
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))
@@ -439,7 +439,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		lr.lockout.Failed(u.UserName, ip)
+		lr.failed(r.Context(), u.UserName, ip)
 		s.record(audit.Event{Event: "local_mfa", Outcome: "denied", Reason: err.Error(), ClientAddr: ip, User: u.UserName})
 		if errors.Is(err, mfa.ErrBadCode) || errors.Is(err, mfa.ErrReplay) || errors.Is(err, mfa.ErrExpired) {
 			again(http.StatusUnauthorized, err.Error())
@@ -546,8 +546,8 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if err := lr.lockout.Check(u.UserName, ip); err != nil {
-		s.renderAccount(w, r, http.StatusTooManyRequests, err.Error(), "")
+	if err := lr.lockout.Check(r.Context(), u.UserName, ip); err != nil {
+		s.renderAccount(w, r, lockoutStatus(err), err.Error(), "")
 		return
 	}
 	cur, next := r.PostFormValue("current"), r.PostFormValue("new")
@@ -568,7 +568,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if errors.Is(err, local.ErrMismatch) {
-		lr.lockout.Failed(u.UserName, ip)
+		lr.failed(r.Context(), u.UserName, ip)
 		s.record(audit.Event{Event: "local_password", Outcome: "denied", Reason: "wrong current password", ClientAddr: ip, User: u.UserName})
 		s.renderAccount(w, r, http.StatusUnauthorized, "the current password is wrong", "")
 		return
@@ -702,4 +702,14 @@ func (s *Server) ssoSecondFactor(w http.ResponseWriter, r *http.Request, rt *sso
 	}
 	s.record(audit.Event{Event: "sso_login", Outcome: "granted", Reason: "IdP login accepted; portcullis' second factor required (enforce_mfa)",
 		ClientAddr: clientIP(r), User: u.UserName, Issuer: conn.Name, Subject: subject})
+}
+
+// lockoutStatus is the HTTP status of a lockout refusal: 429 for a locked
+// account or address, 503 when the failure counts cannot be read.
+func lockoutStatus(err error) int {
+	var ue *local.UnavailableError
+	if errors.As(err, &ue) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusTooManyRequests
 }

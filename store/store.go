@@ -147,6 +147,13 @@ type Store interface {
 	// ListConnectionSettings returns every setting ordered by Connection.
 	ListConnectionSettings(ctx context.Context) ([]ConnectionSetting, error)
 
+	// AddLoginFailure records a failed login under key (an account or
+	// an address), now; rows older than an hour go at the same time.
+	AddLoginFailure(ctx context.Context, key string) error
+	// LoginFailuresSince counts the failures of key at or after since,
+	// and returns the oldest of them (zero when there is none).
+	LoginFailuresSince(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
+
 	// AppendEvent adds e to the event log and returns its ID. IDs grow
 	// and become visible in order, so a reader that remembers the last
 	// ID it saw never misses an event.

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -12,8 +13,6 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
-
-	"github.com/portcullisdb/portcullis/limit"
 )
 
 // Argon2id parameters (RFC 9106's second recommended option: 64 MiB,
@@ -98,18 +97,83 @@ func GeneratePassword() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// Lockout holds the failure budgets of password and code checks: per
-// account and per source address. A key out of budget is locked until
-// its budget refills. Budgets are per node (in memory).
-type Lockout struct {
-	accounts  *limit.Failures
-	addresses *limit.Failures
+// FailureLog counts failed attempts. It is the store, which every node
+// shares, so spreading guesses over nodes buys nothing.
+type FailureLog interface {
+	AddLoginFailure(ctx context.Context, key string) error
+	LoginFailuresSince(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
 }
 
+// Lockout holds the failure budgets of password and code checks: per
+// account and per source address, each a number of failures in any
+// minute. A key out of budget is locked until its oldest failure in the
+// window is a minute old.
+type Lockout struct {
+	log                    FailureLog
+	perAccount, perAddress int
+	now                    func() time.Time
+}
+
+// lockoutWindow is the span a budget counts failures over.
+const lockoutWindow = time.Minute
+
 // NewLockout allows perAccount failures per account and perAddress per
-// address per minute; 0 does not limit.
-func NewLockout(perAccount, perAddress int) *Lockout {
-	return &Lockout{accounts: limit.NewFailures(perAccount), addresses: limit.NewFailures(perAddress)}
+// address per minute, counted in log; 0 does not limit.
+func NewLockout(log FailureLog, perAccount, perAddress int) *Lockout {
+	return &Lockout{log: log, perAccount: perAccount, perAddress: perAddress, now: time.Now}
+}
+
+// UnavailableError: the failure counts cannot be read, so the attempt is
+// refused (a lockout that fails open is no lockout). Its text is for the
+// person; the cause stays in Err.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string {
+	return "the login service cannot check failed attempts right now: try again shortly"
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+type budget struct {
+	what, key string
+	max       int
+}
+
+func (l *Lockout) budgets(account, address string) []budget {
+	return []budget{
+		{"address", "address:" + address, l.perAddress},
+		{"account", "account:" + strings.ToLower(account), l.perAccount},
+	}
+}
+
+// Check returns a *LockedError when account or address is out of budget,
+// or an *UnavailableError when the counts cannot be read.
+func (l *Lockout) Check(ctx context.Context, account, address string) error {
+	now := l.now()
+	for _, b := range l.budgets(account, address) {
+		if b.max <= 0 {
+			continue
+		}
+		n, oldest, err := l.log.LoginFailuresSince(ctx, b.key, now.Add(-lockoutWindow))
+		if err != nil {
+			return &UnavailableError{Err: err}
+		}
+		if n >= b.max {
+			return &LockedError{What: b.what, Wait: oldest.Add(lockoutWindow).Sub(now)}
+		}
+	}
+	return nil
+}
+
+// Failed spends one unit of both budgets.
+func (l *Lockout) Failed(ctx context.Context, account, address string) error {
+	var errs []error
+	for _, b := range l.budgets(account, address) {
+		if b.max > 0 {
+			errs = append(errs, l.log.AddLoginFailure(ctx, b.key))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LockedError says who is locked out and for how long.
@@ -127,21 +191,4 @@ func (e *LockedError) Error() string {
 		return fmt.Sprintf("too many failed attempts for this account: it is locked, try again in %v", wait)
 	}
 	return fmt.Sprintf("too many failed attempts from your address: try again in %v", wait)
-}
-
-// Check returns a *LockedError when account or address is out of budget.
-func (l *Lockout) Check(account, address string) error {
-	if wait, ok := l.addresses.Allow(address); !ok {
-		return &LockedError{What: "address", Wait: wait}
-	}
-	if wait, ok := l.accounts.Allow(strings.ToLower(account)); !ok {
-		return &LockedError{What: "account", Wait: wait}
-	}
-	return nil
-}
-
-// Failed spends one unit of both budgets.
-func (l *Lockout) Failed(account, address string) {
-	l.addresses.Failed(address)
-	l.accounts.Failed(strings.ToLower(account))
 }

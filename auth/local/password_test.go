@@ -2,10 +2,13 @@ package local_test
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullisdb/portcullis/auth/local"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 func TestHashVerify(t *testing.T) {
@@ -36,26 +39,49 @@ func TestHashVerify(t *testing.T) {
 	}
 }
 
+// TestLockout: budgets live in the store, so two nodes sharing it count
+// as one; an account is locked from any address, an address for any
+// account; a lock lifts a minute after its oldest failure; and a store
+// that cannot be read refuses the attempt (a lockout must not fail open).
 func TestLockout(t *testing.T) {
-	l := local.NewLockout(3, 10)
-	for i := 0; i < 3; i++ {
-		if err := l.Check("Alice@x", "10.0.0.1"); err != nil {
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	node1, node2 := local.NewLockout(st, 3, 10), local.NewLockout(st, 3, 10)
+	for i, node := range []*local.Lockout{node1, node2, node1} {
+		if err := node.Check(ctx, "Alice@x", "10.0.0.1"); err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
-		l.Failed("alice@x", "10.0.0.1")
+		if err := node.Failed(ctx, "alice@x", "10.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	err := l.Check("ALICE@X", "10.0.0.2")
 	var le *local.LockedError
+	err = node2.Check(ctx, "ALICE@X", "10.0.0.2")
 	if !errors.As(err, &le) || le.What != "account" || !strings.Contains(err.Error(), "locked") {
-		t.Fatalf("after 3 failures the account must be locked from any address: %v", err)
+		t.Fatalf("after 3 failures over two nodes the account must be locked on either, from any address: %v", err)
 	}
-	if err := l.Check("bob@x", "10.0.0.1"); err != nil {
+	if le.Wait <= 50*time.Second || le.Wait > time.Minute {
+		t.Fatalf("locked for %v, want just under a minute (the oldest failure's age out)", le.Wait)
+	}
+	if err := node1.Check(ctx, "bob@x", "10.0.0.1"); err != nil {
 		t.Fatalf("another account from the same address still has budget: %v", err)
 	}
-	for i := 0; i < 10; i++ {
-		l.Failed("user"+string(rune('a'+i)), "10.0.0.9")
+	for i := range 10 {
+		if err := node2.Failed(ctx, "user"+string(rune('a'+i)), "10.0.0.9"); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := l.Check("carol@x", "10.0.0.9"); !errors.As(err, &le) || le.What != "address" {
+	if err := node1.Check(ctx, "carol@x", "10.0.0.9"); !errors.As(err, &le) || le.What != "address" {
 		t.Fatalf("the address must be locked: %v", err)
+	}
+
+	st.Close()
+	var ue *local.UnavailableError
+	if err := node1.Check(ctx, "dave@x", "10.0.0.3"); !errors.As(err, &ue) || strings.Contains(err.Error(), "sql") {
+		t.Fatalf("store gone: got %v, want a refusal that names no internals", err)
 	}
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"auth code consumed once under concurrency", testAuthCodeRace},
 		{"scim tokens", testSCIMTokens},
 		{"connection settings", testConnectionSettings},
+		{"login failures", testLoginFailures},
 		{"events", testEvents},
 		{"concurrent events", testConcurrentEvents},
 		{"ephemeral users", testEphemeralUsers},
@@ -937,6 +938,39 @@ func testSCIMTokens(t *testing.T, s store.Store) {
 		wantErr(t, "delete again", s.DeleteSCIMToken(ctx, "okta"), store.ErrNotFound)
 		wantEqual(t, "ListSCIMTokens after delete", must[[]store.SCIMToken](t, "ListSCIMTokens")(s.ListSCIMTokens(ctx)), []store.SCIMToken{entra})
 	})
+}
+
+// --- login failures ---
+
+func testLoginFailures(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	start := time.Now().Add(-time.Second)
+	n, oldest, err := s.LoginFailuresSince(ctx, "account:alice@example.com", start)
+	if err != nil || n != 0 || !oldest.IsZero() {
+		t.Fatalf("no failures yet: %d %v %v", n, oldest, err)
+	}
+	for range 3 {
+		if err := s.AddLoginFailure(ctx, "account:alice@example.com"); err != nil {
+			t.Fatalf("AddLoginFailure: %v", err)
+		}
+	}
+	if err := s.AddLoginFailure(ctx, "address:192.0.2.1"); err != nil {
+		t.Fatalf("AddLoginFailure: %v", err)
+	}
+	n, oldest, err = s.LoginFailuresSince(ctx, "account:alice@example.com", start)
+	if err != nil || n != 3 || oldest.Before(start) || oldest.After(time.Now()) {
+		t.Fatalf("three failures: %d, oldest %v, %v", n, oldest, err)
+	}
+	wantUTC(t, "LoginFailuresSince", oldest)
+	if n, _, err = s.LoginFailuresSince(ctx, "ACCOUNT:alice@example.com", start); err != nil || n != 0 {
+		t.Fatalf("keys are exact (the caller lowercases): %d %v", n, err)
+	}
+	if n, _, err = s.LoginFailuresSince(ctx, "account:alice@example.com", time.Now().Add(time.Second)); err != nil || n != 0 {
+		t.Fatalf("none after now: %d %v", n, err)
+	}
+	if err := s.AddLoginFailure(ctx, ""); err == nil {
+		t.Fatal("an empty key must be refused")
+	}
 }
 
 // --- connection settings ---
