@@ -72,18 +72,12 @@ func TestPooledConnectionsLeakNothing(t *testing.T) {
 		t.Error("prepared statement leaked: EXECUTE anna_stmt worked")
 	}
 
-	// The default database survives COM_RESET_CONNECTION: a session
-	// that asked for none must not inherit the one the last session
-	// chose with USE.
+	// A session that asks for a database gets a pooled connection left
+	// on another one, switched with COM_INIT_DB.
 	if _, err := b.ExecContext(ctx, "USE information_schema"); err != nil {
 		t.Fatal(err)
 	}
 	quitB()
-	noDB := h.open("carl@example.com/writer", h.mint("carl@example.com", []string{"writer"}, nil), func(c *mysql.Config) { c.Collation = "utf8mb4_unicode_ci" })
-	defer noDB.Close()
-	if got := queryString(t, noDB, "SELECT COALESCE(DATABASE(), 'none')"); got != "none" {
-		t.Errorf("a session that asked for no database got %q, left by the last one", got)
-	}
 	withDB, quitD := session("dora@example.com")
 	defer quitD()
 	var threadD int64
@@ -93,6 +87,23 @@ func TestPooledConnectionsLeakNothing(t *testing.T) {
 	}
 	if got := queryString(t, withDB, "SELECT DATABASE()"); got != testDB {
 		t.Errorf("the requested database: got %q, want %q", got, testDB)
+	}
+
+	// The default database survives COM_RESET_CONNECTION, and no command
+	// leaves one: a session that asked for none must not inherit the one
+	// the last session of the same kind of client chose with USE.
+	noDB := func(email string) *sql.DB {
+		return h.open(email+"/writer", h.mint(email, []string{"writer"}, nil), func(c *mysql.Config) { c.Collation = "utf8mb4_unicode_ci" })
+	}
+	carl := noDB("carl@example.com")
+	if _, err := carl.ExecContext(ctx, "USE information_schema"); err != nil {
+		t.Fatal(err)
+	}
+	carl.Close() // COM_QUIT: the connection goes back to the pool
+	erin := noDB("erin@example.com")
+	defer erin.Close()
+	if got := queryString(t, erin, "SELECT COALESCE(DATABASE(), 'none')"); got != "none" {
+		t.Errorf("a session that asked for no database got %q, left by the last one", got)
 	}
 }
 
