@@ -58,14 +58,11 @@ const (
 	benchEmail  = "bench@example.com"
 )
 
-// idleSessions is how many idle sessions the memory row holds open.
-var idleSessions = 5000
-
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "timed length of each phase, per target")
 	conns := flag.Int("conns", 16, "concurrent connections in the steady-state phase")
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "untimed warm-up before each phase, per target")
-	sessions := flag.Int("sessions", idleSessions, "idle sessions held open for the memory row (0 skips it)")
+	sessions := flag.Int("sessions", 5000, "idle sessions held open for the memory row (0 skips it)")
 	binary := flag.String("portcullis", "bin/portcullis", "the portcullis binary to measure")
 	out := flag.String("out", "bench/results.json", "where to write the results as JSON")
 	flag.Parse()
@@ -73,7 +70,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -duration must be positive, -warmup and -sessions not negative, -conns at least 1")
 		os.Exit(2)
 	}
-	idleSessions = *sessions
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	s := settings{Duration: *duration, Warmup: *warmup, Conns: *conns, Sessions: *sessions}
@@ -133,12 +129,12 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	if err != nil {
 		return err
 	}
-	withTLS, err := startProxy(ctx, binary, tlsDir, password, false)
+	withTLS, err := startProxy(ctx, binary, tlsDir, password, s.Sessions+1000, false)
 	if err != nil {
 		return err
 	}
 	defer withTLS.stop()
-	noTLS, err := startProxy(ctx, binary, plainDir, password, true)
+	noTLS, err := startProxy(ctx, binary, plainDir, password, s.Sessions+1000, true)
 	if err != nil {
 		return err
 	}
@@ -170,13 +166,12 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		}
 		r, err := connectRate(ctx, c, s.Warmup, s.Duration, pids...)
 		if err == nil {
-			us := func(pid int) measure { return measure{v: micros(r.cpu[pid])} }
-			cpuRows = append(cpuRows, cpuRow(name, us(self), us(db), proxy != nil, func() measure {
-				if proxy == nil {
-					return measure{}
-				}
-				return us(proxy.cmd.Process.Pid)
-			}()))
+			use := cpuUse{Phase: name, Client: micros(r.cpu[self]), MariaDB: micros(r.cpu[db])}
+			if proxy != nil {
+				us := micros(r.cpu[proxy.cmd.Process.Pid])
+				use.Portcullis = &us
+			}
+			cpuRows = append(cpuRows, use)
 		}
 		return measure{r.rate, err}
 	}

@@ -1,17 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -83,60 +76,4 @@ func idleSessionMemory(ctx context.Context, root *sql.DB, p *proxyProcess, c dri
 		return 0, err
 	}
 	return float64(after-before) / float64(n), nil
-}
-
-// tokenBenchmarks runs the Go benchmarks of ./auth for a cached token
-// check and a cold RS256 verification, in µs per check.
-func tokenBenchmarks(ctx context.Context) (cached, coldRS256 float64, err error) {
-	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkVerify(Cached|RS256)$", "-benchtime", "1s", "./auth").CombinedOutput()
-	if err != nil {
-		return 0, 0, fmt.Errorf("go test -bench ./auth: %w:\n%s", err, out)
-	}
-	ns := map[string]float64{}
-	for _, m := range benchLine.FindAllStringSubmatch(string(out), -1) {
-		ns[m[1]], _ = strconv.ParseFloat(m[2], 64)
-	}
-	if ns["Cached"] == 0 || ns["RS256"] == 0 {
-		return 0, 0, fmt.Errorf("go test -bench ./auth printed no ns/op for both benchmarks:\n%s", out)
-	}
-	return ns["Cached"] / 1000, ns["RS256"] / 1000, nil
-}
-
-var benchLine = regexp.MustCompile(`BenchmarkVerify(\w+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
-
-// cpuTime is the user+system CPU time a process has used so far.
-func cpuTime(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name (which may hold spaces) in ")".
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc/<pid>/stat")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
-const clockTicks = 100
-
-// mariadbPID finds the MariaDB server process, or 0.
-func mariadbPID() int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "mariadbd" {
-			return pid
-		}
-	}
-	return 0
 }

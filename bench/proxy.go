@@ -34,9 +34,10 @@ type proxyProcess struct {
 	logPath   string
 }
 
-// startProxy writes a config into dir and runs the binary on it until
-// /readyz answers. noTLS adds --insecure-no-tls.
-func startProxy(ctx context.Context, binary, dir, password string, noTLS bool) (*proxyProcess, error) {
+// startProxy writes a config into dir (accepting up to maxConns
+// clients) and runs the binary on it until /readyz answers. noTLS adds
+// --insecure-no-tls.
+func startProxy(ctx context.Context, binary, dir, password string, maxConns int, noTLS bool) (*proxyProcess, error) {
 	mysqlAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ roles:
   %s: {backend_user: %s, backend_password: "file:%s.pw", pool: {max_idle: -1}}
 audit: {file: audit.log}
 log: {level: warn}
-`, mysqlAddr, httpAddr, backendAddr, tlsYAML, idleSessions+1000, filepath.Join(filepath.Dir(dir), "dev.pem"),
+`, mysqlAddr, httpAddr, backendAddr, tlsYAML, maxConns, filepath.Join(filepath.Dir(dir), "dev.pem"),
 		poolRole, benchUser, benchUser, noPoolRole, benchUser, benchUser)
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {

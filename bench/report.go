@@ -32,14 +32,6 @@ type cpuUse struct {
 	Portcullis *float64 `json:"portcullis,omitempty"`
 }
 
-func cpuRow(phase string, client, mariadb measure, viaProxy bool, proxy measure) cpuUse {
-	c := cpuUse{Phase: phase, Client: client.v, MariaDB: mariadb.v}
-	if viaProxy {
-		c.Portcullis = &proxy.v
-	}
-	return c
-}
-
 type machine struct {
 	GoVersion  string `json:"go_version"`
 	OS         string `json:"os"`
@@ -118,9 +110,10 @@ func latencyRow(phase string, direct, proxy measure, maxAdded float64) row {
 
 // ownRow is a figure of portcullis alone, held to at most limit.
 func ownRow(phase string, m measure, limit float64) row {
-	r := rowOf(phase, measure{err: nil}, m)
-	r.Direct = nil
-	r.Target = fmt.Sprintf("≤ %g", limit)
+	r := row{Phase: phase, Portcullis: m.ptr(), Target: fmt.Sprintf("≤ %g", limit)}
+	if m.err != nil {
+		r.Error = m.err.Error()
+	}
 	if r.Portcullis != nil {
 		met := *r.Portcullis <= limit
 		r.Met = &met

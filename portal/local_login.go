@@ -198,6 +198,17 @@ func (s *Server) loginStep(w http.ResponseWriter, r *http.Request, step string) 
 	return st, u, true
 }
 
+// postedLoginStep is loginStep for a form post: the body is limited and
+// the CSRF token checked first.
+func (s *Server) postedLoginStep(w http.ResponseWriter, r *http.Request, step string) (loginState, store.User, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if !s.local.csrfOK(r) {
+		s.local.render(w, r, http.StatusForbidden, "login", view{Title: "Log in", Error: "the form expired or came from another site: log in again"})
+		return loginState{}, store.User{}, false
+	}
+	return s.loginStep(w, r, step)
+}
+
 type enrolData struct {
 	QR          template.URL // a data: URL this package made, so safe to trust
 	Secret, URI string
@@ -224,13 +235,8 @@ func (s *Server) renderEnrol(w http.ResponseWriter, r *http.Request, status int,
 // the recovery codes once.
 func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	lr := s.local
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ip := clientIP(r)
-	if !lr.csrfOK(r) {
-		lr.render(w, r, http.StatusForbidden, "login", view{Title: "Log in", Error: "the form expired or came from another site: log in again"})
-		return
-	}
-	st, u, ok := s.loginStep(w, r, "enrol")
+	st, u, ok := s.postedLoginStep(w, r, "enrol")
 	if !ok {
 		return
 	}
@@ -308,11 +314,7 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 // mfaEmail sends a (new) code by email.
 func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 	lr := s.local
-	if !lr.csrfOK(r) {
-		lr.render(w, r, http.StatusForbidden, "login", view{Title: "Log in", Error: "the form expired or came from another site: log in again"})
-		return
-	}
-	_, u, ok := s.loginStep(w, r, "mfa")
+	_, u, ok := s.postedLoginStep(w, r, "mfa")
 	if !ok {
 		return
 	}
@@ -381,13 +383,8 @@ func maskEmail(addr string) string {
 // mfaSubmit checks a TOTP code (each one works once) or a recovery code.
 func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	lr := s.local
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	ip := clientIP(r)
-	if !lr.csrfOK(r) {
-		lr.render(w, r, http.StatusForbidden, "login", view{Title: "Log in", Error: "the form expired or came from another site: log in again"})
-		return
-	}
-	st, u, ok := s.loginStep(w, r, "mfa")
+	st, u, ok := s.postedLoginStep(w, r, "mfa")
 	if !ok {
 		return
 	}

@@ -40,7 +40,7 @@ func (e *BackendError) Error() string { return e.Message }
 type backendConn struct {
 	net.Conn
 	greeting wire.Greeting
-	ok       []byte // the backend's final OK packet payload, forwarded to the client
+	ok       []byte // the OK to forward to the client: the login's, or the last pool reset's
 }
 
 // probeBackend learns the backend's greeting, which the proxy mirrors to

@@ -37,7 +37,6 @@ type pooled struct {
 	created time.Time
 	idled   time.Time
 	db      string // the default database, as the backend said after the reset
-	ok      []byte // the reset's OK packet: a client reusing c with db gets it
 }
 
 // recipe opens more connections of a key: the handshake response of the
@@ -219,7 +218,7 @@ func (p *pool) fill(ctx context.Context, key poolKey, cfg PoolConfig, log func(m
 				log("pool: open a warm backend connection", "backend_user", key.User, "err", err)
 				return
 			}
-			p.put(key, cfg, &pooled{backendConn: bc, created: time.Now(), ok: bc.ok})
+			p.put(key, cfg, &pooled{backendConn: bc, created: time.Now()})
 		}
 	}()
 }
@@ -297,7 +296,7 @@ func (c *pooled) reset() error {
 	if err != nil {
 		return fmt.Errorf("read SELECT DATABASE(): %w", err)
 	}
-	c.ok, c.db = ok, db
+	c.ok, c.db = ok, db // a client reusing c on db gets the reset's OK
 	return nil
 }
 

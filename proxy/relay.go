@@ -121,11 +121,9 @@ func (a activityReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// clientReadBuffer is each session's read buffer on the client leg. It
-// holds a whole command the proxy looks into (at most commandPeekLimit);
-// larger packets stream through it in chunks. Every idle session holds
-// one, so it is sized for memory: 16 KiB keeps an idle session near
-// 50 KiB in all.
+// clientReadBuffer is the client leg's read buffer while a command
+// arrives. It holds a whole command the proxy looks into (at most
+// commandPeekLimit); larger packets stream through it in chunks.
 const clientReadBuffer = 16 << 10
 
 // Both copiers take their buffers from pools only while there are bytes

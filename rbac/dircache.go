@@ -29,23 +29,24 @@ type DirectoryCache struct {
 	now func() time.Time
 
 	mu    sync.Mutex
-	gen   uint64                // bumped by Invalidate; entries of older generations are stale
+	gen   uint64                // bumped by Invalidate: a read it overtook is not stored
 	users map[string]cachedUser // by lowercased user name
 	byID  map[string]string     // user id -> key in users
 	teams *cachedTeams
 }
 
+// Invalidate replaces the maps, so whatever is in them is of the current
+// generation; the generation only stops a read that an Invalidate
+// overtook from being stored.
 type cachedUser struct {
 	user   store.User
 	found  bool
 	groups []store.Group
-	gen    uint64
 	at     time.Time
 }
 
 type cachedTeams struct {
 	teams []store.Team
-	gen   uint64
 	at    time.Time
 }
 
@@ -66,11 +67,8 @@ func (c *DirectoryCache) Invalidate() {
 	c.mu.Unlock()
 }
 
-// fresh reports whether an entry of generation gen, read at at, is still
-// good while the cache is at generation cur.
-func (c *DirectoryCache) fresh(gen, cur uint64, at time.Time) bool {
-	return gen == cur && c.now().Sub(at) < c.ttl
-}
+// fresh reports whether an entry read at at is still good.
+func (c *DirectoryCache) fresh(at time.Time) bool { return c.now().Sub(at) < c.ttl }
 
 // user returns the cached user and groups of name, reading the store on a
 // miss.
@@ -80,10 +78,10 @@ func (c *DirectoryCache) user(ctx context.Context, name string) (cachedUser, err
 	e, ok := c.users[key]
 	gen := c.gen
 	c.mu.Unlock()
-	if ok && c.fresh(e.gen, gen, e.at) {
+	if ok && c.fresh(e.at) {
 		return e, nil
 	}
-	e = cachedUser{gen: gen, at: c.now()}
+	e = cachedUser{at: c.now()}
 	u, err := c.dir.GetUserByName(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -126,9 +124,8 @@ func (c *DirectoryCache) GetUserByName(ctx context.Context, name string) (store.
 func (c *DirectoryCache) GroupsOfUser(ctx context.Context, userID string) ([]store.Group, error) {
 	c.mu.Lock()
 	e, ok := c.users[c.byID[userID]]
-	gen := c.gen
 	c.mu.Unlock()
-	if ok && e.found && e.user.ID == userID && c.fresh(e.gen, gen, e.at) {
+	if ok && e.found && e.user.ID == userID && c.fresh(e.at) {
 		return e.groups, nil
 	}
 	return c.dir.GroupsOfUser(ctx, userID)
@@ -139,7 +136,7 @@ func (c *DirectoryCache) ListTeams(ctx context.Context) ([]store.Team, error) {
 	c.mu.Lock()
 	t, gen := c.teams, c.gen
 	c.mu.Unlock()
-	if t != nil && c.fresh(t.gen, gen, t.at) {
+	if t != nil && c.fresh(t.at) {
 		return t.teams, nil
 	}
 	teams, err := c.dir.ListTeams(ctx)
@@ -148,7 +145,7 @@ func (c *DirectoryCache) ListTeams(ctx context.Context) ([]store.Team, error) {
 	}
 	c.mu.Lock()
 	if gen == c.gen {
-		c.teams = &cachedTeams{teams: teams, gen: gen, at: c.now()}
+		c.teams = &cachedTeams{teams: teams, at: c.now()}
 	}
 	c.mu.Unlock()
 	return teams, nil
