@@ -26,6 +26,10 @@
 //     sessions.
 //   - token checks: the Go benchmarks of ./auth (cached, cold RS256).
 //
+// The proxy's CPU profiles of the warm-pool connect and steady-state
+// phases (through listen.pprof) are written next to -out and their top
+// entries printed.
+//
 // The client, the proxy and MariaDB share this machine's cores, so the
 // proxy's CPU is taken from MariaDB's and the client's; absolute numbers
 // vary from run to run, so compare ratios. The table is printed and
@@ -155,25 +159,37 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		fmt.Fprintln(os.Stderr, name+"...")
 		return ctx.Err() == nil
 	}
-	// CPU per connection of the client (this process), the proxy and
-	// MariaDB: where a connection's cost goes, whatever else runs.
+	// CPU per connection or query of the client (this process), the proxy
+	// and MariaDB: where the cost goes, whatever else runs.
 	self, db := os.Getpid(), mariadbPID()
 	var cpuRows []cpuUse
-	connect := func(name string, c driver.Connector, proxy *proxyProcess) measure {
-		pids := []int{self, db}
-		if proxy != nil {
-			pids = append(pids, proxy.cmd.Process.Pid)
+	pidsOf := func(proxy *proxyProcess) []int {
+		if proxy == nil {
+			return []int{self, db}
 		}
-		r, err := connectRate(ctx, c, s.Warmup, s.Duration, pids...)
+		return []int{self, db, proxy.cmd.Process.Pid}
+	}
+	noteCPU := func(phase, unit string, r cpuResult, proxy *proxyProcess) {
+		use := cpuUse{Phase: phase, Unit: unit, Client: micros(r.perOp[self]), MariaDB: micros(r.perOp[db]), IdlePct: r.idlePct, StealPct: r.steal}
+		if proxy != nil {
+			us := micros(r.perOp[proxy.cmd.Process.Pid])
+			use.Portcullis = &us
+		}
+		cpuRows = append(cpuRows, use)
+	}
+	connect := func(name string, c driver.Connector, proxy *proxyProcess) measure {
+		r, err := connectRate(ctx, c, s.Warmup, s.Duration, pidsOf(proxy)...)
 		if err == nil {
-			use := cpuUse{Phase: name, Client: micros(r.cpu[self]), MariaDB: micros(r.cpu[db])}
-			if proxy != nil {
-				us := micros(r.cpu[proxy.cmd.Process.Pid])
-				use.Portcullis = &us
-			}
-			cpuRows = append(cpuRows, use)
+			noteCPU("connect: "+name, "connection", r.cpu, proxy)
 		}
 		return measure{r.rate, err}
+	}
+	steady := func(name string, c driver.Connector, n int, proxy *proxyProcess) (steadyResult, error) {
+		r, err := steadyState(ctx, c, n, s.Warmup, s.Duration, pidsOf(proxy)...)
+		if err == nil {
+			noteCPU(fmt.Sprintf("%d conns SELECT 1: %s", n, name), "query", r.cpu, proxy)
+		}
+		return r, err
 	}
 
 	// A fresh process pays for growing its heap and stacks and for the
@@ -186,7 +202,10 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	}
 	step("connect: direct")
 	connDirect := connect("direct", direct, nil)
+	// The proxy's CPU profile of the two phases whose targets are hardest.
+	profDir := filepath.Dir(outPath)
 	step("connect: portcullis, warm pool")
+	connectProfile := startProfile(ctx, withTLS, profDir, "connect", s.Warmup+s.Duration)
 	connPool := connect("portcullis, warm pool", viaTLS, withTLS)
 	step("connect: portcullis, pool off")
 	connNoPool := connect("portcullis, pool off", viaTLSNoPool, withTLS)
@@ -196,13 +215,14 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	connPlain := connect("portcullis, no client TLS", viaNoTLS, noTLS)
 
 	step(fmt.Sprintf("%d conns SELECT 1: direct", s.Conns))
-	steadyDirect, errSD := steadyState(ctx, direct, s.Conns, s.Warmup, s.Duration)
+	steadyDirect, errSD := steady("direct", direct, s.Conns, nil)
 	step(fmt.Sprintf("%d conns SELECT 1: portcullis", s.Conns))
-	steadyProxy, errSP := steadyState(ctx, viaTLS, s.Conns, s.Warmup, s.Duration)
+	steadyProfile := startProfile(ctx, withTLS, profDir, "steady", s.Warmup+s.Duration)
+	steadyProxy, errSP := steady("portcullis", viaTLS, s.Conns, withTLS)
 	step("1 conn SELECT 1: direct")
-	oneDirect, errOD := steadyState(ctx, direct, 1, s.Warmup, s.Duration)
+	oneDirect, errOD := steady("direct", direct, 1, nil)
 	step("1 conn SELECT 1: portcullis")
-	oneProxy, errOP := steadyState(ctx, viaTLS, 1, s.Warmup, s.Duration)
+	oneProxy, errOP := steady("portcullis", viaTLS, 1, withTLS)
 
 	sb := sysbench{dir: dir, threads: 8, time: max(s.Duration*2, 10*time.Second)}
 	var sbDirect, sbProxy measure
@@ -251,6 +271,9 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		return err
 	}
 	fmt.Println("\nwritten to", outPath)
+	for _, pr := range []*profile{connectProfile, steadyProfile} {
+		fmt.Printf("\nportcullis CPU profile, phase %q (%s; go tool pprof -top):\n%s", pr.name, pr.path, pr.top(ctx, 15))
+	}
 	var failed []error
 	for _, r := range rep.Rows {
 		if r.Error != "" {

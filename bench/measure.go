@@ -53,11 +53,17 @@ func connectOnce(ctx context.Context, c driver.Connector, dest []driver.Value) e
 	return err
 }
 
-// connectResult is the connect phase's rate, and the CPU time each
-// watched process spent per connection in the timed window (by pid).
+// cpuResult is the CPU time each watched process (by pid) spent per
+// operation in a timed window, and the machine's idle and stolen shares.
+type cpuResult struct {
+	perOp          map[int]time.Duration
+	idlePct, steal float64
+}
+
+// connectResult is the connect phase's rate and CPU use.
 type connectResult struct {
 	rate float64
-	cpu  map[int]time.Duration
+	cpu  cpuResult
 }
 
 // connectRate returns connect+auth+SELECT 1+close per second, one at a
@@ -69,10 +75,7 @@ func connectRate(ctx context.Context, c driver.Connector, warmup, d time.Duratio
 			return connectResult{}, err
 		}
 	}
-	before := map[int]time.Duration{}
-	for _, pid := range pids {
-		before[pid], _ = cpuTime(pid)
-	}
+	before := sampleCPU(pids)
 	n, start := 0, time.Now()
 	for time.Since(start) < d {
 		if err := connectOnce(ctx, c, dest); err != nil {
@@ -80,22 +83,20 @@ func connectRate(ctx context.Context, c driver.Connector, warmup, d time.Duratio
 		}
 		n++
 	}
-	r := connectResult{rate: float64(n) / time.Since(start).Seconds(), cpu: map[int]time.Duration{}}
-	for _, pid := range pids {
-		if after, err := cpuTime(pid); err == nil && before[pid] > 0 {
-			r.cpu[pid] = (after - before[pid]) / time.Duration(n)
-		}
-	}
+	r := connectResult{rate: float64(n) / time.Since(start).Seconds()}
+	r.cpu.perOp, r.cpu.idlePct, r.cpu.steal = usage(before, sampleCPU(pids), n)
 	return r, nil
 }
 
 type steadyResult struct {
 	qps, p50, p99 float64 // p50 and p99 in µs
+	cpu           cpuResult
 }
 
 // steadyState opens n connections, then has each run SELECT 1 in a loop:
-// warm-up first, then d timed, recording every query's latency.
-func steadyState(ctx context.Context, c driver.Connector, n int, warmup, d time.Duration) (steadyResult, error) {
+// warm-up first, then d timed, recording every query's latency and the
+// CPU per query of the processes pids.
+func steadyState(ctx context.Context, c driver.Connector, n int, warmup, d time.Duration, pids ...int) (steadyResult, error) {
 	conns := make([]driver.Conn, 0, n)
 	defer func() {
 		for _, conn := range conns {
@@ -120,6 +121,10 @@ func steadyState(ctx context.Context, c driver.Connector, n int, warmup, d time.
 			lats[i], errs[i] = worker(ctx, conn, warmup, start, end)
 		})
 	}
+	time.Sleep(time.Until(start))
+	before := sampleCPU(pids)
+	time.Sleep(time.Until(end))
+	after := sampleCPU(pids)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return steadyResult{}, err
@@ -130,11 +135,13 @@ func steadyState(ctx context.Context, c driver.Connector, n int, warmup, d time.
 		return steadyResult{}, errors.New("no query finished in the timed window")
 	}
 	slices.Sort(all)
-	return steadyResult{
+	r := steadyResult{
 		qps: float64(len(all)) / d.Seconds(),
 		p50: micros(percentile(all, 0.50)),
 		p99: micros(percentile(all, 0.99)),
-	}, nil
+	}
+	r.cpu.perOp, r.cpu.idlePct, r.cpu.steal = usage(before, after, len(all))
+	return r, nil
 }
 
 // worker runs SELECT 1 until end and returns the latencies of the queries

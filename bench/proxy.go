@@ -31,6 +31,7 @@ type proxyProcess struct {
 	cmd       *exec.Cmd
 	mysqlAddr string
 	httpAddr  string
+	pprofAddr string
 	logPath   string
 }
 
@@ -46,12 +47,16 @@ func startProxy(ctx context.Context, binary, dir, password string, maxConns int,
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(filepath.Join(dir, benchUser+".pw"), []byte(password+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	tlsYAML := "tls: {cert_file: proxy-cert.pem, key_file: proxy-key.pem}"
 	yaml := fmt.Sprintf(`
-listen: {mysql: %q, http: %q}
+listen: {mysql: %q, http: %q, pprof: %q}
 backend: {address: %q, tls: disabled}
 %s
 proxy: {max_connections: %d}
@@ -61,7 +66,7 @@ roles:
   %s: {backend_user: %s, backend_password: "file:%s.pw", pool: {max_idle: -1}}
 audit: {file: audit.log}
 log: {level: warn}
-`, mysqlAddr, httpAddr, backendAddr, tlsYAML, maxConns, filepath.Join(filepath.Dir(dir), "dev.pem"),
+`, mysqlAddr, httpAddr, pprofAddr, backendAddr, tlsYAML, maxConns, filepath.Join(filepath.Dir(dir), "dev.pem"),
 		poolRole, benchUser, benchUser, noPoolRole, benchUser, benchUser)
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
@@ -82,7 +87,7 @@ log: {level: warn}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w (run `make bench`, which builds it)", binary, err)
 	}
-	p := &proxyProcess{cmd: cmd, mysqlAddr: mysqlAddr, httpAddr: httpAddr, logPath: logPath}
+	p := &proxyProcess{cmd: cmd, mysqlAddr: mysqlAddr, httpAddr: httpAddr, pprofAddr: pprofAddr, logPath: logPath}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	for deadline := time.Now().Add(20 * time.Second); ; {

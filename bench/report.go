@@ -19,17 +19,21 @@ type report struct {
 	Machine   machine   `json:"machine"`
 	Settings  settings  `json:"settings"`
 	Rows      []row     `json:"rows"`
-	CPU       []cpuUse  `json:"cpu_per_connect_us"`
+	CPU       []cpuUse  `json:"cpu_per_op_us"`
 }
 
-// cpuUse is the CPU time per connection, in µs, of each process during
-// one connect phase. It shows where a connection's cost goes, which the
-// rate alone hides on a shared machine.
+// cpuUse is the CPU time per operation (a connection or a query), in µs,
+// of each process during one phase, and the machine's idle and stolen
+// shares. It shows where an operation's cost goes, and whether the
+// machine was saturated, which the rate alone hides on a shared machine.
 type cpuUse struct {
 	Phase      string   `json:"phase"`
+	Unit       string   `json:"unit"` // "connection" or "query"
 	Client     float64  `json:"client"`
 	MariaDB    float64  `json:"mariadb"`
 	Portcullis *float64 `json:"portcullis,omitempty"`
+	IdlePct    float64  `json:"machine_idle_pct"`
+	StealPct   float64  `json:"machine_steal_pct"`
 }
 
 type machine struct {
@@ -143,15 +147,15 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintln(w, "\nratio = portcullis / direct: for conn/s, QPS and TPS 1.00x is free and lower is a cost;\n"+
 		"for latency +µs is what the proxy adds. Absolute numbers vary from run to run: compare ratios.")
 	if len(r.CPU) > 0 {
-		fmt.Fprintln(w, "\nCPU time per connection in the connect phases (µs), by process:")
+		fmt.Fprintln(w, "\nCPU time per connection or query (µs), by process, and the machine's idle and stolen shares:")
 		tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-		fmt.Fprintln(tw, "connect\tclient (Go driver)\tportcullis\tMariaDB\ttotal\t")
+		fmt.Fprintln(tw, "phase\tper\tclient (Go driver)\tportcullis\tMariaDB\ttotal\tidle\tsteal\t")
 		for _, c := range r.CPU {
 			proxy, total := "-", c.Client+c.MariaDB
 			if c.Portcullis != nil {
-				proxy, total = fmt.Sprintf("%.0f", *c.Portcullis), total+*c.Portcullis
+				proxy, total = fmt.Sprintf("%.1f", *c.Portcullis), total+*c.Portcullis
 			}
-			fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.0f\t%.0f\t\n", c.Phase, c.Client, proxy, c.MariaDB, total)
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%.1f\t%.1f\t%.0f%%\t%.0f%%\t\n", c.Phase, c.Unit, c.Client, proxy, c.MariaDB, total, c.IdlePct, c.StealPct)
 		}
 		tw.Flush()
 	}

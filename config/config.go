@@ -36,10 +36,14 @@ type Config struct {
 // No entry of issuers may use it.
 const DevIssuerName = "dev"
 
-// Listen holds the two listener addresses.
+// Listen holds the listener addresses.
 type Listen struct {
 	MySQL string `yaml:"mysql"` // default 127.0.0.1:4000
 	HTTP  string `yaml:"http"`  // default 127.0.0.1:8080
+	// PProf serves Go's profiler (/debug/pprof/) on this loopback
+	// address; default none. Profiles hold no secrets, but they show the
+	// process's internals, so it never listens beyond the machine.
+	PProf string `yaml:"pprof"`
 }
 
 // TLS is the client-leg certificate. Both empty: a self-signed certificate

@@ -238,6 +238,7 @@ func TestParse(t *testing.T) {
 		// listen, tls, backend, proxy.
 		{name: "listen.mysql not host:port", over: map[string]string{"listen": " {mysql: \"127.0.0.1\"}"}, want: []string{`listen.mysql: "127.0.0.1" is not host:port`}},
 		{name: "listen.http bad port", over: map[string]string{"listen": " {http: \"localhost:99999\"}"}, want: []string{`listen.http: "localhost:99999" has no valid port`}},
+		{name: "listen.pprof not loopback", over: map[string]string{"listen": " {pprof: \"0.0.0.0:6060\"}"}, want: []string{`listen.pprof: "0.0.0.0:6060" is not a loopback host:port`}},
 		{name: "tls cert without key", over: map[string]string{"tls": " {cert_file: c.pem}"}, files: map[string]string{"c.pem": "x"}, want: []string{"tls.key_file: is empty but tls.cert_file is set"}},
 		{name: "tls key without cert", over: map[string]string{"tls": " {key_file: k.pem}"}, files: map[string]string{"k.pem": "x"}, want: []string{"tls.cert_file: is empty but tls.key_file is set"}},
 		{name: "tls files missing", over: map[string]string{"tls": " {cert_file: c.pem, key_file: k.pem}"}, want: []string{"tls.cert_file: file ", "c.pem does not exist", "tls.key_file: file "}},

@@ -106,6 +106,8 @@ func (c *Config) problems() []problem {
 	add(
 		check{mysqlAddr != "", "listen.mysql", mysqlAddr},
 		check{httpAddr != "", "listen.http", httpAddr},
+		check{c.Listen.PProf != "" && !loopback(c.Listen.PProf), "listen.pprof",
+			fmt.Sprintf("%q is not a loopback host:port: the profiler listens on 127.0.0.1 or [::1] only (reach it over SSH)", c.Listen.PProf)},
 		check{oneTLSFile && c.TLS.CertFile == "", "tls.cert_file",
 			"is empty but tls.key_file is set: set both, or neither for a self-signed certificate"},
 		check{oneTLSFile && c.TLS.KeyFile == "", "tls.key_file",
@@ -332,6 +334,16 @@ func hostPortProblem(addr string) string {
 		return fmt.Sprintf("%q has no valid port: use a number from 0 to 65535", addr)
 	}
 	return ""
+}
+
+// loopback reports whether addr is host:port with a loopback IP host.
+func loopback(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || hostPortProblem(addr) != "" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return port != "" && ip != nil && ip.IsLoopback()
 }
 
 // fileProblem is why path (if set) is not a readable regular file, or "".

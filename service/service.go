@@ -175,6 +175,13 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, fmt.Errorf("listen on %s (listen.http): %w", cfg.Listen.HTTP, err)
 	}
 	s.MySQLAddr, s.HTTPAddr = ln.Addr(), hln.Addr()
+	if cfg.Listen.PProf != "" {
+		if err := startPProf(ctx, cfg.Listen.PProf, log); err != nil {
+			ln.Close()
+			hln.Close()
+			return nil, err
+		}
+	}
 	s.http = &http.Server{
 		Handler: portal.New(portal.Options{
 			Issuer: s.Issuer, Exchanger: s.exchanger.Load, Audit: s.audit, Log: log,
