@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build bench fuzz mariadb chromium sysbench clean
+.PHONY: run test build bench fuzz mariadb chromium bench-tools clean
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -19,7 +19,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/portcullis
 
 ## bench: direct vs through portcullis, each figure against its target; printed and written to bench/results.json
-bench: build mariadb sysbench
+bench: build mariadb bench-tools
 	$(GO) run ./bench -portcullis $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem ./proxy
 
@@ -37,8 +37,8 @@ mariadb:
 chromium:
 	@scripts/ensure-chromium.sh
 
-sysbench:
-	@scripts/ensure-sysbench.sh
+bench-tools:
+	@scripts/ensure-bench-tools.sh
 
 clean:
 	rm -rf bin .run

@@ -25,6 +25,9 @@
 //   - memory: the proxy's RSS growth per idle session, over -sessions
 //     sessions.
 //   - token checks: the Go benchmarks of ./auth (cached, cold RS256).
+//   - reference: the connect and SELECT 1 phases through Debian's haproxy
+//     as a plain TCP relay to MariaDB (no TLS, no auth): the floor any
+//     user-space proxy pays on this machine.
 //
 // The proxy's CPU profiles of the warm-pool connect and steady-state
 // phases (through listen.pprof) are written next to -out and their top
@@ -163,31 +166,26 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	// and MariaDB: where the cost goes, whatever else runs.
 	self, db := os.Getpid(), mariadbPID()
 	var cpuRows []cpuUse
-	pidsOf := func(proxy *proxyProcess) []int {
-		if proxy == nil {
-			return []int{self, db}
-		}
-		return []int{self, db, proxy.cmd.Process.Pid}
-	}
-	noteCPU := func(phase, unit string, r cpuResult, proxy *proxyProcess) {
+	// proxyPID is the proxy in the path (portcullis or haproxy), 0 for none.
+	noteCPU := func(phase, unit string, r cpuResult, proxyPID int) {
 		use := cpuUse{Phase: phase, Unit: unit, Client: micros(r.perOp[self]), MariaDB: micros(r.perOp[db]), IdlePct: r.idlePct, StealPct: r.steal}
-		if proxy != nil {
-			us := micros(r.perOp[proxy.cmd.Process.Pid])
-			use.Portcullis = &us
+		if proxyPID != 0 {
+			us := micros(r.perOp[proxyPID])
+			use.Proxy = &us
 		}
 		cpuRows = append(cpuRows, use)
 	}
-	connect := func(name string, c driver.Connector, proxy *proxyProcess) measure {
-		r, err := connectRate(ctx, c, s.Warmup, s.Duration, pidsOf(proxy)...)
+	connect := func(name string, c driver.Connector, proxyPID int) measure {
+		r, err := connectRate(ctx, c, s.Warmup, s.Duration, self, db, proxyPID)
 		if err == nil {
-			noteCPU("connect: "+name, "connection", r.cpu, proxy)
+			noteCPU("connect: "+name, "connection", r.cpu, proxyPID)
 		}
 		return measure{r.rate, err}
 	}
-	steady := func(name string, c driver.Connector, n int, proxy *proxyProcess) (steadyResult, error) {
-		r, err := steadyState(ctx, c, n, s.Warmup, s.Duration, pidsOf(proxy)...)
+	steady := func(name string, c driver.Connector, n int, proxyPID int) (steadyResult, error) {
+		r, err := steadyState(ctx, c, n, s.Warmup, s.Duration, self, db, proxyPID)
 		if err == nil {
-			noteCPU(fmt.Sprintf("%d conns SELECT 1: %s", n, name), "query", r.cpu, proxy)
+			noteCPU(fmt.Sprintf("%d conns SELECT 1: %s", n, name), "query", r.cpu, proxyPID)
 		}
 		return r, err
 	}
@@ -201,28 +199,45 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		}
 	}
 	step("connect: direct")
-	connDirect := connect("direct", direct, nil)
+	connDirect := connect("direct", direct, 0)
 	// The proxy's CPU profile of the two phases whose targets are hardest.
 	profDir := filepath.Dir(outPath)
 	step("connect: portcullis, warm pool")
 	connectProfile := startProfile(ctx, withTLS, profDir, "connect", s.Warmup+s.Duration)
-	connPool := connect("portcullis, warm pool", viaTLS, withTLS)
+	connPool := connect("portcullis, warm pool", viaTLS, withTLS.pid())
 	step("connect: portcullis, pool off")
-	connNoPool := connect("portcullis, pool off", viaTLSNoPool, withTLS)
+	connNoPool := connect("portcullis, pool off", viaTLSNoPool, withTLS.pid())
 	step("connect: portcullis, TLS session resumed")
-	connResumed := connect("portcullis, TLS resumed", viaTLSResumed, withTLS)
+	connResumed := connect("portcullis, TLS resumed", viaTLSResumed, withTLS.pid())
 	step("connect: portcullis, no client TLS")
-	connPlain := connect("portcullis, no client TLS", viaNoTLS, noTLS)
+	connPlain := connect("portcullis, no client TLS", viaNoTLS, noTLS.pid())
 
 	step(fmt.Sprintf("%d conns SELECT 1: direct", s.Conns))
-	steadyDirect, errSD := steady("direct", direct, s.Conns, nil)
+	steadyDirect, errSD := steady("direct", direct, s.Conns, 0)
 	step(fmt.Sprintf("%d conns SELECT 1: portcullis", s.Conns))
 	steadyProfile := startProfile(ctx, withTLS, profDir, "steady", s.Warmup+s.Duration)
-	steadyProxy, errSP := steady("portcullis", viaTLS, s.Conns, withTLS)
+	steadyProxy, errSP := steady("portcullis", viaTLS, s.Conns, withTLS.pid())
 	step("1 conn SELECT 1: direct")
-	oneDirect, errOD := steady("direct", direct, 1, nil)
+	oneDirect, errOD := steady("direct", direct, 1, 0)
 	step("1 conn SELECT 1: portcullis")
-	oneProxy, errOP := steady("portcullis", viaTLS, 1, withTLS)
+	oneProxy, errOP := steady("portcullis", viaTLS, 1, withTLS.pid())
+
+	// The reference: a plain TCP relay in C, no TLS, same machine.
+	var connHA, steadyHA, oneHA measure
+	if ha, err := startHAProxy(ctx, dir); err != nil {
+		connHA.err, steadyHA.err, oneHA.err = err, err, err
+	} else {
+		viaHA := connector(ha.addr, benchUser, password, nil)
+		step("reference: haproxy TCP relay, connect")
+		connHA = connect("haproxy TCP relay, no TLS", viaHA, ha.cmd.Process.Pid)
+		step(fmt.Sprintf("reference: haproxy TCP relay, %d conns SELECT 1", s.Conns))
+		r, err := steady("haproxy", viaHA, s.Conns, ha.cmd.Process.Pid)
+		steadyHA = measure{r.qps, err}
+		step("reference: haproxy TCP relay, 1 conn SELECT 1")
+		r, err = steady("haproxy", viaHA, 1, ha.cmd.Process.Pid)
+		oneHA = measure{r.p50, err}
+		ha.stop()
+	}
 
 	sb := sysbench{dir: dir, threads: 8, time: max(s.Duration*2, 10*time.Second)}
 	var sbDirect, sbProxy measure
@@ -256,6 +271,9 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		latencyRow(fmt.Sprintf("%d conns SELECT 1 p99 (µs)", s.Conns), measure{steadyDirect.p99, errSD}, measure{steadyProxy.p99, errSP}, 0),
 		latencyRow("1 conn SELECT 1 p50: latency added per query (µs)", measure{oneDirect.p50, errOD}, measure{oneProxy.p50, errOP}, 30),
 		rateRow(fmt.Sprintf("sysbench oltp_read_only, %d threads, --mysql-ssl=on (TPS)", sb.threads), sbDirect, sbProxy, "≥ 0.85x", 0.85),
+		rateRow("reference, haproxy TCP relay (no TLS, no auth): connect (conn/s)", connDirect, connHA, "", 0),
+		rateRow(fmt.Sprintf("reference, haproxy TCP relay: %d conns SELECT 1 (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, steadyHA, "", 0),
+		latencyRow("reference, haproxy TCP relay: 1 conn SELECT 1 p50 (µs)", measure{oneDirect.p50, errOD}, oneHA, 0),
 	}
 	if s.Sessions > 0 {
 		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle session at %d sessions (KiB)", s.Sessions), mem, 64))

@@ -114,6 +114,8 @@ log: {level: warn}
 	}
 }
 
+func (p *proxyProcess) pid() int { return p.cmd.Process.Pid }
+
 // stop ends the process as systemd would (SIGTERM), then kills it.
 func (p *proxyProcess) stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)

@@ -27,13 +27,13 @@ type report struct {
 // shares. It shows where an operation's cost goes, and whether the
 // machine was saturated, which the rate alone hides on a shared machine.
 type cpuUse struct {
-	Phase      string   `json:"phase"`
-	Unit       string   `json:"unit"` // "connection" or "query"
-	Client     float64  `json:"client"`
-	MariaDB    float64  `json:"mariadb"`
-	Portcullis *float64 `json:"portcullis,omitempty"`
-	IdlePct    float64  `json:"machine_idle_pct"`
-	StealPct   float64  `json:"machine_steal_pct"`
+	Phase    string   `json:"phase"`
+	Unit     string   `json:"unit"` // "connection" or "query"
+	Client   float64  `json:"client"`
+	MariaDB  float64  `json:"mariadb"`
+	Proxy    *float64 `json:"proxy,omitempty"` // portcullis, or haproxy in the reference rows
+	IdlePct  float64  `json:"machine_idle_pct"`
+	StealPct float64  `json:"machine_steal_pct"`
 }
 
 type machine struct {
@@ -53,9 +53,10 @@ type measure struct {
 	err error
 }
 
-// row is one figure: direct and through portcullis (or portcullis alone),
-// the ratio or the added latency, and the target it is held to. Null
-// values mean the measurement failed (Error says why) or does not apply.
+// row is one figure: direct and through portcullis (or portcullis alone,
+// or, in the reference rows, through haproxy), the ratio or the added
+// latency, and the target it is held to. Null values mean the measurement
+// failed (Error says why) or does not apply.
 type row struct {
 	Phase      string   `json:"phase"`
 	Direct     *float64 `json:"direct"`
@@ -139,7 +140,7 @@ func (r *report) header() string {
 
 func (r *report) printTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "figure\tdirect\tportcullis\tratio\ttarget\t")
+	fmt.Fprintln(tw, "figure\tdirect\tproxied\tratio\ttarget\t")
 	for _, x := range r.Rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", x.Phase, valueCell(x.Direct, x.Error), valueCell(x.Portcullis, x.Error), ratioCell(x), targetCell(x))
 	}
@@ -149,11 +150,11 @@ func (r *report) printTable(w io.Writer) {
 	if len(r.CPU) > 0 {
 		fmt.Fprintln(w, "\nCPU time per connection or query (µs), by process, and the machine's idle and stolen shares:")
 		tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-		fmt.Fprintln(tw, "phase\tper\tclient (Go driver)\tportcullis\tMariaDB\ttotal\tidle\tsteal\t")
+		fmt.Fprintln(tw, "phase\tper\tclient (Go driver)\tproxy\tMariaDB\ttotal\tidle\tsteal\t")
 		for _, c := range r.CPU {
 			proxy, total := "-", c.Client+c.MariaDB
-			if c.Portcullis != nil {
-				proxy, total = fmt.Sprintf("%.1f", *c.Portcullis), total+*c.Portcullis
+			if c.Proxy != nil {
+				proxy, total = fmt.Sprintf("%.1f", *c.Proxy), total+*c.Proxy
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%.1f\t%.1f\t%.0f%%\t%.0f%%\t\n", c.Phase, c.Unit, c.Client, proxy, c.MariaDB, total, c.IdlePct, c.StealPct)
 		}
