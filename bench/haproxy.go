@@ -65,6 +65,8 @@ listen mysql
 	}
 }
 
+func (h *haproxyProcess) pid() int { return h.cmd.Process.Pid }
+
 func (h *haproxyProcess) stop() {
 	h.cmd.Process.Signal(syscall.SIGTERM)
 	h.cmd.Wait()

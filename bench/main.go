@@ -25,9 +25,9 @@
 //   - memory: the proxy's RSS growth per idle session, over -sessions
 //     sessions.
 //   - token checks: the Go benchmarks of ./auth (cached, cold RS256).
-//   - reference: the connect and SELECT 1 phases through Debian's haproxy
-//     as a plain TCP relay to MariaDB (no TLS, no auth): the floor any
-//     user-space proxy pays on this machine.
+//   - reference: the connect, SELECT 1 and sysbench phases through
+//     Debian's haproxy as a plain TCP relay to MariaDB (no TLS, no auth):
+//     the floor any user-space proxy pays on this machine.
 //
 // The proxy's CPU profiles of the warm-pool connect and steady-state
 // phases (through listen.pprof) are written next to -out and their top
@@ -223,32 +223,37 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	oneProxy, errOP := steady("portcullis", viaTLS, 1, withTLS.pid())
 
 	// The reference: a plain TCP relay in C, no TLS, same machine.
-	var connHA, steadyHA, oneHA measure
-	if ha, err := startHAProxy(ctx, dir); err != nil {
-		connHA.err, steadyHA.err, oneHA.err = err, err, err
+	var connHA, steadyHA, oneHA, sbHA measure
+	ha, errHA := startHAProxy(ctx, dir)
+	if errHA != nil {
+		connHA.err, steadyHA.err, oneHA.err, sbHA.err = errHA, errHA, errHA, errHA
 	} else {
+		defer ha.stop()
 		viaHA := connector(ha.addr, benchUser, password, nil)
 		step("reference: haproxy TCP relay, connect")
-		connHA = connect("haproxy TCP relay, no TLS", viaHA, ha.cmd.Process.Pid)
+		connHA = connect("haproxy TCP relay, no TLS", viaHA, ha.pid())
 		step(fmt.Sprintf("reference: haproxy TCP relay, %d conns SELECT 1", s.Conns))
-		r, err := steady("haproxy", viaHA, s.Conns, ha.cmd.Process.Pid)
+		r, err := steady("haproxy", viaHA, s.Conns, ha.pid())
 		steadyHA = measure{r.qps, err}
 		step("reference: haproxy TCP relay, 1 conn SELECT 1")
-		r, err = steady("haproxy", viaHA, 1, ha.cmd.Process.Pid)
+		r, err = steady("haproxy", viaHA, 1, ha.pid())
 		oneHA = measure{r.p50, err}
-		ha.stop()
 	}
 
 	sb := sysbench{dir: dir, threads: 8, time: max(s.Duration*2, 10*time.Second)}
 	var sbDirect, sbProxy measure
 	step("sysbench oltp_read_only: prepare")
 	if err := sb.prepare(ctx, password); err != nil {
-		sbDirect.err, sbProxy.err = err, err
+		sbDirect.err, sbProxy.err, sbHA.err = err, err, err
 	} else {
 		step("sysbench oltp_read_only: direct")
 		sbDirect.v, sbDirect.err = sb.tps(ctx, backendAddr, benchUser, password, false)
 		step("sysbench oltp_read_only: portcullis")
 		sbProxy.v, sbProxy.err = sb.tps(ctx, withTLS.mysqlAddr, benchEmail+"/"+poolRole, token, true)
+		if errHA == nil {
+			step("reference: sysbench oltp_read_only through haproxy")
+			sbHA.v, sbHA.err = sb.tps(ctx, ha.addr, benchUser, password, false)
+		}
 	}
 
 	var mem measure
@@ -274,6 +279,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		rateRow("reference, haproxy TCP relay (no TLS, no auth): connect (conn/s)", connDirect, connHA, "", 0),
 		rateRow(fmt.Sprintf("reference, haproxy TCP relay: %d conns SELECT 1 (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, steadyHA, "", 0),
 		latencyRow("reference, haproxy TCP relay: 1 conn SELECT 1 p50 (µs)", measure{oneDirect.p50, errOD}, oneHA, 0),
+		rateRow(fmt.Sprintf("reference, haproxy TCP relay: sysbench oltp_read_only, %d threads (TPS)", sb.threads), sbDirect, sbHA, "", 0),
 	}
 	if s.Sessions > 0 {
 		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle session at %d sessions (KiB)", s.Sessions), mem, 64))
