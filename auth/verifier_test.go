@@ -9,8 +9,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -163,6 +166,9 @@ func claims(iss string) jwt.MapClaims {
 	}
 }
 
+// esHeader is the header mint writes for ecKey.
+const esHeader = `{"alg":"ES256","kid":"ec-1","typ":"JWT"}`
+
 func mint(tb testing.TB, k signer, c jwt.MapClaims) string {
 	tb.Helper()
 	tok := jwt.NewWithClaims(k.method, c)
@@ -172,6 +178,41 @@ func mint(tb testing.TB, k signer, c jwt.MapClaims) string {
 		tb.Fatalf("sign: %v", err)
 	}
 	return s
+}
+
+// mintNoKID mints a token whose header names no key: the verifier tries
+// every key of the issuer's set.
+func mintNoKID(tb testing.TB, k signer, c jwt.MapClaims) string {
+	tb.Helper()
+	s, err := jwt.NewWithClaims(k.method, c).SignedString(k.priv)
+	if err != nil {
+		tb.Fatalf("sign: %v", err)
+	}
+	return s
+}
+
+// mintRaw signs header and payload as they are: JSON that jwt.MapClaims
+// cannot express (a name twice, null, an object that is not one).
+func mintRaw(tb testing.TB, k signer, header, payload string) string {
+	tb.Helper()
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	sig, err := k.method.Sign(signing, k.priv)
+	if err != nil {
+		tb.Fatalf("sign: %v", err)
+	}
+	return signing + "." + enc.EncodeToString(sig)
+}
+
+// rawClaims is c as JSON with the members in extra added last, e.g.
+// `"email":null`.
+func rawClaims(tb testing.TB, c jwt.MapClaims, extra string) string {
+	tb.Helper()
+	raw, err := json.Marshal(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return strings.TrimSuffix(string(raw), "}") + "," + extra + "}"
 }
 
 // with returns a copy of c with changes applied; a nil value deletes.
@@ -270,6 +311,86 @@ func TestVerifyValid(t *testing.T) {
 	}
 }
 
+// TestVerifyClaimShapes: the claims read exactly as JSON decoded into a
+// map: names match exactly, the last of a name twice counts, null is
+// absent, roles and groups are a string or an array of strings.
+func TestVerifyClaimShapes(t *testing.T) {
+	v := testVerifier(t)
+	_, e, _ := testKeys(t)
+	c := claims(urlIss)
+	want := auth.Identity{
+		Issuer:    "corp",
+		IssuerURL: urlIss,
+		Subject:   "u-42",
+		Username:  "alice@example.com",
+		Groups:    []string{"eng", "ops"},
+		Roles:     []string{"dba"},
+		ExpiresAt: time.Unix(c["exp"].(int64), 0),
+		TokenID:   "token-1",
+	}
+	tests := []struct {
+		name   string
+		token  string
+		change func(*auth.Identity)
+	}{
+		{name: "no kid: every key of the set is tried", token: mintNoKID(t, e, c)},
+		{name: "username claim twice: the last counts",
+			token:  mintRaw(t, e, esHeader, rawClaims(t, c, `"email":"mallory@example.com"`)),
+			change: func(id *auth.Identity) { id.Username = "mallory@example.com" }},
+		{name: "names match exactly", token: mint(t, e, with(c, jwt.MapClaims{"Email": "mallory@example.com", "ROLES": "root"}))},
+		{name: "roles, groups and jti null",
+			token:  mintRaw(t, e, esHeader, rawClaims(t, with(c, jwt.MapClaims{"roles": nil, "groups": nil, "jti": nil}), `"roles":null,"groups":null,"jti":null`)),
+			change: func(id *auth.Identity) { id.Roles, id.Groups, id.TokenID = nil, nil, "" }},
+		{name: "roles an array, groups one string", token: mint(t, e, with(c, jwt.MapClaims{"roles": []string{"dba", "ro"}, "groups": "eng"})),
+			change: func(id *auth.Identity) { id.Roles, id.Groups = []string{"dba", "ro"}, []string{"eng"} }},
+		{name: "aud an array", token: mint(t, e, with(c, jwt.MapClaims{"aud": []string{"other", "portcullis"}}))},
+		{name: "other claims of any shape", token: mint(t, e, with(c, jwt.MapClaims{"x": map[string]any{"y": []any{1, nil, "z"}}}))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := v.Verify(t.Context(), tt.token)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			want := want
+			if tt.change != nil {
+				tt.change(&want)
+			}
+			if !identityEqual(id, want) {
+				t.Errorf("identity = %+v, want %+v", id, want)
+			}
+		})
+	}
+}
+
+// TestVerifyUsernameClaimSub: an issuer may name the user by a registered
+// claim; it is read once, with the rules of both.
+func TestVerifyUsernameClaimSub(t *testing.T) {
+	_, e, _ := testKeys(t)
+	c := issuerConfig("files", fileIss)
+	c.UsernameClaim = "sub"
+	c.RolesClaim = "aud"
+	c.JWKSFile = writeJWKSFile(t, jwksJSON(t, e))
+	v, err := auth.NewVerifier(t.Context(), []config.Issuer{c}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := v.Verify(t.Context(), mint(t, e, claims(fileIss)))
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if id.Username != "u-42" || id.Subject != "u-42" || !slices.Equal(id.Roles, []string{"portcullis"}) {
+		t.Errorf("identity = %+v, want user and subject u-42, roles [portcullis]", id)
+	}
+
+	tok := mint(t, e, with(claims(fileIss), jwt.MapClaims{"sub": 42}))
+	_, err = v.Verify(t.Context(), tok)
+	checkDenied(t, tok, err, `token claim "sub" is not a string`)
+	tok = mint(t, e, with(claims(fileIss), jwt.MapClaims{"sub": nil}))
+	_, err = v.Verify(t.Context(), tok)
+	checkDenied(t, tok, err, `token has no "sub" claim: issuer files names the user with it`)
+}
+
 func identityEqual(a, b auth.Identity) bool {
 	return a.Issuer == b.Issuer && a.IssuerURL == b.IssuerURL && a.Subject == b.Subject &&
 		a.Username == b.Username && slices.Equal(a.Groups, b.Groups) && slices.Equal(a.Roles, b.Roles) &&
@@ -349,6 +470,66 @@ func TestVerifyDenied(t *testing.T) {
 			want: []string{`token claim "email" is not a string`}},
 		{name: "groups of the wrong type", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"groups": []any{"eng", 7}})),
 			want: []string{`token claim "groups" is not a string or an array of strings`}},
+
+		// Claims of the wrong type, null, or named in another case.
+		{name: "exp not a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"exp": "soon"})),
+			want: []string{`token claim "exp" is not a NumericDate`}},
+		{name: "exp null", token: mintRaw(t, e, esHeader, rawClaims(t, with(claims(urlIss), jwt.MapClaims{"exp": nil}), `"exp":null`)),
+			want: []string{`token claim "exp" is not a NumericDate`}},
+		{name: "exp zero", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"exp": 0})),
+			want: []string{`token has no "exp" claim: tokens that never expire are refused`}},
+		{name: "nbf not a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"nbf": "now"})),
+			want: []string{`token claim "nbf" is not a NumericDate`}},
+		{name: "iat not a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"iat": true})),
+			want: []string{`token claim "iat" is not a NumericDate`}},
+		{name: "aud a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"aud": 7})),
+			want: []string{`token has no "aud" claim: it must name one of [portcullis]`}},
+		{name: "aud array holding a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"aud": []any{"portcullis", 7}})),
+			want: []string{`token claim "aud" is not a string or an array of strings`}},
+		{name: "iss not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"iss": 7})),
+			want: []string{`token has no "iss" claim: cannot tell which issuer signed it`}},
+		{name: "sub not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"sub": 7})),
+			want: []string{`token claim "sub" is not a string`}},
+		{name: "sub null", token: mintRaw(t, e, esHeader, rawClaims(t, with(claims(urlIss), jwt.MapClaims{"sub": nil}), `"sub":null`)),
+			want: []string{`token claim "sub" is not a string`}},
+		{name: "jti not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"jti": 7})),
+			want: []string{`token claim "jti" is not a string`}},
+		{name: "username claim null", token: mintRaw(t, e, esHeader, rawClaims(t, with(claims(urlIss), jwt.MapClaims{"email": nil}), `"email":null`)),
+			want: []string{`token has no "email" claim: issuer corp names the user with it`}},
+		{name: "username claim empty", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": ""})),
+			want: []string{`token has an empty "email" claim: issuer corp names the user with it`}},
+		{name: "username claim in another case", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": nil, "EMAIL": "alice@example.com"})),
+			want: []string{`token has no "email" claim`}},
+		{name: "username claim twice, the last null", token: mintRaw(t, e, esHeader, rawClaims(t, claims(urlIss), `"email":null`)),
+			want: []string{`token has no "email" claim`}},
+		{name: "exp twice, the last in the past", token: mintRaw(t, e, esHeader, rawClaims(t, claims(urlIss), fmt.Sprintf(`"exp":%d`, now.Add(-3*time.Minute).Unix()))),
+			want: []string{"token expired 3m ago"}},
+		{name: "roles a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"roles": 7})),
+			want: []string{`token claim "roles" is not a string or an array of strings`}},
+
+		// Header, claims and signature that do not decode.
+		{name: "no alg", token: mintRaw(t, e, `{"kid":"ec-1"}`, rawClaims(t, claims(urlIss), `"x":1`)),
+			want: []string{`malformed token: no "alg" header: only asymmetric algorithms`}},
+		{name: "alg not a string", token: mintRaw(t, e, `{"alg":7,"kid":"ec-1"}`, rawClaims(t, claims(urlIss), `"x":1`)),
+			want: []string{`malformed token: no "alg" header: only asymmetric algorithms`}},
+		{name: "unknown alg", token: mintRaw(t, e, `{"alg":"XS999","kid":"ec-1"}`, rawClaims(t, claims(urlIss), `"x":1`)),
+			want: []string{`token algorithm "XS999" is not allowed: only asymmetric algorithms`}},
+		{name: "header null", token: mintRaw(t, e, `null`, rawClaims(t, claims(urlIss), `"x":1`)),
+			want: []string{`malformed token: no "alg" header`}},
+		{name: "header not an object", token: mintRaw(t, e, `["ES256"]`, rawClaims(t, claims(urlIss), `"x":1`)),
+			want: []string{"malformed token: not a JWT"}},
+		{name: "claims not an object", token: mintRaw(t, e, esHeader, `["alice@example.com"]`),
+			want: []string{"malformed token: not a JWT"}},
+		{name: "claims null", token: mintRaw(t, e, esHeader, `null`),
+			want: []string{`token has no "iss" claim`}},
+		{name: "claims not base64url", token: "eyJhbGciOiJFUzI1NiJ9.e30*.c2ln",
+			want: []string{"malformed token: not a JWT"}},
+		{name: "signature not base64url", token: mint(t, e, claims(urlIss)) + "*",
+			want: []string{"malformed token: not a JWT"}},
+		{name: "HS256 with a signature not base64url", token: hsToken + "*",
+			want: []string{"malformed token: not a JWT"}},
+		{name: "no kid and no key of the set", token: mintNoKID(t, otherECKey, claims(urlIss)),
+			want: []string{"token signature is invalid for issuer corp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
