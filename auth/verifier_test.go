@@ -946,3 +946,44 @@ func TestVerifyStaleKeys(t *testing.T) {
 		t.Fatalf("KeySets = %+v", st)
 	}
 }
+
+// FuzzVerify: whatever a token's header and claims hold, signed by a
+// trusted key or not, it is refused with a *DeniedError that does not
+// quote its signature, or accepted with a user name.
+func FuzzVerify(f *testing.F) {
+	_, e, _ := testKeys(f)
+	c := issuerConfig("files", fileIss)
+	c.JWKSFile = writeJWKSFile(f, jwksJSON(f, e))
+	v, err := auth.NewVerifier(f.Context(), []config.Issuer{c}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := string(must(json.Marshal(claims(fileIss))))
+	for _, header := range []string{esHeader, `{"alg":"ES256"}`, `{"alg":"none"}`, `{"alg":7}`, `null`, `[]`} {
+		f.Add(header, good, true)
+	}
+	f.Add(esHeader, rawClaims(f, claims(fileIss), `"email":null,"exp":0`), true)
+	f.Add(esHeader, `null`, true)
+	f.Add("a.b.c", "", false)
+	f.Add("not a token", "", false)
+	f.Fuzz(func(t *testing.T, header, payload string, sign bool) {
+		tok := header // unsigned: the header is the whole token
+		if sign {
+			tok = mintRaw(t, e, header, payload)
+		}
+		id, err := v.Verify(t.Context(), tok)
+		if err == nil {
+			if id.Username == "" || id.Issuer != "files" {
+				t.Fatalf("accepted without a user: %+v", id)
+			}
+			return
+		}
+		var denied *auth.DeniedError
+		if !errors.As(err, &denied) {
+			t.Fatalf("error = %v (%T), want a *auth.DeniedError", err, err)
+		}
+		if parts := strings.Split(tok, "."); len(parts) == 3 && len(parts[2]) > 8 && strings.Contains(denied.Reason, parts[2]) {
+			t.Fatalf("reason %q contains the token's signature", denied.Reason)
+		}
+	})
+}
