@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -58,6 +59,9 @@ func (sb sysbench) tps(ctx context.Context, addr, user, password string, ssl boo
 	return strconv.ParseFloat(m[1], 64)
 }
 
+// libmariadbPlugins preloads the plugins a login through portcullis uses.
+const libmariadbPlugins = "LIBMYSQL_PLUGINS=caching_sha2_password;mysql_clear_password"
+
 var (
 	tpsLine = regexp.MustCompile(`transactions:\s+\d+\s+\(([\d.]+) per sec\.\)`)
 	errLine = regexp.MustCompile(`ignored errors:\s+(\d+)`)
@@ -66,6 +70,11 @@ var (
 func (sb sysbench) exec(ctx context.Context, args []string) (string, error) {
 	cmd := exec.CommandContext(ctx, "sysbench", args...)
 	cmd.Dir = sb.dir
+	// libmariadb loads auth plugins on first use without a lock, so
+	// threads doing their first login at once can fail with "Plugin ...
+	// could not be loaded: it is already loaded"; loading them at library
+	// init, as the README advises for such clients, avoids the race.
+	cmd.Env = append(os.Environ(), libmariadbPlugins)
 	out, err := cmd.CombinedOutput()
 	if errors.Is(err, exec.ErrNotFound) {
 		return "", errors.New("sysbench is not installed: run `make bench`, which installs it")
