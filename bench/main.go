@@ -29,8 +29,8 @@
 //     Debian's haproxy as a plain TCP relay to MariaDB (no TLS, no auth):
 //     the floor any user-space proxy pays on this machine.
 //
-// The proxy's CPU profiles of the warm-pool connect and steady-state
-// phases (through listen.pprof) are written next to -out and their top
+// The proxy's CPU profiles of the warm-pool connect, 16-connection and
+// one-connection phases (through listen.pprof) are written next to -out and their top
 // entries printed.
 //
 // The client, the proxy and MariaDB share this machine's cores, so the
@@ -185,7 +185,11 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	steady := func(name string, c driver.Connector, n int, proxyPID int) (steadyResult, error) {
 		r, err := steadyState(ctx, c, n, s.Warmup, s.Duration, self, db, proxyPID)
 		if err == nil {
-			noteCPU(fmt.Sprintf("%d conns SELECT 1: %s", n, name), "query", r.cpu, proxyPID)
+			conns := fmt.Sprintf("%d conns", n)
+			if n == 1 {
+				conns = "1 conn"
+			}
+			noteCPU(conns+" SELECT 1: "+name, "query", r.cpu, proxyPID)
 		}
 		return r, err
 	}
@@ -200,7 +204,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	}
 	step("connect: direct")
 	connDirect := connect("direct", direct, 0)
-	// The proxy's CPU profile of the two phases whose targets are hardest.
+	// The proxy's CPU profiles of the phases whose targets are hardest.
 	profDir := filepath.Dir(outPath)
 	step("connect: portcullis, warm pool")
 	connectProfile := startProfile(ctx, withTLS, profDir, "connect", s.Warmup+s.Duration)
@@ -220,6 +224,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	step("1 conn SELECT 1: direct")
 	oneDirect, errOD := steady("direct", direct, 1, 0)
 	step("1 conn SELECT 1: portcullis")
+	latencyProfile := startProfile(ctx, withTLS, profDir, "one-conn", s.Warmup+s.Duration)
 	oneProxy, errOP := steady("portcullis", viaTLS, 1, withTLS.pid())
 
 	// The reference: a plain TCP relay in C, no TLS, same machine.
@@ -295,7 +300,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		return err
 	}
 	fmt.Println("\nwritten to", outPath)
-	for _, pr := range []*profile{connectProfile, steadyProfile} {
+	for _, pr := range []*profile{connectProfile, steadyProfile, latencyProfile} {
 		fmt.Printf("\nportcullis CPU profile, phase %q (%s; go tool pprof -top):\n%s", pr.name, pr.path, pr.top(ctx, 15))
 	}
 	var failed []error
