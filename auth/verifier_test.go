@@ -294,20 +294,25 @@ func TestVerifyValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			want := auth.Identity{
-				Issuer:    tt.wantIssuer,
-				IssuerURL: tt.iss,
-				Subject:   "u-42",
-				Username:  "alice@example.com",
-				Groups:    []string{"eng", "ops"},
-				Roles:     []string{"dba"},
-				ExpiresAt: time.Unix(c["exp"].(int64), 0),
-				TokenID:   "token-1",
-			}
-			if !identityEqual(id, want) {
+			if want := claimsIdentity(tt.wantIssuer, tt.iss, c); !identityEqual(id, want) {
 				t.Errorf("identity = %+v, want %+v", id, want)
 			}
 		})
+	}
+}
+
+// claimsIdentity is the identity the test claims c carry, from issuer
+// name and iss.
+func claimsIdentity(name, iss string, c jwt.MapClaims) auth.Identity {
+	return auth.Identity{
+		Issuer:    name,
+		IssuerURL: iss,
+		Subject:   "u-42",
+		Username:  "alice@example.com",
+		Groups:    []string{"eng", "ops"},
+		Roles:     []string{"dba"},
+		ExpiresAt: time.Unix(c["exp"].(int64), 0),
+		TokenID:   "token-1",
 	}
 }
 
@@ -318,16 +323,7 @@ func TestVerifyClaimShapes(t *testing.T) {
 	v := testVerifier(t)
 	_, e, _ := testKeys(t)
 	c := claims(urlIss)
-	want := auth.Identity{
-		Issuer:    "corp",
-		IssuerURL: urlIss,
-		Subject:   "u-42",
-		Username:  "alice@example.com",
-		Groups:    []string{"eng", "ops"},
-		Roles:     []string{"dba"},
-		ExpiresAt: time.Unix(c["exp"].(int64), 0),
-		TokenID:   "token-1",
-	}
+	want := claimsIdentity("corp", urlIss, c)
 	tests := []struct {
 		name   string
 		token  string
