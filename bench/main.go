@@ -3,11 +3,12 @@
 // its target. Run it with `make bench`, which builds the binary and starts
 // MariaDB (installing MariaDB and sysbench when missing).
 //
-// It creates a throwaway backend account and database (pcbench), mints a
+// It creates throwaway backend accounts and a database (pcbench), mints a
 // dev-issuer token, and runs the real `portcullis serve` binary twice, each
 // in its own process as deployed: once with client TLS (a certificate from
-// a throwaway CA) and once with --insecure-no-tls. Two roles log in as the
-// same account: one with the warm pool (min_idle 2), one with it off. The
+// a throwaway CA) and once with --insecure-no-tls. Two roles, each with an
+// account of its own (pools belong to accounts), have the warm pool
+// (min_idle 2) and the pool off. The
 // Go client is github.com/go-sql-driver/mysql on raw driver connections
 // (no database/sql pool to hide a connect); sysbench is Debian's, on
 // libmariadb. Direct means MariaDB itself, without TLS.
@@ -63,6 +64,10 @@ const (
 	poolRole    = "bench"
 	noPoolRole  = "nopool"
 	benchEmail  = "bench@example.com"
+
+	// noPoolUser is the pool-off role's account: pools belong to accounts,
+	// so a role without a pool needs an account of its own.
+	noPoolUser = "pcbench_nopool"
 )
 
 func main() {
@@ -111,7 +116,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		// A fresh context: the run's may be cancelled (Ctrl-C) by now.
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, q := range []string{"DROP USER IF EXISTS '" + benchUser + "'@'%'", "DROP DATABASE IF EXISTS " + benchDB} {
+		for _, q := range []string{"DROP USER IF EXISTS '" + benchUser + "'@'%', '" + noPoolUser + "'@'%'", "DROP DATABASE IF EXISTS " + benchDB} {
 			if _, derr := root.ExecContext(cctx, q); derr != nil && err == nil {
 				err = fmt.Errorf("%s: %w", q, derr)
 			}
@@ -332,18 +337,20 @@ func openRoot(ctx context.Context) (*sql.DB, string, error) {
 	return db, version, nil
 }
 
-// createAccount (re)creates the bench account and its database, which
-// sysbench fills.
+// createAccount (re)creates the bench accounts (one password for both)
+// and their database, which sysbench fills.
 func createAccount(ctx context.Context, root *sql.DB, password string) error {
 	for _, q := range []string{
-		"DROP USER IF EXISTS '" + benchUser + "'@'%'",
+		"DROP USER IF EXISTS '" + benchUser + "'@'%', '" + noPoolUser + "'@'%'",
 		"DROP DATABASE IF EXISTS " + benchDB,
 		"CREATE DATABASE " + benchDB,
 		"CREATE USER '" + benchUser + "'@'%' IDENTIFIED BY '" + password + "'",
 		"GRANT ALL ON " + benchDB + ".* TO '" + benchUser + "'@'%'",
+		"CREATE USER '" + noPoolUser + "'@'%' IDENTIFIED BY '" + password + "'",
+		"GRANT ALL ON " + benchDB + ".* TO '" + noPoolUser + "'@'%'",
 	} {
 		if _, err := root.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create backend account %s: %w", benchUser, err)
+			return fmt.Errorf("create the bench's backend accounts: %w", err)
 		}
 	}
 	return nil

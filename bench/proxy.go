@@ -67,7 +67,7 @@ roles:
 audit: {file: audit.log}
 log: {level: warn}
 `, mysqlAddr, httpAddr, pprofAddr, backendAddr, tlsYAML, maxConns, filepath.Join(filepath.Dir(dir), "dev.pem"),
-		poolRole, benchUser, benchUser, noPoolRole, benchUser, benchUser)
+		poolRole, benchUser, benchUser, noPoolRole, noPoolUser, benchUser)
 	cfgPath := filepath.Join(dir, "portcullis.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return nil, err

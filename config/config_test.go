@@ -274,6 +274,9 @@ func TestParse(t *testing.T) {
 		{name: "role name with space", over: map[string]string{"roles": " {\"a b\": {backend_user: u}}", "mappings": "-"}, want: []string{`roles["a b"]: the role name "a b" holds "/" or whitespace`}},
 		{name: "role name empty", over: map[string]string{"roles": " {\"\": {backend_user: u}}", "mappings": "-"}, want: []string{`roles[""]: the role name is empty`}},
 		{name: "backend_user empty", over: map[string]string{"roles": " {analyst: {backend_password: \"\"}}"}, want: []string{"roles.analyst.backend_user: is empty"}},
+		{name: "one account, two pools", over: map[string]string{"roles": " {analyst: {backend_user: u}, bulk: {backend_user: u, pool: {max_idle: -1}}}"},
+			want: []string{"roles.bulk.pool: differs from roles.analyst.pool, which logs in as the same backend_user u"}},
+		{name: "one account, one pool", over: map[string]string{"roles": " {analyst: {backend_user: u, pool: {max_idle: 8}}, bulk: {backend_user: u}, temp: {plan: ephemeral, backend_user: u, grants: [\"SELECT ON a.*\"], pool: {max_idle: -1}}}"}},
 
 		// secrets.
 		{name: "inline secret refused", over: map[string]string{"roles": " {dba: {backend_user: u, backend_password: \"pw-inline-Yt4\"}}", "mappings": "-"}, want: []string{"roles.dba.backend_password: write the secret as ${env:NAME} or file:PATH, not inline"}},

@@ -225,6 +225,24 @@ func (c *Config) problems() []problem {
 		}
 		add(check{strings.ContainsAny(r.BackendRole, "'`;\\ "), key + ".backend_role", "must be a plain role name"})
 	}
+	// Pooled connections belong to a backend account, not to a role: roles
+	// that log in as one account share its pool, so they must agree on it
+	// (else the pool off for one role would still serve it from the other's).
+	firstRole := map[string]string{} // backend_user -> its first static role
+	for _, rn := range roleNames {
+		r := c.Roles[rn]
+		if r.Plan != PlanStatic || r.BackendUser == "" {
+			continue
+		}
+		first, seen := firstRole[r.BackendUser]
+		if !seen {
+			firstRole[r.BackendUser] = rn
+			continue
+		}
+		add(check{r.Pool != c.Roles[first].Pool, rolePath(rn) + ".pool", fmt.Sprintf(
+			"differs from %s.pool, which logs in as the same backend_user %s: pooled connections belong to the account, so give both roles the same pool settings, or this role an account of its own",
+			rolePath(first), r.BackendUser)})
+	}
 
 	// mappings
 	issuerNames := c.issuerNames()
