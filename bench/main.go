@@ -1,16 +1,16 @@
 // Command bench measures what portcullis costs a MySQL client, against the
 // same client talking to MariaDB directly, and checks each figure against
 // its target. Run it with `make bench`, which builds the binary and starts
-// MariaDB (installing MariaDB and sysbench when missing).
+// MariaDB (installing MariaDB, sysbench and haproxy when missing).
 //
 // It creates throwaway backend accounts and a database (pcbench), mints a
 // dev-issuer token, and runs the real `portcullis serve` binary twice, each
 // in its own process as deployed: once with client TLS (a certificate from
 // a throwaway CA) and once with --insecure-no-tls. Two roles, each with an
 // account of its own (pools belong to accounts), have the warm pool
-// (min_idle 2) and the pool off. The
-// Go client is github.com/go-sql-driver/mysql on raw driver connections
-// (no database/sql pool to hide a connect); sysbench is Debian's, on
+// (min_idle 2) and the pool off. The Go client is
+// github.com/go-sql-driver/mysql on raw driver connections (no
+// database/sql pool to hide a connect); sysbench is Debian's, on
 // libmariadb. Direct means MariaDB itself, without TLS.
 //
 // Rows, each after a short warm-up:
@@ -31,8 +31,8 @@
 //     the floor any user-space proxy pays on this machine.
 //
 // The proxy's CPU profiles of the warm-pool connect, 16-connection and
-// one-connection phases (through listen.pprof) are written next to -out and their top
-// entries printed.
+// one-connection phases (through listen.pprof) are written next to -out,
+// and their top entries printed.
 //
 // The client, the proxy and MariaDB share this machine's cores, so the
 // proxy's CPU is taken from MariaDB's and the client's; absolute numbers
