@@ -123,8 +123,8 @@ func (s *Server) mountAdmin(a AdminOptions) {
 			return
 		}
 		name := r.PathValue("name")
-		t, err := s.putTeam(r.Context(), a.Store, a.Roles, store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
-		var bad teamError
+		t, _, err := s.putTeam(r.Context(), a.Store, a.Roles, store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
+		var bad inputError
 		if errors.As(err, &bad) {
 			oauthError(w, http.StatusBadRequest, "invalid_request", bad.Error())
 			return
@@ -198,7 +198,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		}
 		name := r.PathValue("name")
 		what, err := s.setConnection(r.Context(), name, body.Enabled, body.EnforceMFA, "the admin API")
-		if bad := connError(""); errors.As(err, &bad) {
+		if bad := inputError(""); errors.As(err, &bad) {
 			oauthError(w, http.StatusBadRequest, "invalid_request", bad.Error())
 			return
 		} else if err != nil {
@@ -211,31 +211,34 @@ func (s *Server) mountAdmin(a AdminOptions) {
 	s.mountLocalAdmin(a, guard)
 }
 
-// teamError is a team the caller must correct.
-type teamError string
+// inputError is a request the caller must correct; its text says how.
+type inputError string
 
-func (e teamError) Error() string { return string(e) }
+func (e inputError) Error() string { return string(e) }
 
 // putTeam creates or replaces a team whose roles are among roles (the
 // configured ones), then has every node re-check its members' sessions.
-func (s *Server) putTeam(ctx context.Context, st store.Store, roles []string, t store.Team) (store.Team, error) {
+// created says the team could not be read before (the console's audit
+// line says "create" then).
+func (s *Server) putTeam(ctx context.Context, st store.Store, roles []string, t store.Team) (saved store.Team, created bool, err error) {
+	before, err := st.GetTeam(ctx, t.Name)
+	created = err != nil
 	if strings.TrimSpace(t.Name) == "" {
-		return store.Team{}, teamError("a team needs a name")
+		return store.Team{}, created, inputError("a team needs a name")
 	}
 	for _, role := range t.Roles {
 		if !slices.Contains(roles, role) {
-			return store.Team{}, teamError("role " + strconv.Quote(role) + " is not configured: use one of " + strings.Join(roles, ", "))
+			return store.Team{}, created, inputError("role " + strconv.Quote(role) + " is not configured: use one of " + strings.Join(roles, ", "))
 		}
 	}
-	before, _ := st.GetTeam(ctx, t.Name)
-	saved, err := st.PutTeam(ctx, t)
+	saved, err = st.PutTeam(ctx, t)
 	if errors.Is(err, store.ErrInvalid) {
-		return saved, teamError("the team name is too long (at most 255 bytes)")
+		return saved, created, inputError("the team name is too long (at most 255 bytes)")
 	} else if err != nil {
-		return saved, err
+		return saved, created, err
 	}
 	s.rolesChanged(ctx, st, append(before.Groups, saved.Groups...))
-	return saved, nil
+	return saved, created, nil
 }
 
 // deleteTeam deletes a team (store.ErrNotFound if there is none) and has

@@ -91,12 +91,9 @@ func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request, admin stor
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int, admin store.User, v usersView, notice, msg string) {
 	v.Roles = append(append([]string{}, s.local.opt.Roles...), AdminRole)
-	if tokens, err := s.local.opt.Store.ListSCIMTokens(r.Context()); err != nil {
+	var err error
+	if v.SyncOn, err = syncedConnections(r.Context(), s.local.opt.Store); err != nil {
 		s.opt.Log.Error("console: list SCIM tokens", "err", err)
-	} else {
-		for _, t := range tokens {
-			v.SyncOn = append(v.SyncOn, t.Connection)
-		}
 	}
 	var rows []userRow
 	for offset := 0; ; {
@@ -333,13 +330,9 @@ func (s *Server) directoryData(r *http.Request) directoryView {
 	if err != nil {
 		s.opt.Log.Error("console: read the connections' state", "err", err)
 	}
-	sync := map[string]bool{}
-	tokens, err := s.local.opt.Store.ListSCIMTokens(r.Context())
+	synced, err := syncedConnections(r.Context(), s.local.opt.Store)
 	if err != nil {
 		s.opt.Log.Error("console: list SCIM tokens", "err", err)
-	}
-	for _, t := range tokens {
-		sync[t.Connection] = true
 	}
 	if rt := s.sso(); rt != nil {
 		for _, n := range rt.names {
@@ -348,7 +341,7 @@ func (s *Server) directoryData(r *http.Request) directoryView {
 				continue
 			}
 			d.Connections = append(d.Connections, connRow{Name: c.Name, Label: c.DisplayName, Type: c.method(), RequireSCIM: c.RequireSCIM,
-				Sync: sync[c.Name], State: states[c.Name]})
+				Sync: slices.Contains(synced, c.Name), State: states[c.Name]})
 			d.SSOOn = d.SSOOn || states[c.Name].Enabled
 		}
 	}
@@ -379,7 +372,7 @@ func (s *Server) consoleSetConnection(w http.ResponseWriter, r *http.Request, ad
 	what, err := s.setConnection(r.Context(), name, enabled, enforce, admin.UserName)
 	if err != nil {
 		status, msg := http.StatusInternalServerError, "the change could not be saved: see the server log"
-		if bad := connError(""); errors.As(err, &bad) {
+		if bad := inputError(""); errors.As(err, &bad) {
 			status, msg = http.StatusBadRequest, bad.Error()
 		} else {
 			s.opt.Log.Error("console: set the connection's state", "connection", name, "err", err)
@@ -431,6 +424,7 @@ func (s *Server) consoleRotateSCIM(w http.ResponseWriter, r *http.Request, admin
 		return
 	}
 	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: rotate SCIM token of " + conn + " by " + admin.UserName, ClientAddr: clientIP(r), User: admin.UserName})
+	d = s.directoryData(r) // read again: sync is on for conn now
 	d.NewToken, d.TokenFor = tok, conn
 	s.local.render(w, r, http.StatusOK, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
 		Notice: "The new SCIM token of " + conn + " is below. Paste it into the IdP now: it is not shown again, and the old one no longer works.", Data: d})
@@ -445,14 +439,14 @@ func (s *Server) consolePutTeam(w http.ResponseWriter, r *http.Request, admin st
 			t.Groups = append(t.Groups, g)
 		}
 	}
-	verb := "create"
-	if _, err := s.local.opt.Store.GetTeam(r.Context(), t.Name); err == nil {
-		verb = "update"
+	saved, created, err := s.putTeam(r.Context(), s.local.opt.Store, s.local.opt.Roles, t)
+	verb := "update"
+	if created {
+		verb = "create"
 	}
-	saved, err := s.putTeam(r.Context(), s.local.opt.Store, s.local.opt.Roles, t)
 	if err != nil {
-		msg := err.Error() // a teamError says what to correct
-		if bad := teamError(""); !errors.As(err, &bad) {
+		msg := err.Error() // an inputError says what to correct
+		if bad := inputError(""); !errors.As(err, &bad) {
 			s.opt.Log.Error("console: put team", "team", t.Name, "err", err)
 			msg = "the team could not be saved: see the server log"
 		}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -626,7 +627,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"user_name": "...", "role": "..."}`)
 			return
 		}
-		if body.Role != "" && body.Role != AdminRole && !containsString(a.Roles, body.Role) {
+		if body.Role != "" && body.Role != AdminRole && !slices.Contains(a.Roles, body.Role) {
 			oauthError(w, http.StatusBadRequest, "invalid_request", "role "+body.Role+" is not configured: use one of "+strings.Join(append(append([]string{}, a.Roles...), AdminRole), ", "))
 			return
 		}
@@ -649,15 +650,6 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "user_name": u.UserName, "role": u.Role, "password": password})
 	}))
-}
-
-func containsString(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // ssoSecondFactor holds an SSO login of a connection with enforce_mfa

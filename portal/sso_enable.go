@@ -75,11 +75,6 @@ func (s *Server) enabledConnections(ctx context.Context) ([]*SSOConnection, erro
 	return out, nil
 }
 
-// connError is a change of a connection's state the caller must correct.
-type connError string
-
-func (e connError) Error() string { return string(e) }
-
 // setConnection changes what a connection does (a nil value stays as it
 // is) for every node, and says what changed ("disabled connection
 // okta").
@@ -91,9 +86,9 @@ func (s *Server) setConnection(ctx context.Context, name string, enabled, enforc
 	cur, ok := states[name]
 	switch {
 	case !ok:
-		return "", connError("no IdP connection is named " + clip(name))
+		return "", inputError("no IdP connection is named " + clip(name))
 	case enabled == nil && enforceMFA == nil:
-		return "", connError("nothing to change: set enabled or enforce_mfa")
+		return "", inputError("nothing to change: set enabled or enforce_mfa")
 	}
 	var what []string
 	if enabled != nil {
@@ -147,9 +142,12 @@ func (s *Server) noteSSOLogin(ctx context.Context, st store.Store, u store.User)
 			s.opt.Log.Error("sso: record the first SSO login", "user", u.UserName, "err", err)
 			return u
 		}
-		if u, err = st.GetUser(ctx, u.ID); err != nil {
-			return u
+		fresh, err := st.GetUser(ctx, u.ID)
+		if err != nil {
+			s.opt.Log.Error("sso: record the first SSO login", "user", u.UserName, "err", err)
+			return u // the login goes on as the user it authenticated
 		}
+		u = fresh
 	}
 	return u
 }
@@ -203,16 +201,12 @@ func (e *syncOnError) Error() string {
 // createLocalUser makes a local account with a random initial password,
 // returned once; refused while directory sync is on.
 func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role, display string) (store.User, string, error) {
-	tokens, err := st.ListSCIMTokens(ctx)
+	synced, err := syncedConnections(ctx, st)
 	if err != nil {
 		return store.User{}, "", err
 	}
-	if len(tokens) > 0 {
-		e := &syncOnError{}
-		for _, t := range tokens {
-			e.connections = append(e.connections, t.Connection)
-		}
-		return store.User{}, "", e
+	if len(synced) > 0 {
+		return store.User{}, "", &syncOnError{connections: synced}
 	}
 	password := local.GeneratePassword()
 	nu := store.User{UserName: name, DisplayName: display, Active: true, Role: role, Source: store.SourceLocal}
@@ -225,6 +219,17 @@ func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role
 	}
 	u, err = st.UpdateUser(ctx, s.local.withCreds(u, creds{PasswordHash: local.Hash(password), PasswordSet: time.Now().UTC()}), u.Version)
 	return u, password, err
+}
+
+// syncedConnections names the connections with directory sync on: those
+// holding a SCIM token.
+func syncedConnections(ctx context.Context, st store.Store) ([]string, error) {
+	tokens, err := st.ListSCIMTokens(ctx)
+	var names []string
+	for _, t := range tokens {
+		names = append(names, t.Connection)
+	}
+	return names, err
 }
 
 // webRedirect marks an SSO login for a browser session (/account, the
