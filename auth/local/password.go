@@ -111,7 +111,6 @@ type FailureLog interface {
 type Lockout struct {
 	log                    FailureLog
 	perAccount, perAddress int
-	now                    func() time.Time
 }
 
 // lockoutWindow is the span a budget counts failures over.
@@ -120,7 +119,7 @@ const lockoutWindow = time.Minute
 // NewLockout allows perAccount failures per account and perAddress per
 // address per minute, counted in log; 0 does not limit.
 func NewLockout(log FailureLog, perAccount, perAddress int) *Lockout {
-	return &Lockout{log: log, perAccount: perAccount, perAddress: perAddress, now: time.Now}
+	return &Lockout{log: log, perAccount: perAccount, perAddress: perAddress}
 }
 
 // UnavailableError: the failure counts cannot be read, so the attempt is
@@ -149,7 +148,7 @@ func (l *Lockout) budgets(account, address string) []budget {
 // Check returns a *LockedError when account or address is out of budget,
 // or an *UnavailableError when the counts cannot be read.
 func (l *Lockout) Check(ctx context.Context, account, address string) error {
-	now := l.now()
+	now := time.Now()
 	for _, b := range l.budgets(account, address) {
 		if b.max <= 0 {
 			continue

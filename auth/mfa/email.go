@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
 // EmailCodeDigits is the length of an email code; longer than a TOTP
@@ -137,7 +139,7 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 		}
 	}
 	if m.Username != "" {
-		if _, secure := c.TLSConnectionState(); !secure && !isLoopback(host) {
+		if _, secure := c.TLSConnectionState(); !secure && !safe.IsLoopback(host) {
 			return fmt.Errorf("smtp %s: the relay offers no STARTTLS, and the password is never sent in the clear: use the relay's submission port (587) with STARTTLS", m.Addr)
 		}
 		if ok, _ := c.Extension("AUTH"); !ok {
@@ -167,9 +169,4 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 	}
 	c.Quit() // the message is accepted; a failed goodbye changes nothing
 	return nil
-}
-
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -129,7 +128,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 		return nil, fmt.Errorf("%s: jwks_url %q is not an absolute http(s) URL", name, rawURL)
 	}
 	logURL := u.Redacted()
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
 		slog.Warn("jwks_url uses plain http: anyone on the path can substitute signing keys",
 			"key_set", name, "jwks_url", logURL)
 	}
@@ -372,9 +371,4 @@ func (c capBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxBodyBytes)
 	return resp, nil
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
 }
