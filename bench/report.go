@@ -145,7 +145,7 @@ func (r *report) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", x.Phase, valueCell(x.Direct, x.Error), valueCell(x.Portcullis, x.Error), ratioCell(x), targetCell(x))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nratio = portcullis / direct: for conn/s, QPS and TPS 1.00x is free and lower is a cost;\n"+
+	fmt.Fprintln(w, "\nratio = proxied / direct (portcullis, or haproxy in the reference rows): for conn/s, QPS and TPS 1.00x is free and lower is a cost;\n"+
 		"for latency +µs is what the proxy adds. Absolute numbers vary from run to run: compare ratios.")
 	if len(r.CPU) > 0 {
 		fmt.Fprintln(w, "\nCPU time per connection or query (µs), by process, and the machine's idle and stolen shares:")

@@ -356,12 +356,12 @@ func hostPortProblem(addr string) string {
 
 // loopback reports whether addr is host:port with a loopback IP host.
 func loopback(addr string) bool {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || hostPortProblem(addr) != "" {
+	if hostPortProblem(addr) != "" {
 		return false
 	}
+	host, _, _ := net.SplitHostPort(addr)
 	ip := net.ParseIP(host)
-	return port != "" && ip != nil && ip.IsLoopback()
+	return ip != nil && ip.IsLoopback()
 }
 
 // fileProblem is why path (if set) is not a readable regular file, or "".

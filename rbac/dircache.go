@@ -29,15 +29,13 @@ type DirectoryCache struct {
 	now func() time.Time
 
 	mu    sync.Mutex
-	gen   uint64                // bumped by Invalidate: a read it overtook is not stored
+	gen   uint64                // bumped by Invalidate, which also empties the maps: a read it overtook is not stored
 	users map[string]cachedUser // by lowercased user name
 	byID  map[string]string     // user id -> key in users
 	teams *cachedTeams
 }
 
-// Invalidate replaces the maps, so whatever is in them is of the current
-// generation; the generation only stops a read that an Invalidate
-// overtook from being stored.
+// cachedUser is one user name's answer: the user and groups, or not found.
 type cachedUser struct {
 	user   store.User
 	found  bool
