@@ -41,7 +41,8 @@ type Store interface {
 	// case-insensitively, or the ID is taken.
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id string) (User, error)
-	// GetUserByName finds a user by user name, case-insensitively.
+	// GetUserByName finds a user by user name as auth/username normalises
+	// it; ErrInvalid for a name that rule refuses.
 	GetUserByName(ctx context.Context, userName string) (User, error)
 	// ListUsers returns a page of users ordered by Created then ID, and
 	// the total number of users.
@@ -198,7 +199,7 @@ const (
 // SCIM, created at first SSO login or made locally.
 type User struct {
 	ID          string
-	UserName    string // unique, case-insensitively
+	UserName    string // trimmed; unique by its auth/username normal form
 	ExternalID  string
 	DisplayName string
 	GivenName   string
