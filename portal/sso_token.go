@@ -80,6 +80,9 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 	case errors.Is(err, store.ErrNotFound):
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "the login code is unknown or expired: run portcullis login again", audit.Event{})
 		return
+	case errors.Is(err, store.ErrRevoked):
+		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "this login was signed out or revoked: run portcullis login again", audit.Event{})
+		return
 	case err != nil:
 		s.tokenInternal(w, err)
 		return

@@ -144,8 +144,9 @@ type Store interface {
 	// was used before or not, so a caller who fails use's checks (PKCE,
 	// redirect) cannot spoil the code. A code used before (or by a
 	// concurrent caller) that passes use is ErrConflict, returned with
-	// the code so the caller can revoke its family; an expired or unknown
-	// code is ErrNotFound. use must not call the store.
+	// the code so the caller can revoke its family; ErrRevoked if the
+	// family was revoked meanwhile; an expired or unknown code is
+	// ErrNotFound. use must not call the store.
 	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, use func(AuthCode) (*RefreshToken, error)) (AuthCode, error)
 	// DeleteExpiredAuthCodes deletes codes whose ExpiresAt is before now
 	// and returns how many.

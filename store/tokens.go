@@ -373,6 +373,14 @@ func (s *DB) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, use
 		if first == nil {
 			return nil
 		}
+		var revoked int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL",
+			c.FamilyID).Scan(&revoked); err != nil {
+			return err
+		}
+		if revoked > 0 {
+			return fmt.Errorf("%w: the login %q was revoked", ErrRevoked, c.FamilyID)
+		}
 		rt := *first
 		rt.FamilyID, rt.UserID = c.FamilyID, c.UserID
 		_, err = insertRefreshToken(ctx, tx, s.now(), rt)

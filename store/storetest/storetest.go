@@ -1031,6 +1031,18 @@ func testRedeemAuthCode(t *testing.T, s store.Store) {
 	wantErr(t, "second use", err, store.ErrConflict)
 	wantEqual(t, "family of the reused code", got.FamilyID, "fam-c1")
 
+	t.Run("a revoked login gets no first token", func(t *testing.T) {
+		must[store.AuthCode](t, "CreateAuthCode")(s.CreateAuthCode(ctx, store.AuthCode{Hash: hash("c2"), UserID: u.ID, FamilyID: "fam-c2", ExpiresAt: now.Add(time.Minute)}))
+		must[store.RefreshToken](t, "CreateRefreshToken")(s.CreateRefreshToken(ctx, store.RefreshToken{FamilyID: "fam-c2", UserID: u.ID, Hash: hash("c2-old"), ExpiresAt: now.Add(time.Hour)}))
+		must[int64](t, "RevokeRefreshFamily")(s.RevokeRefreshFamily(ctx, "fam-c2", now))
+		_, err := s.RedeemAuthCode(ctx, hash("c2"), now, func(store.AuthCode) (*store.RefreshToken, error) {
+			return &store.RefreshToken{Hash: hash("c2-new"), ExpiresAt: now.Add(time.Hour)}, nil
+		})
+		wantErr(t, "RedeemAuthCode", err, store.ErrRevoked)
+		if _, err := s.GetRefreshTokenByHash(ctx, hash("c2-new")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a first token was stored in a revoked family: %v", err)
+		}
+	})
 	_, err = s.RedeemAuthCode(ctx, hash("c-old"), now, check("right"))
 	wantErr(t, "expired", err, store.ErrNotFound)
 	_, err = s.RedeemAuthCode(ctx, hash("nope"), now, check("right"))
