@@ -35,19 +35,29 @@ const maxRounds = 4
 // trimmed, NFKC, case-folded. See the package documentation for what it
 // refuses.
 func Normalize(s string) (string, error) {
+	if out, ok := printableASCII(s); ok {
+		if out == "" {
+			return "", &Error{Name: s, Kind: "is empty: give a user name"}
+		}
+		return out, nil
+	}
 	if err := check(s); err != nil {
 		return "", err
 	}
 	folder := cases.Fold()
-	out := trim(s)
+	out, stable := trim(s), false
 	for range maxRounds {
 		next := trim(folder.String(norm.NFKC.String(out)))
 		if next == out {
+			stable = true
 			break
 		}
 		out = next
 	}
-	if out == "" {
+	switch {
+	case !stable:
+		return "", &Error{Name: s, Kind: "does not normalise to a stable form: use plainer characters"}
+	case out == "":
 		return "", &Error{Name: s, Kind: "is empty: give a user name"}
 	}
 	// NFKC can map a compatibility character onto one the rule refuses
@@ -55,10 +65,19 @@ func Normalize(s string) (string, error) {
 	if err := check(out); err != nil {
 		return "", &Error{Name: s, Kind: "normalises to a name holding a forbidden character"}
 	}
-	if again := trim(folder.String(norm.NFKC.String(out))); again != out {
-		return "", &Error{Name: s, Kind: "does not normalise to a stable form: use plainer characters"}
-	}
 	return out, nil
+}
+
+// printableASCII is Normalize's fast path for the common name: when s is
+// printable ASCII (space to tilde), NFKC changes nothing and case folding
+// is ASCII lowercasing, so the result is s trimmed of spaces, lowercased.
+func printableASCII(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return "", false
+		}
+	}
+	return strings.ToLower(strings.Trim(s, " ")), true
 }
 
 // Display returns s trimmed, with its case and characters as given, after

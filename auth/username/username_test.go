@@ -147,3 +147,41 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNormalize: the proxy normalises a user name a few times per
+// connection (the MySQL user name, the token's, the session count).
+func BenchmarkNormalize(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"ascii", "alice.smith@example.com"},
+		{"mixed case", "Alice.Smith@Example.COM"},
+		{"non-ASCII", "Zoë.Ærøskøbing@exämple.com"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := username.Normalize(bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzASCIIFastPath: the printable-ASCII shortcut gives what the full
+// NFKC and case-folding path gives.
+func FuzzASCIIFastPath(f *testing.F) {
+	f.Add("Alice@Example.COM ")
+	f.Add("  ~`!@#$%^&*()_+{}|:<>?")
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		for i := range b {
+			b[i] = 0x20 + b[i]%0x5f // printable ASCII
+		}
+		in := string(b)
+		fast, err := username.Normalize(in)
+		slow, serr := username.NormalizeSlow(in)
+		if (err == nil) != (serr == nil) || fast != slow {
+			t.Fatalf("Normalize(%q) = %q, %v; the full path gives %q, %v", in, fast, err, slow, serr)
+		}
+	})
+}
