@@ -45,8 +45,9 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 		return
 	}
 	var (
-		d       codeData
-		refresh string // the first refresh token, if the login renews
+		d          codeData
+		refresh    string // the first refresh token, if the login renews
+		sessionEnd = time.Now().Add(rt.opt.SessionTTL)
 	)
 	c, err := rt.opt.Store.RedeemAuthCode(ctx, hashSecret("code", code), time.Now(), func(c store.AuthCode) (*store.RefreshToken, error) {
 		if err := json.Unmarshal(c.Data, &d); err != nil || d.Challenge == "" {
@@ -59,8 +60,7 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 			return nil, codeRefused("code_verifier does not match the login's code_challenge (PKCE): the code was not issued to this client")
 		}
 		var next *store.RefreshToken
-		refresh, next = newRefresh(refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream},
-			time.Now().Add(rt.opt.SessionTTL))
+		refresh, next = newRefresh(refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream}, sessionEnd)
 		return next, nil
 	})
 	var refused codeRefused
@@ -96,7 +96,7 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 		return
 	}
 	rd := refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream}
-	s.issueSSO(w, r, rt, ip, u, rd, refresh, time.Now().Add(rt.opt.SessionTTL), "authorization_code")
+	s.issueSSO(w, r, rt, ip, u, rd, refresh, sessionEnd, "authorization_code")
 }
 
 // codeRefused is a check of the code request that failed: the code stays
