@@ -179,6 +179,8 @@ func (s *DB) RotateRefreshToken(ctx context.Context, usedID string, at time.Time
 		switch {
 		case used.RevokedAt != nil:
 			return fmt.Errorf("%w: revoked at %s", ErrRevoked, used.RevokedAt.Format(time.RFC3339))
+		case n == 0 && used.UsedAt == nil:
+			return fmt.Errorf("%w: used by a concurrent request", ErrConflict)
 		case n == 0:
 			return fmt.Errorf("%w: already used at %s", ErrConflict, used.UsedAt.Format(time.RFC3339))
 		}
