@@ -31,6 +31,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckShape -fuzztime $(or $(FUZZTIME),30s) ./auth/saml
 	$(GO) test -run '^$$' -fuzz FuzzAWSVerify -fuzztime $(or $(FUZZTIME),30s) ./auth/cloud
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(or $(FUZZTIME),30s) ./auth
+	$(GO) test -run '^$$' -fuzz 'FuzzNormalize$$' -fuzztime $(or $(FUZZTIME),30s) ./auth/username
+	$(GO) test -run '^$$' -fuzz FuzzASCIIFastPath -fuzztime $(or $(FUZZTIME),30s) ./auth/username
 
 mariadb:
 	@scripts/ensure-mariadb.sh

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth/internal/jwks"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/config"
 )
 
@@ -404,7 +405,9 @@ func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
 		if s == "" {
 			return Identity{}, Denied("token has an empty %q claim: issuer %s names the user with it", is.usernameClaim, is.name)
 		}
-		id.Username = s
+		if id.Username, err = username.Display(s); err != nil {
+			return Identity{}, Denied("token claim %q cannot name a user: %v", is.usernameClaim, err)
+		}
 	}
 	if id.Groups, err = stringsClaim(claims, is.groupsClaim); err != nil {
 		return Identity{}, err

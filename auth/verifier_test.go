@@ -464,6 +464,12 @@ func TestVerifyDenied(t *testing.T) {
 			want: []string{`token has no "email" claim`}},
 		{name: "username claim not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": 42})),
 			want: []string{`token claim "email" is not a string`}},
+		{name: "username claim with NUL and vertical tab", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "alice@example.com\x00\v"})),
+			want: []string{`token claim "email" cannot name a user`, "control character (U+0000) at position 18"}},
+		{name: "username claim with a bidi override", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "alice\u202e@example.com"})),
+			want: []string{"bidirectional control character (U+202E)"}},
+		{name: "username claim of spaces", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "   "})),
+			want: []string{`token claim "email" cannot name a user`, "is empty"}},
 		{name: "groups of the wrong type", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"groups": []any{"eng", 7}})),
 			want: []string{`token claim "groups" is not a string or an array of strings`}},
 

@@ -341,7 +341,9 @@ type ssoEnv struct {
 	saml *samlIdP
 }
 
-func startSSO(t *testing.T) *ssoEnv {
+// startSSO starts the product with both IdPs; opts (at most one) adds to
+// the harness options, for example a MariaDB store.
+func startSSO(t *testing.T, opts ...harnessOpts) *ssoEnv {
 	o := startOIDCWithSecret(t)
 	s := startSAMLIdP(t)
 	yaml := fmt.Sprintf(`
@@ -363,7 +365,12 @@ sso:
       role_values: {member: reader, administrator: writer}
       saml: {idp_metadata_url: %[3]q}
 `, o.issuer, idpClientID, s.url+"/metadata")
-	h := startHarness(t, harnessOpts{topYAML: yaml})
+	hopt := harnessOpts{}
+	if len(opts) > 0 {
+		hopt = opts[0]
+	}
+	hopt.topYAML += yaml
+	h := startHarness(t, hopt)
 	o.register(h.http, "corp", "corp-strict")
 	resp, err := http.Get(h.http + "/v1/sso/saml/saml/metadata")
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/rbac"
@@ -252,7 +253,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
 			msg: fmt.Sprintf("too many failed logins from %s: wait %v and try again", clientHost(c), wait.Round(time.Second)+time.Second)}
 	}
-	if wait, ok := s.failUser.Allow(strings.ToLower(name)); !ok {
+	if wait, ok := s.failUser.Allow(identityKey(name)); !ok {
 		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
 			msg: fmt.Sprintf("too many failed logins as %s: wait %v and try again", name, wait.Round(time.Second)+time.Second)}
 	}
@@ -263,7 +264,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
 	if err != nil {
 		s.failIP.Failed(clientHost(c))
-		s.failUser.Failed(strings.ToLower(name))
+		s.failUser.Failed(identityKey(name))
 		return nil, nil, err
 	}
 	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
@@ -389,12 +390,15 @@ func tokenString(b []byte, limit int) (string, error) {
 // the role. It fills the audit event as it learns.
 func (s *Server) authorize(ctx context.Context, live *Live, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
 	defer metrics.Since(metrics.AuthSeconds, time.Now())
+	if _, err := username.Normalize(name); err != nil {
+		return auth.Identity{}, rbac.Grant{}, deny("MySQL %v", err)
+	}
 	id, err := live.Verifier.Verify(ctx, token)
 	if err != nil {
 		return id, rbac.Grant{}, err
 	}
 	ev.Identity, ev.Issuer, ev.Subject = id.Username, id.Issuer, id.Subject
-	if !strings.EqualFold(id.Username, name) {
+	if !username.Equal(id.Username, name) {
 		return id, rbac.Grant{}, deny("user name %q does not match the token, which is for %q", name, id.Username)
 	}
 	grant, err := live.Roles.Resolve(ctx, id, role)

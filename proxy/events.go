@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portcullisdb/portcullis/metrics"
@@ -80,8 +79,9 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 
 // recheck ends the sessions of identity whose role it no longer holds.
 func (s *Server) recheck(ctx context.Context, identity string) {
+	key := identityKey(identity)
 	for _, sess := range s.Sessions.List() {
-		if !strings.EqualFold(sess.Identity, identity) {
+		if identityKey(sess.Identity) != key {
 			continue
 		}
 		if _, err := s.live.Load().Roles.Resolve(ctx, sess.who, sess.Role); err != nil {
