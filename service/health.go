@@ -13,6 +13,9 @@ import (
 func (s *Service) ready(ctx context.Context) []string {
 	v := s.verifier.Load()
 	var problems []string
+	if s.draining.Load() {
+		problems = append(problems, "shutting down: draining sessions")
+	}
 	if err := s.Proxy.ProbeBackend(ctx); err != nil {
 		problems = append(problems, "backend: "+err.Error())
 	}
