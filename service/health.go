@@ -26,8 +26,11 @@ func (s *Service) ready(ctx context.Context) []string {
 		problems = append(problems, "issuer: no signing key loaded")
 	}
 	for _, ks := range v.KeySets() {
-		if ks.LastRefresh.IsZero() {
-			problems = append(problems, fmt.Sprintf("issuer %s: keys never fetched (%s)", ks.Issuer, ks.Problem))
+		switch {
+		case ks.LastRefresh.IsZero() && ks.Problem == "":
+			problems = append(problems, fmt.Sprintf("issuer %s: keys not fetched yet", ks.Issuer))
+		case ks.LastRefresh.IsZero():
+			problems = append(problems, fmt.Sprintf("issuer %s: keys never fetched (%s); retrying", ks.Issuer, ks.Problem))
 		}
 	}
 	return problems
