@@ -38,9 +38,9 @@ func newBudgets(maxHandshakes, maxPerAddr, maxSessions int) *budgets {
 
 // admission is one connection's place in the budgets.
 type admission struct {
-	b       *budgets
-	addr    string // the per-address key
-	stage   int    // stageNone, stageHandshake or stageSession
+	b     *budgets
+	addr  string // the per-address key
+	stage int    // stageNone, stageHandshake or stageSession
 }
 
 const (
