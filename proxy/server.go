@@ -308,9 +308,9 @@ func openSpare() *os.File {
 	return f
 }
 
-// refuseWithSpare gives up the spare descriptor, accepts one waiting
-// connection with it, answers that connection with an ERR packet and
-// closes it, and then takes the spare back.
+// refuseWithSpare gives up the spare descriptor, and with it accepts the
+// connections waiting in the listen queue, answers each with an ERR
+// packet and closes it; then it takes the spare back.
 func (s *Server) refuseWithSpare(ln net.Listener, spare *os.File) *os.File {
 	if spare == nil {
 		return openSpare()
@@ -320,9 +320,13 @@ func (s *Server) refuseWithSpare(ln net.Listener, spare *os.File) *os.File {
 		return spare
 	}
 	spare.Close()
-	tl.SetDeadline(time.Now().Add(10 * time.Millisecond)) // only one already waiting
+	tl.SetDeadline(time.Now().Add(20 * time.Millisecond)) // only those already waiting
 	defer tl.SetDeadline(time.Time{})
-	if c, err := ln.Accept(); err == nil {
+	for range 1000 {
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
 		c.SetDeadline(time.Now().Add(time.Second))
 		wire.WritePacket(c, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR,
 			"portcullis: the proxy is out of file descriptors and cannot take another connection: try again later (operators: raise the open-file limit, e.g. LimitNOFILE, or lower proxy.max_connections)"))

@@ -44,7 +44,7 @@ func fitFDLimit(cfg *config.Config, log *slog.Logger) error {
 	fit := (int(limit) - cfg.Proxy.MaxHandshakes - pooled - fdReserve) / 2
 	fix := fmt.Sprintf("lower proxy.max_connections to %d", fit)
 	if fit < 1 {
-		fix = "lower proxy.max_handshakes and the pools' max_idle"
+		fix = "lower proxy.max_handshakes, the pools' max_idle and proxy.max_connections"
 	}
 	return fmt.Errorf("proxy.max_connections: %d sessions do not fit the open-file limit of %d: they need %d descriptors "+
 		"(2 per session = %d, %d for connections still in the handshake (proxy.max_handshakes), %d for pooled backend connections, "+
