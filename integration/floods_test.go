@@ -182,6 +182,7 @@ func TestSlowHandshakeFlood(t *testing.T) {
 				c.SetReadDeadline(time.Now().Add(time.Second))
 				if _, err := c.Read(buf); err == nil && buf[4] == 0xff { // ERR instead of a greeting
 					turnedAway.Add(1)
+					time.Sleep(200 * time.Millisecond) // and re-open: bounded, on a shared machine
 				} else {
 					held.Add(1)
 					// The handshake response, one byte a second.
@@ -226,8 +227,11 @@ func TestSlowHandshakeFlood(t *testing.T) {
 		attackers, opened.Load(), floodFor, held.Load(), turnedAway.Load())
 	t.Logf("legitimate client from 127.0.0.1: %d of %d connections succeeded, median %v, slowest %v",
 		len(lat), len(lat)+len(failures), p50.Round(time.Millisecond), worst.Round(time.Millisecond))
-	if len(failures) > 0 || len(lat) < 10 {
-		t.Fatalf("the legitimate client was locked out by the flood: %d failures, first: %v", len(failures), failures)
+	if len(failures) > 0 {
+		t.Fatalf("the legitimate client was locked out by the flood: %d failures, first: %v", len(failures), failures[0])
+	}
+	if len(lat) < 10 {
+		t.Fatalf("the legitimate client made only %d connections in the flood", len(lat))
 	}
 	if turnedAway.Load() == 0 {
 		t.Fatal("no flood connection was turned away by max_handshakes_per_address")
