@@ -261,7 +261,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	waited := time.Since(start).Round(time.Millisecond)
-	n := s.Sessions.KillAll(fmt.Sprintf("portcullis is shutting down and this session was still open after %v (proxy.shutdown_timeout): reconnect", waited.Round(time.Second)))
+	reason := fmt.Sprintf("portcullis is shutting down and this session was still open after %v (proxy.shutdown_timeout): reconnect", waited.Round(time.Second))
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) { // a second signal
+		reason = "portcullis is shutting down now: reconnect"
+	}
+	n := s.Sessions.KillAll(reason)
 	<-done
 	s.pool.closeAll()
 	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, waited)

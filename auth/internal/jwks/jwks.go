@@ -139,11 +139,12 @@ func Load(name, path string) (*Set, error) {
 	return s, nil
 }
 
-// Fetch fetches the key set at rawURL now and keeps it fresh until ctx
-// ends: every hour, and when a token names a key id not in the set (at most
-// once per 5 minutes). A first fetch that fails does not fail Fetch: it is
-// logged and retried with backoff, and until a fetch works Key refuses
-// tokens with "signing keys unavailable". With maxStale > 0, keys stop
+// Fetch starts fetching the key set at rawURL in the background, without
+// waiting for it, and keeps it fresh until ctx ends: every hour, and when a
+// token names a key id not in the set (at most once per 5 minutes). A fetch
+// that fails is retried in the background (see retryFirst); until one
+// works, Key waits a few seconds for the first and then refuses tokens
+// with "signing keys unavailable". With maxStale > 0, keys stop
 // verifying once fetches have failed for longer than that since the last
 // one that worked. Fetch fails only when rawURL is not an http(s) URL.
 func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*Set, error) {
@@ -175,6 +176,17 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 		RefreshInterval: refreshInterval,
 		Storage:         tracking{Storage: jwkset.NewMemoryStorage(), set: s},
 	}
+	// One-shot fetches into the same storage, until one works.
+	once := opts
+	once.NoErrorReturnFirstHTTPReq = false
+	once.RefreshErrorHandler = nil
+	once.RefreshInterval = 0
+	once.HTTPTimeout = retryTimeout
+	s.retryFn = func() {
+		if s.retrying.CompareAndSwap(false, true) {
+			go s.retry(ctx, rawURL, logURL, once)
+		}
+	}
 	remote, err := jwkset.NewStorageFromHTTP(rawURL, opts) // its first fetch is held back
 	g.open.Store(true)
 	if err != nil {
@@ -190,17 +202,6 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 	}
 	if s.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: s.store, UseWhitelist: signingUses}); err != nil {
 		return nil, fmt.Errorf("%s: jwks_url %s: %w", name, logURL, err)
-	}
-	// One-shot fetches into the same storage, until one works.
-	once := opts
-	once.NoErrorReturnFirstHTTPReq = false
-	once.RefreshErrorHandler = nil
-	once.RefreshInterval = 0
-	once.HTTPTimeout = retryTimeout
-	s.retryFn = func() {
-		if s.retrying.CompareAndSwap(false, true) {
-			go s.retry(ctx, rawURL, logURL, once)
-		}
 	}
 	s.retryFn() // the first fetch
 	return s, nil
