@@ -17,7 +17,7 @@ const fdReserve = 128
 // handshake, the pooled idle backend connections, and fdReserve.
 func fdNeed(cfg *config.Config) (need, pooled int) {
 	for _, r := range cfg.Roles {
-		if r.Plan == config.PlanStatic {
+		if r.Plan == config.PlanStatic && r.Pool.MaxIdle > 0 { // -1 turns pooling off
 			pooled += r.Pool.MaxIdle
 		}
 	}
