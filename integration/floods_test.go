@@ -201,6 +201,9 @@ func TestSlowHandshakeFlood(t *testing.T) {
 	}
 
 	time.Sleep(1500 * time.Millisecond) // the flood is at full width
+	if open := n.metric("portcullis_handshakes_open"); open < 10 || open > 21 {
+		t.Errorf("portcullis_handshakes_open = %v in the flood, want the attacker's 20 (max_handshakes_per_address)", open)
+	}
 	var lat []time.Duration
 	var failures []string
 	for ctx.Err() == nil && len(lat)+len(failures) < 25 {
