@@ -928,6 +928,9 @@ func TestVerifyStaleKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for v.KeySets()[0].LastRefresh.IsZero() { // keys are fetched in the background
+		time.Sleep(10 * time.Millisecond)
+	}
 	srv.Close() // the IdP's JWKS goes down
 	// An unknown kid makes the verifier try a refresh, which fails.
 	tok := mint(t, signer{"new-kid", e.method, e.priv}, claims(urlIss))

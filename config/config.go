@@ -88,6 +88,17 @@ type Proxy struct {
 	// IdleTimeout ends a session with no bytes either way for this long
 	// (default 0: never).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHandshakes caps the client connections that have not yet
+	// authenticated (default 512), and MaxHandshakesPerAddress those from
+	// one source address, IPv6 by /64 (default 64). They are apart from
+	// max_connections, which counts authenticated sessions only, so a
+	// flood of slow handshakes cannot take a session's place.
+	MaxHandshakes           int `yaml:"max_handshakes"`
+	MaxHandshakesPerAddress int `yaml:"max_handshakes_per_address"`
+	// FirstPacketTimeout is how long a new connection may take to send its
+	// first packet (default 3s); handshake_timeout bounds the whole
+	// handshake.
+	FirstPacketTimeout time.Duration `yaml:"first_packet_timeout"`
 }
 
 // Issuer is one trusted token issuer (an IdP or a customer-run issuer).

@@ -95,6 +95,8 @@ func TestLoadExample(t *testing.T) {
 		{name: "proxy.handshake_timeout default", got: cfg.Proxy.HandshakeTimeout, want: 10 * time.Second},
 		{name: "proxy.shutdown_timeout default", got: cfg.Proxy.ShutdownTimeout, want: 30 * time.Second},
 		{name: "proxy.max_token_bytes default", got: cfg.Proxy.MaxTokenBytes, want: 65536},
+		{name: "proxy.max_handshakes default", got: cfg.Proxy.MaxHandshakes, want: 512},
+		{name: "proxy.max_handshakes_per_address default", got: cfg.Proxy.MaxHandshakesPerAddress, want: 64},
 		{name: "issuers count", got: len(cfg.Issuers), want: 1},
 		{name: "issuers[0].name", got: cfg.Issuers[0].Name, want: "corp"},
 		{name: "issuers[0].issuer", got: cfg.Issuers[0].Issuer, want: "https://idp.test/"},
@@ -249,6 +251,8 @@ func TestParse(t *testing.T) {
 		{name: "negative dial_timeout", over: map[string]string{"backend": " {dial_timeout: -1s}"}, want: []string{"backend.dial_timeout: must be a positive duration"}},
 		{name: "max_connections", over: map[string]string{"proxy": " {max_connections: -1}"}, want: []string{"proxy.max_connections: is -1: must be at least 1"}},
 		{name: "max_token_bytes", over: map[string]string{"proxy": " {max_token_bytes: -1}"}, want: []string{"proxy.max_token_bytes: is -1"}},
+		{name: "max_handshakes_per_address above max_handshakes", over: map[string]string{"proxy": " {max_handshakes: 10, max_handshakes_per_address: 20}"}, want: []string{"proxy.max_handshakes_per_address: is 20, more than proxy.max_handshakes (10)"}},
+		{name: "first_packet_timeout above handshake_timeout", over: map[string]string{"proxy": " {handshake_timeout: 2s, first_packet_timeout: 5s}"}, want: []string{"proxy.first_packet_timeout: is 5s, longer than proxy.handshake_timeout (2s)"}},
 		{name: "proxy timeouts", over: map[string]string{"proxy": " {handshake_timeout: -1s, shutdown_timeout: -2s}"}, want: []string{"proxy.handshake_timeout: must be a positive", "proxy.shutdown_timeout: must be a positive"}},
 
 		// issuers and dev_issuer.

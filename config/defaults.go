@@ -44,6 +44,13 @@ const (
 	DefaultGoogleJWKS          = "https://www.googleapis.com/oauth2/v3/certs"
 )
 
+// The defaults of the unauthenticated connection budget.
+const (
+	DefaultMaxHandshakes           = 512
+	DefaultMaxHandshakesPerAddress = 64
+	DefaultFirstPacketTimeout      = 3 * time.Second // or handshake_timeout, if shorter
+)
+
 // ApplyDefaults sets every zero-valued field that has a default. Load calls
 // it; call it yourself for a Config built in code. It does not make paths
 // absolute: Load does that against the config file's directory.
@@ -59,6 +66,9 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Proxy.MaxTokenBytes, DefaultMaxTokenBytes)
 	setInt(&c.Proxy.FailedAuthPerMinute, DefaultFailedAuthPerMinute)
 	setInt(&c.Proxy.FailedAuthPerUserPerMinute, DefaultFailedAuthPerUser)
+	setInt(&c.Proxy.MaxHandshakes, DefaultMaxHandshakes)
+	setInt(&c.Proxy.MaxHandshakesPerAddress, DefaultMaxHandshakesPerAddress)
+	setDuration(&c.Proxy.FirstPacketTimeout, min(DefaultFirstPacketTimeout, c.Proxy.HandshakeTimeout))
 	for i := range c.Issuers {
 		setString(&c.Issuers[i].UsernameClaim, DefaultUsernameClaim)
 		setDuration(&c.Issuers[i].MaxLifetime, DefaultMaxLifetime)

@@ -143,6 +143,17 @@ func (c *Config) problems() []problem {
 		check{c.Proxy.MaxTokenBytes < 1, "proxy.max_token_bytes",
 			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxTokenBytes)},
 	)
+	add(
+		check{c.Proxy.MaxHandshakes < 1, "proxy.max_handshakes",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxHandshakes)},
+		check{c.Proxy.MaxHandshakesPerAddress < 1, "proxy.max_handshakes_per_address",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxHandshakesPerAddress)},
+		check{c.Proxy.MaxHandshakesPerAddress > c.Proxy.MaxHandshakes, "proxy.max_handshakes_per_address",
+			fmt.Sprintf("is %d, more than proxy.max_handshakes (%d): one address could take every handshake slot", c.Proxy.MaxHandshakesPerAddress, c.Proxy.MaxHandshakes)},
+		check{c.Proxy.FirstPacketTimeout <= 0, "proxy.first_packet_timeout", positiveDuration},
+		check{c.Proxy.FirstPacketTimeout > c.Proxy.HandshakeTimeout, "proxy.first_packet_timeout",
+			fmt.Sprintf("is %v, longer than proxy.handshake_timeout (%v): lower it", c.Proxy.FirstPacketTimeout, c.Proxy.HandshakeTimeout)},
+	)
 
 	// issuers and dev_issuer
 	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled, "issuers",

@@ -1,6 +1,9 @@
 // Package limit holds the failure budgets that slow down guessing: a
 // source address or user name may fail only so often per minute. Requests
 // that succeed cost nothing.
+//
+// Outage is the other side of repeated failure: what portcullis itself
+// retries (an event poll, an accept) logs once and then a summary.
 package limit
 
 import (

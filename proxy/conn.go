@@ -55,11 +55,18 @@ func deny(format string, args ...any) error {
 type clientConn struct {
 	net.Conn
 	seq byte // sequence id of the last packet read or written
+	adm *admission
+	// firstPacket runs once, after the first packet arrives.
+	firstPacket func()
 }
 
 func (c *clientConn) read(limit int) ([]byte, error) {
 	p, seq, err := wire.ReadPacket(c.Conn, limit)
 	c.seq = seq
+	if f := c.firstPacket; f != nil && err == nil {
+		c.firstPacket = nil
+		f()
+	}
 	return p, err
 }
 
@@ -76,6 +83,13 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	log := s.log.With("conn_id", id, "client", raw.RemoteAddr().String())
 	c := &clientConn{Conn: raw}
 	defer func() { c.Close() }()
+	adm, err := s.budgets.admit(raw.RemoteAddr())
+	if err != nil {
+		s.turnAway(raw, id, err, log)
+		return
+	}
+	defer adm.release()
+	c.adm = adm
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("panic in connection handler", "panic", r, "stack", string(debug.Stack()))
@@ -84,18 +98,14 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if n := s.open.Add(1); n > int64(s.opt.MaxConnections) {
-		s.open.Add(-1)
-		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
-		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
-		metrics.Connections.WithLabelValues("denied", "too_many_connections").Inc()
-		return
-	}
+	s.open.Add(1)
 	metrics.ClientsOpen.Inc()
 	defer func() { s.open.Add(-1); metrics.ClientsOpen.Dec() }()
 
 	ev := audit.Event{Event: "connect", SessionID: id, ClientAddr: raw.RemoteAddr().String()}
-	raw.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
+	start := time.Now()
+	raw.SetDeadline(start.Add(s.opt.FirstPacketTimeout))
+	c.firstPacket = func() { raw.SetDeadline(start.Add(s.opt.HandshakeTimeout)) }
 	sess, backend, err := s.handshake(ctx, c, id, &ev)
 	if err != nil {
 		s.refuse(c, err, &ev, log)
@@ -270,6 +280,9 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
 		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
 			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", id2.Username, max)}
+	}
+	if err := c.adm.promote(); err != nil { // from the handshake budget to max_connections
+		return nil, nil, err
 	}
 	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
 	poolCfg, poolable := live.Pools[grant.BackendUser]

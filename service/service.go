@@ -63,6 +63,7 @@ type Service struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	draining     atomic.Bool // /readyz says not ready from the start of Shutdown
 }
 
 // Start builds every part from cfg, listens, and serves in the background.
@@ -82,6 +83,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 
 	var dev *auth.DevIssuer
 	var err error
+	if err := fitFDLimit(cfg, log); err != nil {
+		return nil, err
+	}
 	if cfg.DevIssuer.Enabled {
 		if dev, err = auth.LoadDevIssuer(cfg.DevIssuer); err != nil {
 			return nil, err
@@ -160,6 +164,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		FailedAuthPerUserPerMinute: cfg.Proxy.FailedAuthPerUserPerMinute,
 		IdleTimeout:                cfg.Proxy.IdleTimeout,
 		DirectoryChanged:           s.dir.Invalidate,
+		MaxHandshakes:              cfg.Proxy.MaxHandshakes,
+		MaxHandshakesPerAddress:    cfg.Proxy.MaxHandshakesPerAddress,
+		FirstPacketTimeout:         cfg.Proxy.FirstPacketTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -224,13 +231,19 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 // the rest. Calling it again returns the first call's result.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
-		herr := s.http.Shutdown(ctx)
+		// The MySQL listener closes at once and /readyz answers 503 while
+		// sessions drain, so load balancers move away; the portal itself
+		// stops last.
+		s.draining.Store(true)
 		err := s.Proxy.Shutdown(ctx)
 		if serr := <-s.served; serr != nil && err == nil {
 			err = serr
 		}
+		if herr := s.http.Shutdown(ctx); herr != nil {
+			s.http.Close() // out of time: portal requests end too
+		}
 		s.close()
-		s.shutdownErr = errors.Join(err, herr)
+		s.shutdownErr = err
 	})
 	return s.shutdownErr
 }
