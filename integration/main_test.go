@@ -77,6 +77,18 @@ func setupBackend() error {
 	if err := root.Ping(); err != nil {
 		return err
 	}
+	for _, u := range []string{readerUser, writerUser, adminUser} {
+		pw := randomHex(16)
+		passwords[u] = pw
+		remember(pw)
+	}
+	return provisionBackend(root)
+}
+
+// provisionBackend creates the test database and the role accounts, with
+// the passwords setupBackend chose, on a server (the shared one, or a
+// test's private one).
+func provisionBackend(db *sql.DB) error {
 	stmts := []string{
 		"DROP DATABASE IF EXISTS " + testDB,
 		"CREATE DATABASE " + testDB,
@@ -85,12 +97,9 @@ func setupBackend() error {
 		"CREATE PROCEDURE " + testDB + ".two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b; END",
 	}
 	for _, u := range []string{readerUser, writerUser, adminUser} {
-		pw := randomHex(16)
-		passwords[u] = pw
-		remember(pw)
 		stmts = append(stmts,
 			fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", u),
-			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", u, pw))
+			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", u, passwords[u]))
 	}
 	stmts = append(stmts,
 		fmt.Sprintf("GRANT SELECT, EXECUTE ON %s.* TO '%s'@'%%'", testDB, readerUser),
@@ -98,7 +107,7 @@ func setupBackend() error {
 		fmt.Sprintf("GRANT CREATE USER ON *.* TO '%s'@'%%'", adminUser),
 		fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, adminUser))
 	for _, s := range stmts {
-		if _, err := root.Exec(s); err != nil {
+		if _, err := db.Exec(s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}
