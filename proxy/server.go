@@ -196,6 +196,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	s.listener = ln
 	s.mu.Unlock()
+	if s.closing.Load() { // Shutdown ran before the listener was stored
+		ln.Close()
+		return nil
+	}
 	if err := s.probeBackend(ctx); err != nil {
 		s.log.Warn("backend not reachable yet; clients will get an error until it is", "backend", s.opt.Backend.Address, "err", err)
 	}
