@@ -50,10 +50,11 @@ exchange:
     tenants: [{tenant_id: %q, issuer: %q, jwks_url: %q, audience: %q}]
   failures_per_minute: 100
   rules:
-    - {platform: aws, identity: "arn:aws:iam::123456789012:role/etl-*", username: etl@svc, roles: [writer], ttl: 10m}
-    - {platform: gcp, identity: %q, username: reports@svc, roles: [reader]}
-    - {platform: azure, identity: "*/userAssignedIdentities/portcullis-workload", username: billing@svc, roles: [reader]}
-`, sts.URL, gcpAud, gcp.Issuer, gcp.JWKSURL, tenantID, entra.Issuer, entra.JWKSURL, azureAud, gcp.Email)
+    - {aws: {account: "123456789012", role: "etl-*"}, username: etl@svc, roles: [writer], ttl: 10m}
+    - {gcp: {project: %q, service_account: %q}, username: reports@svc, roles: [reader]}
+    - {azure: {tenant: %q, subscription: "00000000-0000-0000-0000-000000000001", resource_group: portcullis-test, name: portcullis-workload}, username: billing@svc, roles: [reader]}
+`, sts.URL, gcpAud, gcp.Issuer, gcp.JWKSURL, tenantID, entra.Issuer, entra.JWKSURL, azureAud,
+		cloudtest.DefaultGCPProject, strings.Split(gcp.Email, "@")[0], tenantID)
 	h := startHarness(t, harnessOpts{topYAML: x})
 	env := append(os.Environ(),
 		"XDG_CONFIG_HOME="+t.TempDir(),
@@ -105,6 +106,18 @@ func TestCloudExchangeEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	t.Run("serve --check says what each rule grants", func(t *testing.T) {
+		out, errOut, err := c.portcullis(t, "serve", "--check", "-c", filepath.Join(c.dir, "portcullis.yaml"))
+		for _, want := range []string{
+			`exchange.rules[0]: AWS roles matching "etl-*" (* stays within the role) in account 123456789012 (partition aws), any session name -> user etl@svc`,
+			`exchange.rules[1]: GCP service account workload of project portcullis-test -> user reports@svc`,
+			`exchange.rules[2]: Azure user-assigned managed identity portcullis-workload in resource group portcullis-test of subscription 00000000-0000-0000-0000-000000000001 in tenant ` + tenantID,
+		} {
+			if err != nil || !strings.Contains(out, want) {
+				t.Errorf("serve --check: %v, output lacks %q:\n%s%s", err, want, out, errOut)
+			}
+		}
+	})
 	t.Run("the cache is 0600 and reused while fresh", func(t *testing.T) {
 		calls := c.sts.Calls()
 		if _, _, err := c.portcullis(t, "token", "--cloud", "aws"); err != nil {

@@ -164,3 +164,11 @@ func pools(cfg *config.Config) map[string]proxy.PoolConfig {
 	}
 	return out
 }
+
+// logExchangeRules says, for each exchange rule, what it grants, so the
+// operator sees at start-up and reload what the running rules let in.
+func logExchangeRules(log *slog.Logger, cfg *config.Config) {
+	for i, g := range cfg.ExchangeGrants() {
+		log.Info("exchange rule", "rule", i, "grants", g)
+	}
+}

@@ -217,6 +217,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	log.Info("portcullis listening", "mysql", ln.Addr().String(), "http", hln.Addr().String(), "backend", cfg.Backend.Address,
 		"tls_sha256", fingerprint, "issuer", cfg.Issuer.URL, "signing_kid", s.Issuer.SigningKID())
+	logExchangeRules(log, cfg)
 	return s, nil
 }
 
@@ -284,6 +285,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 	s.Fingerprint = fingerprint
 	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles),
 		"exchange_rules", len(cfg.Exchange.Rules), "tls_sha256", fingerprint)
+	logExchangeRules(s.log, cfg)
 	return nil
 }
 

@@ -551,6 +551,12 @@ func awsIdentity(res stsResult, c *checkedAWS) (Identity, error) {
 		setAttr(id.Attributes, "role_arn", role)
 		setAttr(id.Attributes, "session_name", session)
 	}
+	parts, ok := ParseAWSARN(res.Arn)
+	if !ok || parts.Account != res.Account {
+		return Identity{}, fmt.Errorf("aws verifier: STS answered with an ARN that is not a caller ARN of account %s", safe.Printable(res.Account))
+	}
+	parts.Region = c.region
+	id.AWS = &parts
 	return id, nil
 }
 

@@ -138,6 +138,12 @@ func (v *AzureVerifier) Verify(ctx context.Context, subjectToken string) (Identi
 		appid = get("azp") // v2 tokens
 	}
 	setAttr(id.Attributes, "appid", appid)
+	id.Azure = &AzureParts{Tenant: strings.ToLower(tid), ObjectID: strings.ToLower(get("oid"))}
+	if mirid := get("xms_mirid"); mirid != "" {
+		if sub, group, typ, name, ok := ParseAzureResourceID(mirid); ok {
+			id.Azure.Subscription, id.Azure.ResourceGroup, id.Azure.ResourceType, id.Azure.Name = sub, group, typ, name
+		}
+	}
 	switch {
 	case get("xms_mirid") != "":
 		id.Principal = get("xms_mirid")

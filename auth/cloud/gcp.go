@@ -103,11 +103,23 @@ func (v *GCPVerifier) Verify(ctx context.Context, subjectToken string) (Identity
 		Attributes: map[string]string{"email": email},
 		ExpiresAt:  exp.Time,
 	}
-	for _, k := range []string{"sub", "azp"} {
-		if s, err := stringClaim(claims, k); err == nil {
-			setAttr(id.Attributes, k, s)
+	parts := &GCPParts{Email: strings.ToLower(email)}
+	parts.AccountID, parts.Project = ParseGCPEmail(email)
+	for _, c := range []struct {
+		k string
+		p *string
+	}{{"sub", &parts.Sub}, {"azp", &parts.Azp}, {"hd", &parts.HD}} {
+		s, err := stringClaim(claims, c.k)
+		if err != nil {
+			return Identity{}, err
 		}
+		*c.p = s
+		setAttr(id.Attributes, c.k, s)
 	}
+	if parts.Sub == "" {
+		return Identity{}, auth.Denied(`Google identity token has no "sub" claim: it names no account`)
+	}
+	id.GCP = parts
 	if g, ok := claims["google"].(map[string]any); ok {
 		if ce, ok := g["compute_engine"].(map[string]any); ok {
 			for _, k := range []string{"project_id", "project_number", "zone", "instance_id", "instance_name"} {

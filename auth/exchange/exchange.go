@@ -100,7 +100,7 @@ func (e *Exchanger) Audiences() map[string]string { return e.audiences }
 
 func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 	for _, r := range e.rules {
-		if r.Platform == id.Platform && glob(r.Identity, id.Principal) {
+		if matches(r, id) {
 			return r, true
 		}
 	}
@@ -117,29 +117,6 @@ type NoRuleError struct{ Platform, Principal string }
 
 func (e *NoRuleError) Error() string {
 	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
-}
-
-// glob matches s against a pattern where * stands for any run of
-// characters, "/" included: ARNs and resource ids are full of "/", which
-// path.Match would not cross. Hand-written because no stdlib matcher has
-// these semantics.
-func glob(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
 // JWTSubject verifies JWTs from the configured issuers that may be
@@ -161,6 +138,7 @@ func (j JWTSubject) Verify(ctx context.Context, token string) (cloud.Identity, e
 	return cloud.Identity{
 		Platform: "jwt", Principal: id.Issuer + ":" + id.Username,
 		Attributes: map[string]string{"issuer": id.Issuer, "sub": id.Subject},
+		JWT:        &cloud.JWTParts{Issuer: id.Issuer, User: id.Username, Subject: id.Subject},
 		ExpiresAt:  id.ExpiresAt,
 	}, nil
 }
