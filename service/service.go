@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		}
 	}
 	// Built with the new verifier: JWT exchange must trust the new issuers.
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		vcancel()
 		return err

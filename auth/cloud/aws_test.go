@@ -303,7 +303,7 @@ func TestAWSVerify(t *testing.T) {
 			proof: func(t *testing.T) string {
 				return hand{audience: awsAudience, at: time.Now().Add(-20 * time.Minute)}.proof(t, fake.URL)
 			},
-			denied: "AWS proof expired 5m ago",
+			denied: "AWS proof expired 15m ago",
 		},
 		{
 			name: "X-Amz-Date in the future",

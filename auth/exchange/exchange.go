@@ -59,7 +59,7 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 	}
 	id, err := v.Verify(ctx, token)
 	if err != nil {
-		return Result{}, err
+		return Result{Identity: id}, err // a refused replay still names who
 	}
 	rule, ok := e.match(id)
 	if !ok {
