@@ -524,14 +524,17 @@ func (v *AWSVerifier) send(ctx context.Context, endpoint *url.URL, c *checkedAWS
 		client = *v.Client
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// A failure is worded by safe.Upstream: the error of a failed request
+	// quotes its URL, which for a presigned proof holds the signature and
+	// the session token.
 	resp, err := client.Do(req)
 	if err != nil {
-		return stsResult{}, fmt.Errorf("aws verifier: send proof to STS %s: %w", endpoint.Host, err)
+		return stsResult{}, safe.Upstream("aws verifier: send the proof to STS", endpoint.Host, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSTSBodyBytes))
 	if err != nil {
-		return stsResult{}, fmt.Errorf("aws verifier: read STS answer from %s: %w", endpoint.Host, err)
+		return stsResult{}, safe.Upstream("aws verifier: read the answer of STS", endpoint.Host, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		var res stsResult
@@ -543,17 +546,17 @@ func (v *AWSVerifier) send(ctx context.Context, endpoint *url.URL, c *checkedAWS
 	var se stsError
 	if err := xml.Unmarshal(body, &se); err != nil || se.Code == "" {
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			return stsResult{}, fmt.Errorf("aws verifier: STS %s answered HTTP %d", endpoint.Host, resp.StatusCode)
+			return stsResult{}, fmt.Errorf("aws verifier: STS at %s answered HTTP %d: it is failing or throttling; retry later", endpoint.Host, resp.StatusCode)
 		}
 		return stsResult{}, auth.Denied("AWS STS refused the proof with HTTP %d", resp.StatusCode)
 	}
-	return stsResult{}, stsDenial(resp.StatusCode, se)
+	return stsResult{}, stsDenial(endpoint.Host, resp.StatusCode, se)
 }
 
 // stsDenial words STS's refusal. STS's own message is not repeated: it is
 // not ours to vouch for.
-func stsDenial(status int, se stsError) error {
-	code := safe.Printable(se.Code)
+func stsDenial(host string, status int, se stsError) error {
+	code, reqID := stsWord(se.Code), stsWord(se.RequestID)
 	switch se.Code {
 	case "SignatureDoesNotMatch":
 		if strings.HasPrefix(se.Message, "Signature expired") {
@@ -569,13 +572,25 @@ func stsDenial(status int, se stsError) error {
 	case "AccessDenied", "AccessDeniedException":
 		return auth.Denied("AWS STS denied the proof (%s)", code)
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure":
-		return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
+		return fmt.Errorf("aws verifier: STS at %s answered HTTP %d %s (request id %s): it is failing or throttling; retry later", host, status, code, reqID)
 	default:
 		if status >= 500 {
-			return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
+			return fmt.Errorf("aws verifier: STS at %s answered HTTP %d %s (request id %s): it is failing or throttling; retry later", host, status, code, reqID)
 		}
 		return auth.Denied("AWS STS refused the proof (%s)", code)
 	}
+}
+
+// stsWord passes an error code or request id of STS's answer on only when
+// it looks like one (letters, digits, "-", ".", at most 64): an endpoint
+// that echoes the request must not carry it into the log.
+func stsWord(s string) string {
+	if s == "" || len(s) > 64 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+	}) >= 0 {
+		return "(unreadable)"
+	}
+	return s
 }
 
 // awsIdentity builds the identity from STS's answer.

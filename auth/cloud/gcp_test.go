@@ -170,7 +170,7 @@ func TestGCPKeysUnavailable(t *testing.T) {
 	}
 	tok := fake.Mint(t, gcpAudience, nil)
 	_, err = v.Verify(t.Context(), tok)
-	requireDenied(t, err, "Google: signing keys unavailable (jwks_url is unreachable)", tok)
+	requireDenied(t, err, "Google: signing keys unavailable (jwks_url is unreachable: connection refused", tok)
 }
 
 func TestNewGCPVerifierConfig(t *testing.T) {

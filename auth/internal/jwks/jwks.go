@@ -127,7 +127,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("%s: jwks_url %q is not an absolute http(s) URL", name, rawURL)
 	}
-	logURL := u.Redacted()
+	logURL := logSafeURL(u)
 	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
 		slog.Warn("jwks_url uses plain http: anyone on the path can substitute signing keys",
 			"key_set", name, "jwks_url", logURL)
@@ -140,7 +140,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 		NoErrorReturnFirstHTTPReq: true,
 		RefreshErrorHandler: func(ctx context.Context, err error) {
 			s.failed(err)
-			slog.Warn("fetch signing keys failed", "key_set", name, "jwks_url", logURL, "error", err)
+			slog.Warn("fetch signing keys failed", "key_set", name, "jwks_url", logURL, "error", fetchProblem(err))
 		},
 		RefreshInterval: refreshInterval,
 		Storage:         tracking{Storage: jwkset.NewMemoryStorage(), set: s},
@@ -190,7 +190,7 @@ func (s *Set) retry(ctx context.Context, rawURL, logURL string, once jwkset.HTTP
 			s.failed(err)
 			delay = min(2*delay, retryMax)
 			slog.Warn("fetch signing keys failed; will retry", "key_set", s.name, "jwks_url", logURL,
-				"retry_in", delay, "error", err)
+				"retry_in", delay, "error", fetchProblem(err))
 			timer.Reset(delay)
 			continue
 		}
@@ -334,7 +334,7 @@ func fetchProblem(err error) string {
 	case errors.Is(err, jwkset.ErrInvalidHTTPStatusCode):
 		return "jwks_url answered with an unexpected HTTP status"
 	case errors.As(err, &uerr):
-		return "jwks_url is unreachable"
+		return "jwks_url is unreachable: " + safe.NetCause(err)
 	}
 	if p := jsonProblem(err); p != "" {
 		return "jwks_url did not serve a JSON Web Key Set: " + p
@@ -371,4 +371,16 @@ func (c capBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxBodyBytes)
 	return resp, nil
+}
+
+// logSafeURL is u for a log line: no password and no query (which may hold
+// a key), marked when one was dropped.
+func logSafeURL(u *url.URL) string {
+	c := *u
+	dropped := c.RawQuery != "" || c.Fragment != ""
+	c.RawQuery, c.Fragment, c.ForceQuery = "", "", false
+	if dropped {
+		return c.Redacted() + "?..."
+	}
+	return c.Redacted()
 }
