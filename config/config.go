@@ -213,7 +213,8 @@ type OwnIssuer struct {
 type Exchange struct {
 	TokenTTL time.Duration `yaml:"token_ttl"` // default 15m, per rule overridable, capped by issuer.max_token_ttl
 	// FailuresPerMinute is how many refused exchanges one source address
-	// may make per minute before it is told to slow down (default 10).
+	// (an IPv6 client: its /64) may make per minute before it is told to
+	// slow down (default 10).
 	FailuresPerMinute int            `yaml:"failures_per_minute"`
 	AWS               *ExchangeAWS   `yaml:"aws"`
 	GCP               *ExchangeGCP   `yaml:"gcp"`

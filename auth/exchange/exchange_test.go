@@ -224,3 +224,71 @@ func TestOverGrantsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestGCPBindings: a rule that names sub, azp or hd grants only the token
+// that carries them, so a deleted and re-created service account of the
+// same email (a new sub) is not the old one; tokens are real Google-shaped
+// tokens through the GCP verifier.
+func TestGCPBindings(t *testing.T) {
+	gcp := cloudtest.NewFakeGCP(t)
+	v, err := cloud.NewGCPVerifier(t.Context(), cloud.GCPConfig{Audience: audience, Issuer: gcp.Issuer, JWKSURL: gcp.JWKSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := []config.ExchangeRule{{GCP: &config.GCPMatch{Project: cloudtest.DefaultGCPProject, ServiceAccount: "workload",
+		Sub: "110000000000000000001", Azp: "110000000000000000001", HD: "corp.example.com"}, Username: "w@svc", TTL: time.Minute}}
+	e := New(map[string]SubjectVerifier{cloud.TokenTypeGCP: v}, nil, rules, &recordingIssuer{})
+	set := func(kv ...string) func(*jwt.Token) {
+		return func(tk *jwt.Token) {
+			for i := 0; i+1 < len(kv); i += 2 {
+				tk.Claims.(jwt.MapClaims)[kv[i]] = kv[i+1]
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		edit    func(*jwt.Token)
+		granted bool
+	}{
+		{"sub, azp and hd as the rule says", set("hd", "corp.example.com"), true},
+		{"same email, another sub (account re-created)", set("hd", "corp.example.com", "sub", "110000000000000000099"), false},
+		{"another azp", set("hd", "corp.example.com", "azp", "110000000000000000099"), false},
+		{"another hd", set("hd", "evil.example.com"), false},
+		{"no hd", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := e.Exchange(t.Context(), cloud.TokenTypeGCP, gcp.Mint(t, audience, tt.edit))
+			var nr *NoRuleError
+			switch {
+			case tt.granted && (err != nil || res.Username != "w@svc"):
+				t.Fatalf("got %q %v, want w@svc", res.Username, err)
+			case !tt.granted && !errors.As(err, &nr):
+				t.Fatalf("granted %q (%v), want no rule to match", res.Username, err)
+			}
+		})
+	}
+	t.Run("a token without sub is refused", func(t *testing.T) {
+		_, err := e.Exchange(t.Context(), cloud.TokenTypeGCP, gcp.Mint(t, audience, func(tk *jwt.Token) { delete(tk.Claims.(jwt.MapClaims), "sub") }))
+		var de *auth.DeniedError
+		if !errors.As(err, &de) || !strings.Contains(de.Reason, `no "sub" claim`) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestAWSRuleRegions: a rule's regions narrow where its proofs may be
+// signed.
+func TestAWSRuleRegions(t *testing.T) {
+	rules := []config.ExchangeRule{{AWS: &config.AWSMatch{Account: "111111111111", Role: "etl", Regions: []string{"eu-west-1"}}, Username: "etl@svc", TTL: time.Minute}}
+	for _, tt := range []struct {
+		region  string
+		granted bool
+	}{{"eu-west-1", true}, {"us-east-1", false}} {
+		id := cloud.Identity{Platform: "aws", Principal: "arn", AWS: &cloud.AWSParts{Partition: "aws", Account: "111111111111", Kind: "role", Name: "etl", Session: "s", Region: tt.region}}
+		_, err := New(map[string]SubjectVerifier{"t": fakeVerifier{id}}, nil, rules, &recordingIssuer{}).Exchange(t.Context(), "t", "p")
+		if (err == nil) != tt.granted {
+			t.Errorf("region %s: %v, want granted %v", tt.region, err, tt.granted)
+		}
+	}
+}
