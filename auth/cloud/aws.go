@@ -620,17 +620,6 @@ func awsIdentity(res stsResult, c *checkedAWS) (Identity, error) {
 	return id, nil
 }
 
-// NormaliseARN returns the ARN exchange rules match an AWS caller by: an
-// assumed-role session arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
-// becomes the role, arn:PARTITION:iam::ACCOUNT:role/ROLE; any other ARN is
-// returned as it is.
-func NormaliseARN(arn string) string {
-	if role, _, ok := assumedRole(arn); ok {
-		return role
-	}
-	return arn
-}
-
 func assumedRole(arn string) (role, session string, ok bool) {
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sts" {

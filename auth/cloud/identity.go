@@ -18,9 +18,6 @@ const (
 	// TokenTypeAWS is a signed sts:GetCallerIdentity request, serialised as
 	// described at AWSVerifier; made by AWSProof.
 	TokenTypeAWS = "urn:portcullis:params:oauth:token-type:aws-sts-get-caller-identity"
-	// TokenTypeAWSWebIdentity is a JWT from sts:GetWebIdentityToken (IAM
-	// outbound identity federation); made by AWSWebIdentityToken.
-	TokenTypeAWSWebIdentity = "urn:portcullis:params:oauth:token-type:aws-web-identity-token"
 	// TokenTypeAzure is an Entra ID access token (a JWT) for the portcullis
 	// application; made by AzureToken.
 	TokenTypeAzure = "urn:portcullis:params:oauth:token-type:azure-access-token"
