@@ -33,6 +33,8 @@
 // (AWS_ENDPOINT_URL_STS, GCE_METADATA_HOST, IDENTITY_ENDPOINT).
 //
 // Boundary: cloud knows nothing of HTTP routes, token issuing or exchange
-// rules; it verifies and obtains proofs. It imports auth only for
-// DeniedError; auth never imports cloud.
+// rules; it verifies and obtains proofs. Its JWTs are checked by the one
+// JWT checker (auth/internal/jwtcheck) that auth's Verifier uses. It imports
+// auth only for DeniedError and store only for ErrConflict (a spent
+// proof); auth never imports cloud.
 package cloud

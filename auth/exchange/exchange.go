@@ -20,8 +20,10 @@ type SubjectVerifier interface {
 	Verify(ctx context.Context, token string) (cloud.Identity, error)
 }
 
-// Issuer signs the exchanged token; *auth.TokenIssuer implements it.
-type Issuer interface {
+// TokenSigner signs the exchanged token: the signing side of the trust
+// boundary (what is verified is the subject token); *auth.TokenIssuer
+// implements it.
+type TokenSigner interface {
 	Issue(c auth.AccessClaims) (string, time.Time, error)
 }
 
@@ -30,14 +32,14 @@ type Exchanger struct {
 	verifiers map[string]SubjectVerifier // by subject_token_type
 	audiences map[string]string          // by platform
 	rules     []config.ExchangeRule
-	issuer    Issuer
+	signer    TokenSigner
 }
 
 // New returns an Exchanger. verifiers maps subject token types to their
 // verifiers; audiences says, per platform, which audience proofs must be
 // requested for; rules are tried in order.
-func New(verifiers map[string]SubjectVerifier, audiences map[string]string, rules []config.ExchangeRule, issuer Issuer) *Exchanger {
-	return &Exchanger{verifiers: verifiers, audiences: audiences, rules: rules, issuer: issuer}
+func New(verifiers map[string]SubjectVerifier, audiences map[string]string, rules []config.ExchangeRule, signer TokenSigner) *Exchanger {
+	return &Exchanger{verifiers: verifiers, audiences: audiences, rules: rules, signer: signer}
 }
 
 // Result is a granted exchange.
@@ -77,7 +79,7 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 		return Result{Identity: id}, auth.Denied("the %s proof has expired", id.Platform)
 	}
 	method := map[string]string{"aws": auth.MethodAWS, "azure": auth.MethodAzure, "gcp": auth.MethodGCP, "jwt": auth.MethodJWT}[id.Platform]
-	tok, exp, err := e.issuer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
+	tok, exp, err := e.signer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
 	if err != nil {
 		return Result{Identity: id}, fmt.Errorf("issue token: %w", err)
 	}
