@@ -355,3 +355,28 @@ func (c *Config) ExchangeGrants() []string {
 	}
 	return out
 }
+
+// AnyParts lists the parts rule r opens to every value with any: what an
+// operator should look at twice.
+func (r ExchangeRule) AnyParts() []string {
+	var out []string
+	add := func(k, v string) {
+		if v == MatchAny {
+			out = append(out, k)
+		}
+	}
+	switch {
+	case r.AWS != nil:
+		add("account", r.AWS.Account)
+	case r.Azure != nil:
+		add("tenant", r.Azure.Tenant)
+		add("subscription", r.Azure.Subscription)
+		add("resource_group", r.Azure.ResourceGroup)
+	case r.GCP != nil:
+		add("project", r.GCP.Project)
+	case r.JWT != nil:
+		add("issuer", r.JWT.Issuer)
+		add("user", r.JWT.User)
+	}
+	return out
+}

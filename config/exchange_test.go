@@ -121,3 +121,20 @@ func TestExchangeAWSDefaults(t *testing.T) {
 		t.Fatalf("aws defaults: audience %q (issuer.url %q), max_age %v, regions %v", a.Audience, cfg.Issuer.URL, a.MaxAge, a.Regions)
 	}
 }
+
+func TestExchangeRuleAnyParts(t *testing.T) {
+	tests := []struct {
+		rule config.ExchangeRule
+		want string
+	}{
+		{config.ExchangeRule{AWS: &config.AWSMatch{Account: config.MatchAny, Role: "x"}}, "account"},
+		{config.ExchangeRule{AWS: &config.AWSMatch{Account: "123456789012", Role: "x"}}, ""},
+		{config.ExchangeRule{Azure: &config.AzureMatch{Tenant: "t", Subscription: config.MatchAny, ResourceGroup: config.MatchAny, Name: "n"}}, "subscription,resource_group"},
+		{config.ExchangeRule{JWT: &config.JWTMatch{Issuer: "corp", User: config.MatchAny}}, "user"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(tt.rule.AnyParts(), ","); got != tt.want {
+			t.Errorf("%s: AnyParts = %q, want %q", tt.rule.Matches(), got, tt.want)
+		}
+	}
+}

@@ -170,6 +170,10 @@ func pools(cfg *config.Config) map[string]proxy.PoolConfig {
 // operator sees at start-up and reload what the running rules let in.
 func logExchangeRules(log *slog.Logger, cfg *config.Config) {
 	for i, g := range cfg.ExchangeGrants() {
+		if open := cfg.Exchange.Rules[i].AnyParts(); len(open) > 0 {
+			log.Warn("exchange rule grants every value of some parts (any): check it is meant", "rule", i, "any", open, "grants", g)
+			continue
+		}
 		log.Info("exchange rule", "rule", i, "grants", g)
 	}
 }

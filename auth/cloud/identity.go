@@ -169,3 +169,49 @@ func ParseGCPEmail(email string) (accountID, project string) {
 	}
 	return local, project
 }
+
+// Parts says the identity's parts the way exchange rules name them, for a
+// refusal that tells the operator what to write.
+func (id Identity) Parts() string {
+	var kv []string
+	add := func(k, v string) {
+		if v != "" {
+			kv = append(kv, k+" "+v)
+		}
+	}
+	switch {
+	case id.AWS != nil:
+		p := id.AWS
+		add("partition", p.Partition)
+		add("account", p.Account)
+		if p.Kind == "user" {
+			add("user", strings.TrimPrefix(p.Path, "/")+p.Name)
+		} else {
+			add(p.Kind, p.Name)
+		}
+		add("session", p.Session)
+		add("region", p.Region)
+	case id.Azure != nil:
+		p := id.Azure
+		add("tenant", p.Tenant)
+		add("subscription", p.Subscription)
+		add("resource_group", p.ResourceGroup)
+		add("name", p.Name)
+		add("object_id", p.ObjectID)
+	case id.GCP != nil:
+		p := id.GCP
+		add("project", p.Project)
+		add("service_account", p.AccountID)
+		if p.AccountID == "" {
+			add("email", p.Email)
+		}
+		add("sub", p.Sub)
+		add("azp", p.Azp)
+		add("hd", p.HD)
+	case id.JWT != nil:
+		add("issuer", id.JWT.Issuer)
+		add("user", id.JWT.User)
+		add("subject", id.JWT.Subject)
+	}
+	return strings.Join(kv, ", ")
+}

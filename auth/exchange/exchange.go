@@ -65,7 +65,7 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 	}
 	rule, ok := e.match(id)
 	if !ok {
-		return Result{Identity: id}, &NoRuleError{Platform: id.Platform, Principal: id.Principal}
+		return Result{Identity: id}, &NoRuleError{Platform: id.Platform, Principal: id.Principal, Parts: id.Parts()}
 	}
 	ttl := rule.TTL
 	if !id.ExpiresAt.IsZero() {
@@ -115,10 +115,17 @@ func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 const maxIdentityInReason = 1024
 
 // NoRuleError: the identity is genuine but no rule maps it (HTTP 403).
-type NoRuleError struct{ Platform, Principal string }
+type NoRuleError struct {
+	Platform, Principal string
+	Parts               string // the identity's parts as rules name them
+}
 
 func (e *NoRuleError) Error() string {
-	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
+	if e.Parts == "" {
+		return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
+	}
+	return fmt.Sprintf("no exchange rule matches %s identity %q (%s): add a rule naming these parts to exchange.rules",
+		e.Platform, safe.Truncate(e.Principal, maxIdentityInReason), safe.Truncate(e.Parts, maxIdentityInReason))
 }
 
 // JWTSubject verifies JWTs from the configured issuers that may be

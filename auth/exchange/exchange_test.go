@@ -76,7 +76,8 @@ func TestExchangeRules(t *testing.T) {
 		{"later rule, any account said explicitly", cloud.Identity{Platform: "aws", Principal: "arn:aws:iam::9:role/bob",
 			AWS: &cloud.AWSParts{Partition: "aws", Account: "999999999999", Kind: "role", Name: "bob"}}, "catch-all@svc", 15 * time.Minute, ""},
 		{"token capped by the proof's expiry", cloud.Identity{Platform: "gcp", Principal: gcpA.Email, GCP: gcpA, ExpiresAt: time.Now().Add(5 * time.Minute)}, "a@svc", 5 * time.Minute, ""},
-		{"no rule", cloud.Identity{Platform: "gcp", Principal: gcpB.Email, GCP: gcpB}, "", 0, `no exchange rule matches gcp identity "b@p.iam.gserviceaccount.com"`},
+		{"no rule names the parts to write", cloud.Identity{Platform: "gcp", Principal: gcpB.Email, GCP: gcpB}, "", 0,
+			`no exchange rule matches gcp identity "b@p.iam.gserviceaccount.com" (project p, service_account b, sub 2): add a rule naming these parts`},
 		{"an identity without parts matches nothing", cloud.Identity{Platform: "aws", Principal: "arn:aws:iam::111111111111:role/etl-x"}, "", 0, "no exchange rule"},
 	}
 	for _, tt := range tests {
