@@ -174,6 +174,12 @@ func TestCloudExchangeRefusals(t *testing.T) {
 		{"GCP token for another audience (replay)", cloud.TokenTypeGCP, gcpToken("https://other.example", nil), 401, "audience"},
 		{"GCP email not verified", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["email_verified"] = false }), 401, "email_verified"},
 		{"GCP identity no rule maps", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["email"] = "intruder@evil.iam.gserviceaccount.com" }), 403, "no exchange rule matches gcp identity"},
+		{"Azure identity of the rule's name in another subscription (was */userAssignedIdentities/...)", cloud.TokenTypeAzure, c.entra.Mint(t, azureAud, func(tk *jwt.Token) {
+			tk.Claims.(jwt.MapClaims)["xms_mirid"] = "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourcegroups/portcullis-test/providers/Microsoft.ManagedIdentity/userAssignedIdentities/portcullis-workload"
+		}), 403, "subscription 00000000-0000-0000-0000-0000000000ff"},
+		{"GCP account of the rule's name in another project (was name@*)", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) {
+			tk.Claims.(jwt.MapClaims)["email"] = "workload@evil-project.iam.gserviceaccount.com"
+		}), 403, "project evil-project"},
 		{"Azure token from an untrusted tenant", cloud.TokenTypeAzure, c.entra.Mint(t, azureAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["tid"] = "99999999-0000-0000-0000-000000000000" }), 401, "tenant"},
 		{"garbage AWS proof", cloud.TokenTypeAWS, "not-a-proof", 401, ""},
 		{"unknown token type", "urn:example:nope", "x", 401, "not accepted"},
