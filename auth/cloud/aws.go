@@ -212,7 +212,7 @@ func (v *AWSVerifier) Verify(ctx context.Context, subjectToken string) (Identity
 // proofID names a proof in the spent-proof record: a digest of its
 // signature, which no other request shares.
 func (c *checkedAWS) proofID() string {
-	sum := sha256.Sum256([]byte(c.signature))
+	sum := sha256.Sum256([]byte(strings.ToLower(c.signature))) // hex: one spelling per signature
 	return "aws:" + hex.EncodeToString(sum[:])
 }
 
