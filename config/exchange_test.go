@@ -138,3 +138,29 @@ func TestExchangeRuleAnyParts(t *testing.T) {
 		}
 	}
 }
+
+func TestExchangeAWSValidation(t *testing.T) {
+	rule := `{aws: {account: any, role: x}, username: x@svc}`
+	tests := []struct{ aws, want string }{
+		{`{max_age: 20m}`, "exchange.aws.max_age: must be between 1s and 15m"},
+		{`{max_age: -1s}`, "exchange.aws.max_age: must be between 1s and 15m"},
+		{`{regions: [eu-west-1, "us_east_1"]}`, `exchange.aws.regions[1]: "us_east_1" is not an AWS region`},
+		{`{sts_endpoint: "https://sts.eu-west-1.amazonaws.com", max_age: 2m}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.aws, func(t *testing.T) {
+			yaml := strings.Replace(exchangeDoc(rule), "  aws: {}", "  aws: "+tt.aws, 1)
+			cfg, err := config.Parse([]byte(yaml), "portcullis.yaml", t.TempDir())
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("does not load: %v", err)
+			case tt.want == "":
+				if got := cfg.Exchange.AWS.Regions; len(got) != 1 || got[0] != "eu-west-1" {
+					t.Errorf("regions default to the endpoint's: %v", got)
+				}
+			case err == nil || !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
