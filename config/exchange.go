@@ -16,8 +16,9 @@ const MatchAny = "any"
 
 // PatternSeparators are the characters a * in a rule never matches: a
 // wildcard stays inside one part of an identity ("etl-*" never reaches past
-// a "/", ":", "@" or "." into another account, domain or resource).
-const PatternSeparators = "/:@."
+// a "/", ":" or "@" into another account, resource or domain). In a user
+// name a * may stand only before the "@": the domain is written out.
+const PatternSeparators = "/:@"
 
 // AWSMatch names the parts of an AWS identity a rule grants. The caller
 // is an assumed-role session (arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION)
@@ -62,9 +63,10 @@ type GCPMatch struct {
 // grants.
 type JWTMatch struct {
 	Issuer string `yaml:"issuer"` // required: a name in exchange.jwt_issuers, or any
-	// User is the token's user name (its username claim); * within one
-	// part, so "batch-*@corp.example.com" never matches
-	// batch-x@evil.example.com; any grants every user of the issuer.
+	// User is the token's user name (its username claim); * within the
+	// part before "@" only, so "batch-*" never matches
+	// batch-x@evil.example.com and the domain is always written out; any
+	// grants every user of the issuer.
 	User    string `yaml:"user"`
 	Subject string `yaml:"subject"` // default any: the token's sub, exact
 }
@@ -231,7 +233,10 @@ func (c *Config) matchProblems(key string, r ExchangeRule) []problem {
 			}
 		}
 		if m.User == "" && m.Subject == "" {
-			bad(".jwt.user", "is empty: name the user (the token's user name; * within one part) or the subject this rule grants")
+			bad(".jwt.user", "is empty: name the user (the token's user name; * before the @ only) or the subject this rule grants")
+		}
+		if _, domain, ok := strings.Cut(m.User, "@"); ok && strings.Contains(domain, "*") {
+			bad(".jwt.user", fmt.Sprintf("%q has a * in its domain: a wildcard there would let in users of other domains; write the domain out", m.User))
 		}
 		exact(".jwt.subject", m.Subject)
 	}

@@ -54,6 +54,8 @@ func TestExchangeRuleValidation(t *testing.T) {
 			want: []string{"exchange.rules[0].gcp.project: is empty"}},
 		{name: "gcp deploy@*", rule: `{gcp: {project: any, service_account: "deploy@*"}, username: d@svc}`,
 			want: []string{`exchange.rules[0].gcp.service_account: "deploy@*" is an email`}},
+		{name: "jwt user with a * in the domain", rule: `{jwt: {issuer: corp, user: "batch-*@*.example.com"}, username: n@svc}`,
+			want: []string{`exchange.rules[0].jwt.user: "batch-*@*.example.com" has a * in its domain`}},
 		{name: "jwt issuer not exchangeable", rule: `{jwt: {issuer: other, user: x}, username: d@svc}`,
 			want: []string{`exchange.rules[0].jwt.issuer: "other" is not in exchange.jwt_issuers`}},
 		{name: "no match block", rule: `{platform: aws, username: d@svc}`,

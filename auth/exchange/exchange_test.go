@@ -35,6 +35,8 @@ func TestPart(t *testing.T) {
 		{"*@corp.example.com", "x@evil.com@corp.example.com", false},
 		{"*", "billing", true},
 		{"*", "a/b", false},
+		{"*@corp.example.com", "first.last@corp.example.com", true},
+		{"etl-*", "etl-v1.2", true},
 		{"*", "", false},
 		{"exact", "exact-not", false},
 	}
