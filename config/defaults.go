@@ -39,6 +39,7 @@ const (
 	DefaultKEKFile             = "portcullis.kek"
 	DefaultExchangeTTL         = 15 * time.Minute
 	DefaultExchangeFailures    = 10
+	DefaultAWSProofMaxAge      = 5 * time.Minute
 	DefaultSTSEndpoint         = "https://sts.amazonaws.com"
 	DefaultGoogleIssuer        = "https://accounts.google.com"
 	DefaultGoogleJWKS          = "https://www.googleapis.com/oauth2/v3/certs"
@@ -103,7 +104,11 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Exchange.FailuresPerMinute, DefaultExchangeFailures)
 	if a := c.Exchange.AWS; a != nil {
 		setString(&a.STSEndpoint, DefaultSTSEndpoint)
-		setString(&a.Audience, c.Issuer.Audience)
+		setString(&a.Audience, c.Issuer.URL)
+		setDuration(&a.MaxAge, DefaultAWSProofMaxAge)
+		if len(a.Regions) == 0 {
+			a.Regions = []string{stsRegion(a.STSEndpoint)}
+		}
 	}
 	if g := c.Exchange.GCP; g != nil {
 		setString(&g.Issuer, DefaultGoogleIssuer)

@@ -169,8 +169,11 @@ func (idx *nodeIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 			f, ok := fields[k.Value]
 			if !ok {
 				idx.lines[p] = k.Line
-				idx.unknown = append(idx.unknown, problem{key: p,
-					msg: "unknown key: use one of " + strings.Join(names, ", ")})
+				msg := "unknown key: use one of " + strings.Join(names, ", ")
+				if why, retired := retiredKey(path, k.Value); retired {
+					msg = why
+				}
+				idx.unknown = append(idx.unknown, problem{key: p, msg: msg})
 				continue
 			}
 			idx.lines[p] = k.Line

@@ -473,13 +473,18 @@ func (c *Config) issuerProblems(roleNames []string) []problem {
 			fmt.Sprintf("%q is not a configured issuer: name one of %s", n, listOrNone(c.issuerNames()))})
 	}
 	platforms := map[string]bool{"aws": c.Exchange.AWS != nil, "gcp": c.Exchange.GCP != nil, "azure": c.Exchange.Azure != nil, "jwt": len(c.Exchange.JWTIssuers) > 0}
+	probs = append(probs, c.awsProblems()...)
 	for i, r := range c.Exchange.Rules {
 		key := "exchange.rules[" + strconv.Itoa(i) + "]"
-		enabled, ok := platforms[r.Platform]
+		platform := r.rulePlatform()
+		if platform == "" {
+			platform = r.Platform
+		}
+		enabled, ok := platforms[platform]
+		probs = append(probs, c.matchProblems(key, r)...)
 		add(
-			check{!ok, key + ".platform", fmt.Sprintf("%q is not a platform: use aws, azure, gcp or jwt", r.Platform)},
-			check{ok && !enabled, key + ".platform", fmt.Sprintf("%s exchange is not configured: add the exchange.%s section", r.Platform, exchangeSection(r.Platform))},
-			check{r.Identity == "", key + ".identity", "is empty: set the platform identity (exact or glob) this rule matches"},
+			check{!ok && platform != "", key + ".platform", fmt.Sprintf("%q is not a platform: use aws, azure, gcp or jwt", platform)},
+			check{ok && !enabled, key + ".platform", fmt.Sprintf("%s exchange is not configured: add the exchange.%s section", platform, exchangeSection(platform))},
 			check{r.Username == "" || strings.Contains(r.Username, "/"), key + ".username",
 				"must be set and free of \"/\": it is the MySQL user name the workload connects as"},
 			check{r.TTL <= 0 || r.TTL > c.Issuer.MaxTokenTTL, key + ".ttl", fmt.Sprintf("must be positive and at most issuer.max_token_ttl (%v)", c.Issuer.MaxTokenTTL)},

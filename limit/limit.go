@@ -7,6 +7,7 @@
 package limit
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -67,4 +68,20 @@ func (f *Failures) Failed(key string) {
 	if f != nil && f.perMinute > 0 {
 		f.get(key).Allow()
 	}
+}
+
+// AddressKey is the budget key of a client address: an IPv4 address as
+// it is, an IPv6 address by its /64, which one client (one subnet) holds
+// whole and could otherwise rotate through for a fresh budget each time.
+// What is not an IP address is its own key.
+func AddressKey(host string) string {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }

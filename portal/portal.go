@@ -143,7 +143,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 // fail answers a refused request, counts it against the source address
 // and audits it.
 func (s *Server) fail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(ip)
+	s.limiter.Failed(limit.AddressKey(ip))
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "exchange", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)

@@ -126,7 +126,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +224,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	log.Info("portcullis listening", "mysql", ln.Addr().String(), "http", hln.Addr().String(), "backend", cfg.Backend.Address,
 		"tls_sha256", fingerprint, "issuer", cfg.Issuer.URL, "signing_kid", s.Issuer.SigningKID())
+	logExchangeRules(log, cfg)
 	return s, nil
 }
 
@@ -280,7 +281,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		}
 	}
 	// Built with the new verifier: JWT exchange must trust the new issuers.
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		vcancel()
 		return err
@@ -297,6 +298,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 	s.Fingerprint = fingerprint
 	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles),
 		"exchange_rules", len(cfg.Exchange.Rules), "tls_sha256", fingerprint)
+	logExchangeRules(s.log, cfg)
 	return nil
 }
 

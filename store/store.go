@@ -178,6 +178,12 @@ type Store interface {
 	// and returns the oldest of them (zero when there is none).
 	LoginFailuresSince(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
 
+	// SpendProof records that the one-time proof id (a digest of a signed
+	// workload proof) has been exchanged, until expires; ErrConflict if it
+	// already was. Every node sharing the store sees it, so a proof is
+	// accepted once across them all.
+	SpendProof(ctx context.Context, id string, expires time.Time) error
+
 	// AppendEvent adds e to the event log and returns its ID. IDs grow
 	// and become visible in order, so a reader that remembers the last
 	// ID it saw never misses an event.

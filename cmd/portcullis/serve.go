@@ -23,6 +23,9 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			if check {
+				for _, g := range cfg.ExchangeGrants() {
+					fmt.Fprintln(cmd.OutOrStdout(), g)
+				}
 				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
 				return nil
 			}

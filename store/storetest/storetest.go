@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"scim tokens", testSCIMTokens},
 		{"connection settings", testConnectionSettings},
 		{"login failures", testLoginFailures},
+		{"spent proofs", testSpentProofs},
+		{"a proof is spent once under concurrency", testSpentProofRace},
 		{"events", testEvents},
 		{"concurrent events", testConcurrentEvents},
 		{"ephemeral users", testEphemeralUsers},
@@ -1184,6 +1186,52 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	}
 	if err := s.AddLoginFailure(ctx, ""); err == nil {
 		t.Fatal("an empty key must be refused")
+	}
+}
+
+// --- spent proofs ---
+
+func testSpentProofs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	until := time.Now().Add(5 * time.Minute)
+	if err := s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("proof-1")), until); err != nil {
+		t.Fatalf("SpendProof: %v", err)
+	}
+	wantErr(t, "SpendProof again", s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("proof-1")), until), store.ErrConflict)
+	if err := s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("proof-2")), until); err != nil {
+		t.Fatalf("SpendProof of another proof: %v", err)
+	}
+	// A record past its expiry is forgotten by the next spend, so the
+	// table does not grow without bound.
+	if err := s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("old")), time.Now().Add(-time.Second)); err != nil {
+		t.Fatalf("SpendProof: %v", err)
+	}
+	if err := s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("old")), until); err != nil {
+		t.Fatalf("an expired record still blocks: %v", err)
+	}
+	wantErr(t, "SpendProof with an empty id", s.SpendProof(ctx, "", until), store.ErrInvalid)
+}
+
+// testSpentProofRace: several nodes racing to spend one proof, exactly one
+// wins.
+func testSpentProofRace(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- s.SpendProof(ctx, fmt.Sprintf("aws:%x", hash("raced")), time.Now().Add(time.Minute)) }()
+	}
+	won := 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("SpendProof: %v, want nil or ErrConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d racing spends won, want exactly 1", won, n)
 	}
 }
 

@@ -152,7 +152,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("%s: jwks_url %q is not an absolute http(s) URL", name, rawURL)
 	}
-	logURL := u.Redacted()
+	logURL := logSafeURL(u)
 	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
 		slog.Warn("jwks_url uses plain http: anyone on the path can substitute signing keys",
 			"key_set", name, "jwks_url", logURL)
@@ -170,7 +170,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 				return
 			}
 			s.failed(err)
-			slog.Warn("fetch signing keys failed; will retry", "key_set", name, "jwks_url", logURL, "error", err)
+			slog.Warn("fetch signing keys failed; will retry", "key_set", name, "jwks_url", logURL, "error", fetchProblem(err))
 			s.retryFn()
 		},
 		RefreshInterval: refreshInterval,
@@ -227,7 +227,7 @@ func (s *Set) retry(ctx context.Context, rawURL, logURL string, once jwkset.HTTP
 			if time.Since(logged) > time.Minute {
 				logged = time.Now()
 				slog.Warn("fetch signing keys failed; retrying in the background", "key_set", s.name, "jwks_url", logURL,
-					"failures", s.failures.Load(), "retry_every", retryMax, "error", err)
+					"failures", s.failures.Load(), "retry_every", retryMax, "error", fetchProblem(err))
 			}
 		}
 		select {
@@ -385,7 +385,7 @@ func fetchProblem(err error) string {
 	case errors.Is(err, jwkset.ErrInvalidHTTPStatusCode):
 		return "jwks_url answered with an unexpected HTTP status"
 	case errors.As(err, &uerr):
-		return "jwks_url is unreachable"
+		return "jwks_url is unreachable: " + safe.NetCause(err)
 	}
 	if p := jsonProblem(err); p != "" {
 		return "jwks_url did not serve a JSON Web Key Set: " + p
@@ -422,4 +422,16 @@ func (c capBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxBodyBytes)
 	return resp, nil
+}
+
+// logSafeURL is u for a log line: no password and no query (which may hold
+// a key), marked when one was dropped.
+func logSafeURL(u *url.URL) string {
+	c := *u
+	dropped := c.RawQuery != "" || c.Fragment != ""
+	c.RawQuery, c.Fragment, c.ForceQuery = "", "", false
+	if dropped {
+		return c.Redacted() + "?..."
+	}
+	return c.Redacted()
 }

@@ -153,7 +153,7 @@ func TestFetchProblems(t *testing.T) {
 		{name: "oversized", body: `{"keys":[],"pad":"` + strings.Repeat(marker, 120_000) + `"}`,
 			want: "jwks_url served more than 1 MiB: no key set is that large"},
 		{name: "HTTP error", body: marker, code: http.StatusInternalServerError, want: "jwks_url answered with an unexpected HTTP status"},
-		{name: "unreachable", url: closed.URL, want: "jwks_url is unreachable"},
+		{name: "unreachable", url: closed.URL, want: "jwks_url is unreachable: connection refused: nothing listens there; check the endpoint and that the service is up"},
 		{name: "no keys", body: `{"keys":[]}`, want: "jwks_url serves no usable keys"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 // Package safe holds what the auth packages share for handling untrusted
-// input: values from tokens made fit to quote in a refusal, and whether a
-// host may be spoken to without TLS.
+// input: values from tokens made fit to quote in a refusal, whether a
+// host may be spoken to without TLS, and failed calls to the services we
+// verify with (STS, key sets) worded without their URL or raw error.
 package safe
 
 import (
