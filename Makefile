@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build bench fuzz mariadb chromium bench-tools clean
+.PHONY: run test build bench fuzz mariadb chromium bench-tools clean test-short
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -13,6 +13,10 @@ run: build mariadb
 test: mariadb chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## test-short: the unit tests only, as the README promises for `go test -short` (no MariaDB, no browser)
+test-short:
+	$(GO) test -race -short -count=1 ./...
 
 ## build: a static binary with version info in bin/
 build:
