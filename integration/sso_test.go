@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -929,8 +930,11 @@ type cliEnv struct {
 
 func newCLIEnv(t *testing.T, e *ssoEnv) *cliEnv {
 	home := t.TempDir()
+	// No PORTCULLIS_SERVER: `login --server` names the portal once and
+	// every later command finds it by itself, as the README shows.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PORTCULLIS_SERVER=") })
 	return &cliEnv{ssoEnv: e, home: home, cache: &client.Cache{Path: filepath.Join(home, "portcullis", "tokens.json")},
-		env: append(os.Environ(), "XDG_CONFIG_HOME="+home, "PORTCULLIS_SERVER="+e.h.http, "BROWSER=true")}
+		env: append(env, "XDG_CONFIG_HOME="+home, "BROWSER=true")}
 }
 
 func (c *cliEnv) run(t *testing.T, args ...string) (string, string, error) {
@@ -1035,7 +1039,7 @@ func TestCLILogin(t *testing.T) {
 
 	t.Run("login --no-browser: the code the portal shows, pasted back", func(t *testing.T) {
 		stdin, paste := io.Pipe()
-		cmd, lines, out := c.start(t, stdin, true, "login", "--no-browser", "--connection", "corp")
+		cmd, lines, out := c.start(t, stdin, true, "login", "--server", h.http, "--no-browser", "--connection", "corp")
 		authURL := waitLine(t, lines, regexp.MustCompile(`^\s+(http\S+)$`))[1]
 		p := e.oidcAt(t, newBrowser(t), authURL, "alice", oidcHooks{})
 		m := codeOnPage.FindStringSubmatch(p.body)
@@ -1069,9 +1073,45 @@ func TestCLILogin(t *testing.T) {
 		}
 	})
 	t.Run("portcullis mysql uses the login", func(t *testing.T) {
-		out, errOut, err := c.run(t, "mysql", "--", "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()")
-		if err != nil || out != readerUser+"@%" {
-			t.Fatalf("portcullis mysql: %v %q\n%s", err, out, errOut)
+		for i := range 2 { // the second one as a person runs it again later
+			out, errOut, err := c.run(t, "mysql", "--", "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()")
+			if err != nil || out != readerUser+"@%" {
+				t.Fatalf("portcullis mysql (run %d, no --server): %v %q\n%s", i+1, err, out, errOut)
+			}
+		}
+	})
+	t.Run("status: who, where, until when, which role next", func(t *testing.T) {
+		out, errOut, err := c.run(t, "status")
+		for _, want := range []string{"Server:       " + h.http + " (from last login)", "Logged in as: alice@corp.test via corp",
+			"Token:        valid until", "Login ends:", "Next role:    reader (holds: reader"} {
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("portcullis status: %v, no %q in\n%s\n%s", err, want, out, errOut)
+			}
+		}
+		js, _, err := c.run(t, "status", "--json")
+		var rep struct { // the stable field names scripts rely on
+			Server      string    `json:"server"`
+			Username    string    `json:"username"`
+			NextRole    string    `json:"next_role"`
+			LoggedIn    bool      `json:"logged_in"`
+			SessionEnds time.Time `json:"session_ends"`
+		}
+		if err != nil || json.Unmarshal([]byte(js), &rep) != nil || !rep.LoggedIn || rep.Server != h.http || rep.Username != "alice@corp.test" ||
+			rep.NextRole != "reader" || time.Until(rep.SessionEnds) < time.Hour {
+			t.Fatalf("status --json: %v %+v\n%s", err, rep, js)
+		}
+	})
+	t.Run("PORTCULLIS_SERVER and --server still win over the remembered server", func(t *testing.T) {
+		env, flag := "http://"+freeAddr(t), "http://"+freeAddr(t) // nobody listens there
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{{[]string{"token", "--server", flag}, flag}, {[]string{"token"}, env}} {
+			cmd := exec.Command(portcullisBin(t), tt.args...)
+			cmd.Env = append(slices.Clone(c.env), "PORTCULLIS_SERVER="+env)
+			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no valid token for "+tt.want) {
+				t.Fatalf("portcullis %v with PORTCULLIS_SERVER=%s: %v %s", tt.args, env, err, out)
+			}
 		}
 	})
 	t.Run("tunnel: the mariadb CLI connects with no password", func(t *testing.T) {

@@ -45,6 +45,8 @@ type Options struct {
 	// Ready lists what keeps this node from serving (backend, store,
 	// keys); empty means ready.
 	Ready func(ctx context.Context) []string
+	// WhoAmI serves GET /v1/whoami for `portcullis status`; nil: off.
+	WhoAmI WhoAmIFunc
 }
 
 // Server is the portal's HTTP handler.
@@ -73,6 +75,7 @@ func New(opt Options) *Server {
 	s.mountAdmin(opt.Admin)
 	s.mountSSO(opt.SSO)
 	s.mountLocal(opt.Local)
+	s.mountWhoAmI(opt.WhoAmI)
 	return s
 }
 

@@ -195,6 +195,8 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			Local: s.localOptions(cfg, log),
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Ready: s.ready,
+
+			WhoAmI: s.whoami, // portcullis status
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/portcullisdb/portcullis/client"
 )
 
 // adminClient calls the portal's admin API. The token comes from
@@ -25,7 +27,7 @@ type adminClient struct {
 }
 
 func newAdminClient(cmd *cobra.Command) (*adminClient, error) {
-	server, _ := cmd.Flags().GetString("server")
+	server := serverURL(cmd)
 	tok := os.Getenv("PORTCULLIS_ADMIN_TOKEN")
 	if tok == "" {
 		return nil, errors.New("set PORTCULLIS_ADMIN_TOKEN to the server's admin.token")
@@ -68,11 +70,21 @@ func (a *adminClient) do(method, path string, body, out any) error {
 }
 
 func serverFlag(cmd *cobra.Command) {
-	def := os.Getenv("PORTCULLIS_SERVER")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	cmd.PersistentFlags().String("server", def, "the portal's URL (env PORTCULLIS_SERVER)")
+	cmd.PersistentFlags().String("server", "", "the portal's URL (default: $PORTCULLIS_SERVER, else the server of the last login, else "+client.DefaultServer+")")
+}
+
+// serverURL is the portal a command talks to: --server, else
+// $PORTCULLIS_SERVER, else the last login's, else the default.
+func serverURL(cmd *cobra.Command) string {
+	s, _ := serverSource(cmd)
+	return s
+}
+
+// serverSource is serverURL and where it came from.
+func serverSource(cmd *cobra.Command) (server, source string) {
+	flag, _ := cmd.Flags().GetString("server")
+	cache, _ := client.DefaultCache() // nil without a config folder: nothing remembered
+	return cache.ResolveServer(flag)
 }
 
 func table(cmd *cobra.Command, header string, rows [][]string) {
