@@ -131,6 +131,16 @@ func (s *idpStorage) SetUserinfoFromRequest(ctx context.Context, ui *zoidc.UserI
 	return nil
 }
 
+// CreateAuthRequest is OIDC Core §11 as OpenID-certified OPs apply it:
+// offline_access is ignored (no refresh token) unless prompt has consent.
+// The zitadel example OP grants it regardless.
+func (s *idpStorage) CreateAuthRequest(ctx context.Context, req *zoidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	if !slices.Contains(req.Prompt, zoidc.PromptConsent) {
+		req.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(s string) bool { return s == zoidc.ScopeOfflineAccess })
+	}
+	return s.Storage.CreateAuthRequest(ctx, req, userID)
+}
+
 func (s *idpStorage) TokenRequestByRefreshToken(ctx context.Context, rt string) (op.RefreshTokenRequest, error) {
 	req, err := s.Storage.TokenRequestByRefreshToken(ctx, rt)
 	if err != nil {
@@ -173,6 +183,8 @@ type oidcIdP struct {
 	users  *idpUsers
 	st     *idpStorage
 	swap   atomic.Pointer[string] // an ID token to put into the next token response
+	// authorize is the query of the last authorization request.
+	authorize atomic.Pointer[url.Values]
 }
 
 func startOIDCIdP(t *testing.T, secret string) *oidcIdP {
@@ -198,6 +210,9 @@ func startOIDCIdP(t *testing.T, secret string) *oidcIdP {
 	idp := &oidcIdP{issuer: issuer, host: srv.Listener.Addr().String(), users: users, st: st}
 	router := exampleop.SetupServer(issuer, st, nil, false)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Has("response_type") {
+			idp.authorize.Store(&q)
+		}
 		tok := idp.swap.Load()
 		if r.URL.Path != "/oauth/token" || tok == nil || !idp.swap.CompareAndSwap(tok, nil) {
 			router.ServeHTTP(w, r)
@@ -352,7 +367,7 @@ sso:
       display_name: Corp (OIDC)
       role_claim: portcullis_role
       role_values: {member: reader, administrator: writer}
-      oidc: {issuer: %[1]q, client_id: %[2]q, client_secret: "${env:PCIT_OIDC_SECRET}"}
+      oidc: {issuer: %[1]q, client_id: %[2]q, client_secret: "${env:PCIT_OIDC_SECRET}", auth_params: {access_type: offline, ui_locales: en}}
     - name: corp-strict
       require_scim: true
       enforce_mfa: true
@@ -627,6 +642,19 @@ func TestOIDCLogin(t *testing.T) {
 		u, err := h.svc.Store.GetUserByName(ctx, "alice@corp.test")
 		if err != nil || u.Source != store.SourceSSO || u.Role != "reader" || !u.Active {
 			t.Fatalf("user created at first login: %+v %v", u, err)
+		}
+	})
+	t.Run("the authorize request asks for consent with offline_access (§11) and carries auth_params", func(t *testing.T) {
+		c := newCLILogin("corp")
+		_, refreshToken, _ := c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "alice", oidcHooks{}))
+		q := *e.oidc.authorize.Load()
+		if q.Get("prompt") != "consent" || !strings.Contains(q.Get("scope"), "offline_access") || q.Get("access_type") != "offline" || q.Get("ui_locales") != "en" {
+			t.Fatalf("authorize request %v", q)
+		}
+		// The IdP gave its refresh token only because of the consent:
+		// without one the portal issues none (a login of one token life).
+		if refreshToken == "" {
+			t.Fatal("no refresh token from a §11 OP")
 		}
 	})
 	t.Run("refresh rotates the token; reusing an old one revokes the login", func(t *testing.T) {
