@@ -233,7 +233,7 @@ func TestParse(t *testing.T) {
 		{name: "syntax error names the file", yaml: "listen: {mysql: x\n", want: []string{"portcullis.yaml: yaml: line"}},
 		{name: "duplicate key", yaml: "log: {}\nlog: {}\n", want: []string{`line 2: mapping key "log" already defined at line 1`}},
 		{name: "two documents", yaml: "log: {}\n---\nlog: {}\n", want: []string{"more than one YAML document"}},
-		{name: "empty file", yaml: "\n", want: []string{"issuers: no issuer is configured", "roles: no role is defined"}},
+		{name: "empty file", yaml: "\n", want: []string{"issuers: no token source is configured", "roles: no role is defined"}},
 
 		// listen, tls, backend, proxy.
 		{name: "listen.mysql not host:port", over: map[string]string{"listen": " {mysql: \"127.0.0.1\"}"}, want: []string{`listen.mysql: "127.0.0.1" is not host:port`}},
@@ -252,7 +252,7 @@ func TestParse(t *testing.T) {
 		{name: "proxy timeouts", over: map[string]string{"proxy": " {handshake_timeout: -1s, shutdown_timeout: -2s}"}, want: []string{"proxy.handshake_timeout: must be a positive", "proxy.shutdown_timeout: must be a positive"}},
 
 		// issuers and dev_issuer.
-		{name: "no issuer at all", over: map[string]string{"issuers": "-", "mappings": "-"}, want: []string{"issuers: no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true"}},
+		{name: "no issuer at all", over: map[string]string{"issuers": "-", "mappings": "-"}, want: []string{"issuers: no token source is configured: add an IdP under sso.connections, an entry under issuers, local.enabled: true or exchange:, or set dev_issuer.enabled: true"}},
 		{name: "issuer name empty", over: map[string]string{"issuers": "\n  - {issuer: i, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{"issuers[0].name: is empty"}},
 		{name: "issuer names unique", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i1, audiences: [a], jwks_url: \"https://x/j\"}\n  - {name: corp, issuer: i2, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{`issuers[1].name: "corp" is also the name of issuers[0]`, "(line 3)"}},
 		{name: "issuer name dev reserved", over: map[string]string{"issuers": "\n  - {name: dev, issuer: i, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{`issuers[0].name: "dev" is reserved for dev_issuer`}},

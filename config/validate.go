@@ -145,8 +145,11 @@ func (c *Config) problems() []problem {
 	)
 
 	// issuers and dev_issuer
-	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled, "issuers",
-		"no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true for local development"})
+	// portcullis' own issuer is always trusted: SSO, local accounts and
+	// the cloud exchange need no entry under issuers; only a config with
+	// no way at all to obtain a token is refused.
+	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled && !c.issuesOwnTokens(), "issuers",
+		"no token source is configured: add an IdP under sso.connections, an entry under issuers, local.enabled: true or exchange:, or set dev_issuer.enabled: true for local development"})
 	names := map[string]int{} // issuer name -> index
 	isses := map[string]string{}
 	if c.DevIssuer.Enabled {
@@ -487,4 +490,12 @@ func exchangeSection(platform string) string {
 		return "jwt_issuers"
 	}
 	return platform
+}
+
+// issuesOwnTokens reports whether something in the config hands out
+// portcullis' own tokens (browser login, local accounts, cloud exchange),
+// which the proxy always trusts.
+func (c *Config) issuesOwnTokens() bool {
+	x := c.Exchange
+	return len(c.SSO.Connections) > 0 || c.Local.Enabled || x.AWS != nil || x.GCP != nil || x.Azure != nil
 }
