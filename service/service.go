@@ -190,6 +190,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
 				Reload:          s.ReloadFile,
+				SingleNode:      cfg.Store.Engine != "mysql",
 			},
 			SSO:   sso,
 			Local: s.localOptions(cfg, log),

@@ -87,6 +87,45 @@ func serverSource(cmd *cobra.Command) (server, source string) {
 	return cache.ResolveServer(flag)
 }
 
+// The records list commands print with --json; their field names are
+// stable (scripts depend on them), whatever the admin API adds.
+type (
+	userRow struct {
+		UserName string `json:"user_name"`
+		Active   bool   `json:"active"`
+		Role     string `json:"role"`
+		Source   string `json:"source"`
+	}
+	sessionRow struct {
+		ID          uint32    `json:"id"`
+		Identity    string    `json:"identity"`
+		Role        string    `json:"role"`
+		BackendUser string    `json:"backend_user"`
+		ClientAddr  string    `json:"client_addr"`
+		Started     time.Time `json:"started"`
+	}
+	teamRow struct {
+		Name   string   `json:"name"`
+		Groups []string `json:"groups"`
+		Roles  []string `json:"roles"`
+	}
+	connectionRow struct {
+		Name       string    `json:"name"`
+		Enabled    bool      `json:"enabled"`
+		EnforceMFA bool      `json:"enforce_mfa"`
+		UpdatedBy  string    `json:"updated_by"`
+		Updated    time.Time `json:"updated"`
+	}
+)
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 func table(cmd *cobra.Command, header string, rows [][]string) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, header)
@@ -99,23 +138,25 @@ func table(cmd *cobra.Command, header string, rows [][]string) {
 func usersCmd() *cobra.Command {
 	users := &cobra.Command{Use: "users", Short: "Directory users (admin API)"}
 	serverFlag(users)
-	users.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the users the directory holds",
+	list := &cobra.Command{
+		Use: "list", Short: "List the users the directory holds", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Users []struct {
-					UserName string `json:"user_name"`
-					Active   bool   `json:"active"`
-					Role     string `json:"role"`
-					Source   string `json:"source"`
-				} `json:"users"`
+				Users []userRow `json:"users"`
 			}
 			if err := a.do("GET", "/v1/admin/users", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd, nonNil(out.Users))
 			}
 			var rows [][]string
 			for _, u := range out.Users {
@@ -124,7 +165,9 @@ func usersCmd() *cobra.Command {
 			table(cmd, "USER\tACTIVE\tROLE\tSOURCE", rows)
 			return nil
 		},
-	})
+	}
+	outputFlags(list)
+	users.AddCommand(list)
 	users.AddCommand(createLocalCmd())
 	return users
 }
@@ -132,25 +175,25 @@ func usersCmd() *cobra.Command {
 func sessionsCmd() *cobra.Command {
 	sessions := &cobra.Command{Use: "sessions", Short: "Live proxied sessions (admin API)"}
 	serverFlag(sessions)
-	sessions.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the live sessions of the node serving --server",
+	list := &cobra.Command{
+		Use: "list", Short: "List the live sessions of the node serving --server", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Sessions []struct {
-					ID          uint32    `json:"id"`
-					Identity    string    `json:"identity"`
-					Role        string    `json:"role"`
-					BackendUser string    `json:"backend_user"`
-					ClientAddr  string    `json:"client_addr"`
-					Started     time.Time `json:"started"`
-				} `json:"sessions"`
+				Sessions []sessionRow `json:"sessions"`
 			}
 			if err := a.do("GET", "/v1/admin/sessions", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd, nonNil(out.Sessions))
 			}
 			var rows [][]string
 			for _, s := range out.Sessions {
@@ -159,17 +202,22 @@ func sessionsCmd() *cobra.Command {
 			table(cmd, "ID\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
 			return nil
 		},
-	}, &cobra.Command{
+	}
+	outputFlags(list)
+	sessions.AddCommand(list, &cobra.Command{
 		Use: "kill ID", Short: "End a session, on whichever node holds it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
-			if err := a.do("DELETE", "/v1/admin/sessions/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			var out struct {
+				Status string `json:"status"`
+			}
+			if err := a.do("DELETE", "/v1/admin/sessions/"+url.PathEscape(args[0]), nil, &out); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "session", args[0], "ends within a second")
+			fmt.Fprintln(cmd.OutOrStdout(), out.Status)
 			return nil
 		},
 	})
@@ -197,9 +245,13 @@ func teamsCmd() *cobra.Command {
 	}
 	set.Flags().StringVar(&groups, "groups", "", "comma-separated directory group names")
 	set.Flags().StringVar(&roles, "roles", "", "comma-separated role names (from the config's roles)")
-	teams.AddCommand(&cobra.Command{
-		Use: "list", Short: "List teams",
+	list := &cobra.Command{
+		Use: "list", Short: "List teams", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
@@ -213,21 +265,31 @@ func teamsCmd() *cobra.Command {
 			if err := a.do("GET", "/v1/admin/teams", nil, &out); err != nil {
 				return err
 			}
-			var rows [][]string
+			rows, list := [][]string{}, []teamRow{}
 			for _, t := range out.Teams {
 				rows = append(rows, []string{t.Name, strings.Join(t.Groups, ","), strings.Join(t.Roles, ",")})
+				list = append(list, teamRow{Name: t.Name, Groups: nonNil(t.Groups), Roles: nonNil(t.Roles)})
+			}
+			if asJSON {
+				return printJSON(cmd, list)
 			}
 			table(cmd, "TEAM\tGROUPS\tROLES", rows)
 			return nil
 		},
-	}, set, &cobra.Command{
+	}
+	outputFlags(list)
+	teams.AddCommand(list, set, &cobra.Command{
 		Use: "delete NAME", Short: "Delete a team", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
-			return a.do("DELETE", "/v1/admin/teams/"+url.PathEscape(args[0]), nil, nil)
+			if err := a.do("DELETE", "/v1/admin/teams/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "team %s deleted: its members lose the roles it gave them at their next connection\n", args[0])
+			return nil
 		},
 	})
 	return teams
