@@ -2,6 +2,8 @@
 GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DATE    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: run test build bench fuzz mariadb chromium bench-tools clean test-short
 
@@ -20,7 +22,7 @@ test-short:
 
 ## build: a static binary with version info in bin/
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/portcullis
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)" -o $(BIN) ./cmd/portcullis
 
 ## bench: direct vs through portcullis, each figure against its target; printed and written to bench/results.json
 bench: build mariadb bench-tools
