@@ -5,11 +5,15 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run test build bench fuzz mariadb chromium bench-tools clean test-short
+.PHONY: run run-reset test build bench fuzz mariadb chromium bench-tools clean test-short
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
 	@scripts/dev-run.sh
+
+## run-reset: drop this checkout's dev accounts, database and .run/, then as run
+run-reset: build mariadb
+	@scripts/dev-run.sh --reset
 
 ## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test)
 test: mariadb chromium
