@@ -219,6 +219,7 @@ func TestParse(t *testing.T) {
 		{name: "ca_file with verify-full", over: map[string]string{"backend": " {tls: verify-full, ca_file: ca.pem}"}, files: map[string]string{"ca.pem": "x"}},
 		{name: "jwks_url http on 127.0.0.1", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://127.0.0.1:9999/jwks\"}"}},
 		{name: "jwks_url http on localhost", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://localhost/jwks\"}"}},
+		{name: "listen.pprof on localhost: the same loopback rule as everywhere (netaddr)", over: map[string]string{"listen": " {pprof: \"localhost:6060\"}"}},
 		{name: "jwks_url http on ::1", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://[::1]:80/jwks\"}"}},
 		{name: "jwks_file relative to the config dir", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_file: keys/jwks.json}"}, files: map[string]string{"keys/jwks.json": jwks}},
 		{name: "dev issuer alone", over: map[string]string{"issuers": "-", "dev_issuer": " {enabled: true}", "mappings": "\n  - {issuer: dev, roles: [analyst]}"}},

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // SSO configures browser login through the company IdP (OIDC, SAML) and
@@ -288,7 +290,7 @@ func idpURLProblem(raw string) string {
 	if err != nil || u.Host == "" {
 		return fmt.Sprintf("%q is not an absolute URL: write it like https://idp.example.com/", raw)
 	}
-	if u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme == "https" || (u.Scheme == "http" && netaddr.IsLoopback(u.Hostname())) {
 		return ""
 	}
 	return fmt.Sprintf("%q must use https:// (http:// only on a loopback host, for tests)", raw)
