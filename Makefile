@@ -5,7 +5,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run run-reset test build bench fuzz mariadb chromium bench-tools clean test-short
+.PHONY: run run-reset man test build bench fuzz mariadb chromium bench-tools clean test-short
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -27,6 +27,10 @@ test-short:
 ## build: a static binary with version info in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)" -o $(BIN) ./cmd/portcullis
+
+## man: the man pages, generated from the commands, into man/ (man -l man/portcullis.1)
+man: build
+	$(BIN) man --dir man
 
 ## bench: direct vs through portcullis, each figure against its target; printed and written to bench/results.json
 bench: build mariadb bench-tools
@@ -52,4 +56,4 @@ bench-tools:
 	@scripts/ensure-bench-tools.sh
 
 clean:
-	rm -rf bin .run
+	rm -rf bin .run man

@@ -145,6 +145,23 @@ func TestBinary(t *testing.T) {
 			}
 		}
 	})
+	t.Run("shell completion and man pages", func(t *testing.T) {
+		for shell, want := range map[string]string{"bash": "__start_portcullis", "zsh": "#compdef portcullis", "fish": "complete -c portcullis"} {
+			if out, errOut, code := run(t, "completion", shell); code != 0 || !strings.Contains(out, want) {
+				t.Fatalf("completion %s: %d %q", shell, code, errOut)
+			}
+		}
+		dir := t.TempDir()
+		if out, errOut, code := run(t, "man", "--dir", dir); code != 0 || !strings.Contains(out, "wrote the man pages") {
+			t.Fatalf("man: %d %q %q", code, out, errOut)
+		}
+		for page, want := range map[string]string{"portcullis.1": `.TH "PORTCULLIS" "1"`, "portcullis-login.1": "--no-browser", "portcullis-users-list.1": "--json"} {
+			data, err := os.ReadFile(filepath.Join(dir, page))
+			if err != nil || !strings.Contains(string(data), want) {
+				t.Fatalf("man page %s: %v, no %q", page, err, want)
+			}
+		}
+	})
 	t.Run("make build stamps the same build information", func(t *testing.T) {
 		mk, err := os.ReadFile("../Makefile")
 		if err != nil || !regexp.MustCompile(`-X main\.version=\S+ -X main\.commit=\S+ -X main\.date=\S+`).Match(mk) {
