@@ -5,7 +5,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run run-reset man test build bench fuzz mariadb chromium bench-tools clean test-short
+.PHONY: run run-reset man lint test build bench fuzz mariadb chromium bench-tools clean test-short
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -23,6 +23,10 @@ test: mariadb chromium
 ## test-short: the unit tests only, as the README promises for `go test -short` (no MariaDB, no browser)
 test-short:
 	$(GO) test -race -short -count=1 ./...
+
+## lint: golangci-lint (pinned, installed into bin/ through the Go module proxy) with .golangci.yml: import directions, staticcheck, revive, errorlint
+lint:
+	$$(scripts/ensure-golangci-lint.sh) run ./...
 
 ## build: a static binary with version info in bin/
 build:

@@ -33,11 +33,11 @@ func devCheckout(t *testing.T) (dir, id string) {
 	if err := os.Symlink(portcullisBin(t), filepath.Join(dir, "bin", "portcullis")); err != nil {
 		t.Fatal(err)
 	}
-	real, err := filepath.EvalSymlinks(dir)
+	resolved, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(real + "\n"))
+	sum := sha256.Sum256([]byte(resolved + "\n"))
 	t.Cleanup(func() { exec.Command(filepath.Join(dir, "scripts/dev-run.sh"), "--drop").Run() })
 	return dir, hex.EncodeToString(sum[:])[:8]
 }

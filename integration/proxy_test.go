@@ -365,14 +365,12 @@ func TestHandshakeTimeoutDropsSilentClients(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	h := startHarness(t, harnessOpts{extraYAML: "  max_connections: 2"})
-	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", h.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		held = append(held, c)
+		defer c.Close() // held open until the test ends
 	}
 	time.Sleep(100 * time.Millisecond)
 	db := h.open("hal@example.com", h.mint("hal@example.com", []string{"reader"}, nil))
