@@ -958,11 +958,8 @@ type cliEnv struct {
 
 func newCLIEnv(t *testing.T, e *ssoEnv) *cliEnv {
 	home := t.TempDir()
-	// No PORTCULLIS_SERVER: `login --server` names the portal once and
-	// every later command finds it by itself, as the README shows.
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "PORTCULLIS_SERVER=") })
 	return &cliEnv{ssoEnv: e, home: home, cache: &client.Cache{Path: filepath.Join(home, "portcullis", "tokens.json")},
-		env: append(env, "XDG_CONFIG_HOME="+home, "BROWSER=true")}
+		env: append(os.Environ(), "XDG_CONFIG_HOME="+home, "PORTCULLIS_SERVER="+e.h.http, "BROWSER=true")}
 }
 
 func (c *cliEnv) run(t *testing.T, args ...string) (string, string, error) {
@@ -1063,6 +1060,9 @@ var codeOnPage = regexp.MustCompile(`<code id="code">([A-Z0-9-]+)</code>`)
 func TestCLILogin(t *testing.T) {
 	e := startSSO(t)
 	c := newCLIEnv(t, e)
+	// No PORTCULLIS_SERVER: `login --server` names the portal once and
+	// every later command finds it by itself, as the README shows.
+	c.env = slices.DeleteFunc(c.env, func(kv string) bool { return strings.HasPrefix(kv, "PORTCULLIS_SERVER=") })
 	h := e.h
 
 	t.Run("login --no-browser: the code the portal shows, pasted back", func(t *testing.T) {
