@@ -1129,6 +1129,24 @@ func TestCLILogin(t *testing.T) {
 			t.Fatalf("status --json: %v %+v\n%s", err, rep, js)
 		}
 	})
+	t.Run("whoami refuses what the proxy would refuse", func(t *testing.T) {
+		for _, auth := range []string{"", "Bearer not-a-token", "Basic abc"} {
+			req, _ := http.NewRequest(http.MethodGet, h.http+"/v1/whoami", nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || body["error"] != "invalid_token" || body["error_description"] == "" {
+				t.Fatalf("whoami with %q: %d %v", auth, resp.StatusCode, body)
+			}
+		}
+	})
 	t.Run("PORTCULLIS_SERVER and --server still win over the remembered server", func(t *testing.T) {
 		env, flag := "http://"+freeAddr(t), "http://"+freeAddr(t) // nobody listens there
 		for _, tt := range []struct {
