@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // problem is one thing wrong with the configuration: the key path it is
@@ -106,8 +108,8 @@ func (c *Config) problems() []problem {
 	add(
 		check{mysqlAddr != "", "listen.mysql", mysqlAddr},
 		check{httpAddr != "", "listen.http", httpAddr},
-		check{c.Listen.PProf != "" && !loopback(c.Listen.PProf), "listen.pprof",
-			fmt.Sprintf("%q is not a loopback host:port: the profiler listens on 127.0.0.1 or [::1] only (reach it over SSH)", c.Listen.PProf)},
+		check{c.Listen.PProf != "" && (hostPortProblem(c.Listen.PProf) != "" || !netaddr.IsLoopbackHostPort(c.Listen.PProf)), "listen.pprof",
+			fmt.Sprintf("%q is not a loopback host:port: the profiler listens on 127.0.0.1, [::1] or localhost only (reach it over SSH)", c.Listen.PProf)},
 		check{oneTLSFile && c.TLS.CertFile == "", "tls.cert_file",
 			"is empty but tls.key_file is set: set both, or neither for a self-signed certificate"},
 		check{oneTLSFile && c.TLS.KeyFile == "", "tls.key_file",
@@ -156,8 +158,11 @@ func (c *Config) problems() []problem {
 	)
 
 	// issuers and dev_issuer
-	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled, "issuers",
-		"no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true for local development"})
+	// portcullis' own issuer is always trusted: SSO, local accounts and
+	// the cloud exchange need no entry under issuers; only a config with
+	// no way at all to obtain a token is refused.
+	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled && !c.issuesOwnTokens(), "issuers",
+		"no token source is configured: add an IdP under sso.connections, an entry under issuers, local.enabled: true or exchange:, or set dev_issuer.enabled: true for local development"})
 	names := map[string]int{} // issuer name -> index
 	isses := map[string]string{}
 	if c.DevIssuer.Enabled {
@@ -365,16 +370,6 @@ func hostPortProblem(addr string) string {
 	return ""
 }
 
-// loopback reports whether addr is host:port with a loopback IP host.
-func loopback(addr string) bool {
-	if hostPortProblem(addr) != "" {
-		return false
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // fileProblem is why path (if set) is not a readable regular file, or "".
 func fileProblem(path string) string {
 	if path == "" {
@@ -407,19 +402,11 @@ func jwksURLProblem(raw string) string {
 	case "https":
 		return ""
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netaddr.IsLoopback(u.Hostname()) {
 			return ""
 		}
 	}
 	return fmt.Sprintf("%q must use https:// (http:// only on a loopback host, for tests)", raw)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // issuerProblems checks store, issuer and exchange.
@@ -503,4 +490,12 @@ func exchangeSection(platform string) string {
 		return "jwt_issuers"
 	}
 	return platform
+}
+
+// issuesOwnTokens reports whether something in the config hands out
+// portcullis' own tokens (browser login, local accounts, cloud exchange),
+// which the proxy always trusts.
+func (c *Config) issuesOwnTokens() bool {
+	x := c.Exchange
+	return len(c.SSO.Connections) > 0 || c.Local.Enabled || x.AWS != nil || x.GCP != nil || x.Azure != nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/netaddr"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 
 	"github.com/portcullisdb/portcullis/audit"
@@ -435,9 +436,5 @@ func newSalt() []byte {
 // clientHost is the client's address without the port: the key of the
 // failed-login budget.
 func clientHost(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
+	return netaddr.Host(c.RemoteAddr().String())
 }

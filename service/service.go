@@ -197,11 +197,14 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
 				Reload:          s.ReloadFile,
+				SingleNode:      cfg.Store.Engine != "mysql",
 			},
 			SSO:   sso,
 			Local: s.localOptions(cfg, log),
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Ready: s.ready,
+
+			WhoAmI: s.whoami, // portcullis status
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // How a remote set is kept fresh. The values bound what a stranger can make
@@ -153,7 +154,7 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 		return nil, fmt.Errorf("%s: jwks_url %q is not an absolute http(s) URL", name, rawURL)
 	}
 	logURL := logSafeURL(u)
-	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !netaddr.IsLoopback(u.Hostname()) {
 		slog.Warn("jwks_url uses plain http: anyone on the path can substitute signing keys",
 			"key_set", name, "jwks_url", logURL)
 	}
