@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -240,7 +241,7 @@ func rekeyUserNames(ctx context.Context, db *sql.DB, d *dialect) error {
 	}
 	for _, r := range todo {
 		_, err := db.ExecContext(ctx, "UPDATE users SET user_name_key = ? WHERE id = ? AND user_name_key = ?", r.key, r.id, r.old)
-		if err != nil && d.classify(err) != ErrConflict {
+		if err != nil && !errors.Is(d.classify(err), ErrConflict) {
 			return fmt.Errorf("rekey user name of user %q: %w", r.id, err)
 		}
 	}
