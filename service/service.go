@@ -22,7 +22,7 @@ import (
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 

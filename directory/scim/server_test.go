@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 

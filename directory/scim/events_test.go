@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
