@@ -213,3 +213,18 @@ func (w invalidating) DeleteTeam(ctx context.Context, name string) error {
 	defer w.after()
 	return w.Store.DeleteTeam(ctx, name)
 }
+
+func (w invalidating) Update(ctx context.Context, fn func(tx store.Store) error) error {
+	defer w.after()
+	return w.Store.Update(ctx, fn)
+}
+
+func (w invalidating) PutTombstone(ctx context.Context, t store.Tombstone) (store.Tombstone, error) {
+	defer w.after()
+	return w.Store.PutTombstone(ctx, t)
+}
+
+func (w invalidating) DeleteTombstone(ctx context.Context, name string) error {
+	defer w.after()
+	return w.Store.DeleteTombstone(ctx, name)
+}
