@@ -33,6 +33,10 @@ const (
 	urnError      = "urn:ietf:params:scim:api:messages:2.0:Error"
 )
 
+// testRoles are the configured database roles the tests' role
+// attributes name.
+var testRoles = []string{"analyst", "dba", "reader"}
+
 // engines are the stores every behaviour test runs against.
 var engines = []struct {
 	name string
@@ -88,6 +92,7 @@ func newHarness(t *testing.T, st store.Store) *harness {
 	h.token = plain
 	h.srv = scim.New(scim.Options{
 		Store:      st,
+		Roles:      testRoles,
 		Connection: connection,
 		BaseURL:    baseURL,
 		OnChange: func(_ context.Context, c scim.Change) {
