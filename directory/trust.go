@@ -101,9 +101,9 @@ func CheckToken(u store.User, issuedAt time.Time) error {
 // Login is what an SSO connection asserts at a login.
 type Login struct {
 	UserName, DisplayName, GivenName, FamilyName, Email string
-	Role                                               string // from role_claim; used only when SetRole
-	SetRole                                            bool
-	RequireSCIM                                        bool // admit only users a directory provisioned
+	Role                                                string // from role_claim; used only when SetRole
+	SetRole                                             bool
+	RequireSCIM                                         bool // admit only users a directory provisioned
 }
 
 // SSOLogin finds or creates (just in time) the user an SSO login is for,

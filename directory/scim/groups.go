@@ -169,7 +169,6 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, id string, 
 	}
 }
 
-
 // notIn returns the ids of list that are not in others.
 func notIn(list, others []string) []string {
 	set := make(map[string]bool, len(others))
