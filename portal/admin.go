@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -89,7 +90,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 			return
 		}
 		// Through the event log, so the node that holds the session ends it.
-		if _, err := a.Store.AppendEvent(r.Context(), store.Event{Kind: store.EventSessionKill, Subject: id}); err != nil {
+		if err := s.dir.KillSession(r.Context(), adminAPI, id); err != nil {
 			s.internal(w, err)
 			return
 		}
@@ -123,7 +124,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 			return
 		}
 		name := r.PathValue("name")
-		t, _, err := s.putTeam(r.Context(), a.Store, a.Roles, store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
+		t, _, err := s.putTeam(r.Context(), adminAPI, store.Team{Name: name, Groups: body.Groups, Roles: body.Roles})
 		var bad inputError
 		if errors.As(err, &bad) {
 			oauthError(w, http.StatusBadRequest, "invalid_request", bad.Error())
@@ -137,7 +138,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 	}))
 	s.mux.HandleFunc("DELETE /v1/admin/teams/{name}", guard(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		err := s.deleteTeam(r.Context(), a.Store, name)
+		err := s.dir.DeleteTeam(r.Context(), adminAPI, name)
 		if errors.Is(err, store.ErrNotFound) {
 			oauthError(w, http.StatusNotFound, "not_found", "no team "+strconv.Quote(name))
 			return
@@ -151,7 +152,12 @@ func (s *Server) mountAdmin(a AdminOptions) {
 	s.mux.HandleFunc("POST /v1/admin/scim/{connection}/token", guard(func(w http.ResponseWriter, r *http.Request) {
 		conn := r.PathValue("connection")
 		tok, err := a.RotateSCIMToken(r.Context(), conn)
-		if err != nil {
+		var unknown *UnknownConnectionError
+		if errors.As(err, &unknown) {
+			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "rotate SCIM token: " + unknown.Error(), ClientAddr: clientIP(r)})
+			oauthError(w, http.StatusNotFound, "not_found", unknown.Error())
+			return
+		} else if err != nil {
 			s.internal(w, err)
 			return
 		}
@@ -211,70 +217,39 @@ func (s *Server) mountAdmin(a AdminOptions) {
 	s.mountLocalAdmin(a, guard)
 }
 
+// UnknownConnectionError refuses a SCIM token for a connection the
+// config does not have.
+type UnknownConnectionError struct {
+	Connection string
+	Known      []string
+}
+
+func (e *UnknownConnectionError) Error() string {
+	known := "none is configured"
+	if len(e.Known) > 0 {
+		known = "configured: " + strings.Join(e.Known, ", ")
+	}
+	return "no connection is named " + strconv.Quote(e.Connection) + " (" + known + "): a SCIM token belongs to a configured SSO connection or issuer"
+}
+
+// adminAPI is the admin token as the directory's actor.
+var adminAPI = directory.Actor{Kind: directory.ActorAdminAPI}
+
 // inputError is a request the caller must correct; its text says how.
 type inputError string
 
 func (e inputError) Error() string { return string(e) }
 
-// putTeam creates or replaces a team whose roles are among roles (the
-// configured ones), then has every node re-check its members' sessions.
-// created says the team could not be read before (the console's audit
-// line says "create" then).
-func (s *Server) putTeam(ctx context.Context, st store.Store, roles []string, t store.Team) (saved store.Team, created bool, err error) {
-	before, err := st.GetTeam(ctx, t.Name)
-	created = err != nil
-	if strings.TrimSpace(t.Name) == "" {
-		return store.Team{}, created, inputError("a team needs a name")
+// putTeam creates or replaces a team whose roles are configured ones;
+// the directory has every node re-check its members' sessions. created
+// says the team could not be read before (the console's audit line says
+// "create" then).
+func (s *Server) putTeam(ctx context.Context, a directory.Actor, t store.Team) (saved store.Team, created bool, err error) {
+	saved, created, err = s.dir.PutTeam(ctx, a, t)
+	if errors.Is(err, directory.ErrInvalid) {
+		return saved, created, inputError(err.Error())
 	}
-	for _, role := range t.Roles {
-		if !slices.Contains(roles, role) {
-			return store.Team{}, created, inputError("role " + strconv.Quote(role) + " is not configured: use one of " + strings.Join(roles, ", "))
-		}
-	}
-	saved, err = st.PutTeam(ctx, t)
-	if errors.Is(err, store.ErrInvalid) {
-		return saved, created, inputError("the team name is too long (at most 255 bytes)")
-	} else if err != nil {
-		return saved, created, err
-	}
-	s.rolesChanged(ctx, st, append(before.Groups, saved.Groups...))
-	return saved, created, nil
-}
-
-// deleteTeam deletes a team (store.ErrNotFound if there is none) and has
-// every node re-check its members' sessions.
-func (s *Server) deleteTeam(ctx context.Context, st store.Store, name string) error {
-	before, err := st.GetTeam(ctx, name)
-	if err == nil {
-		err = st.DeleteTeam(ctx, name)
-	}
-	if err != nil {
-		return err
-	}
-	s.rolesChanged(ctx, st, before.Groups)
-	return nil
-}
-
-// rolesChanged tells every node to re-check the sessions of the members
-// of groups, whose roles a team change may have altered.
-func (s *Server) rolesChanged(ctx context.Context, st store.Store, groups []string) {
-	seen := map[string]bool{}
-	for _, name := range groups {
-		g, err := st.GetGroupByName(ctx, name)
-		if err != nil {
-			continue
-		}
-		for _, id := range g.Members {
-			u, err := st.GetUser(ctx, id)
-			if err != nil || seen[u.UserName] {
-				continue
-			}
-			seen[u.UserName] = true
-			if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserRolesChanged, Subject: u.UserName}); err != nil {
-				s.opt.Log.Error("append roles-changed event", "user", u.UserName, "err", err)
-			}
-		}
-	}
+	return saved, created, err
 }
 
 func (s *Server) internal(w http.ResponseWriter, err error) {
