@@ -19,11 +19,11 @@ import (
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/directory"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
-	"github.com/portcullisdb/portcullis/directory"
-	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -194,11 +194,11 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				RotateSCIMToken: func(ctx context.Context, conn string) (string, error) { return s.rotateSCIMToken(ctx, cfg, conn) },
 				Reload:          s.ReloadFile,
 			},
-			SSO:   sso,
-			Local: s.localOptions(cfg, log),
+			SSO:       sso,
+			Local:     s.localOptions(cfg, log),
 			SCIM:      scim.New(scim.Options{Store: s.Store, Directory: s.writer, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Directory: s.writer,
-			Ready: s.ready,
+			Ready:     s.ready,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
