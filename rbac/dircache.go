@@ -35,11 +35,13 @@ type DirectoryCache struct {
 	teams *cachedTeams
 }
 
-// cachedUser is one user name's answer: the user and groups, or not found.
+// cachedUser is one user name's answer: the user and groups, or not
+// found (with its tombstone, if the name was deleted).
 type cachedUser struct {
 	user   store.User
 	found  bool
 	groups []store.Group
+	tomb   *store.Tombstone
 	at     time.Time
 }
 
@@ -83,6 +85,13 @@ func (c *DirectoryCache) user(ctx context.Context, name string) (cachedUser, err
 	u, err := c.dir.GetUserByName(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		t, terr := c.dir.GetTombstone(ctx, name)
+		switch {
+		case terr == nil:
+			e.tomb = &t
+		case !errors.Is(terr, store.ErrNotFound):
+			return e, terr
+		}
 	case err != nil:
 		return e, err
 	default:
@@ -115,6 +124,18 @@ func (c *DirectoryCache) GetUserByName(ctx context.Context, name string) (store.
 		return store.User{}, store.ErrNotFound
 	}
 	return e.user, nil
+}
+
+// GetTombstone implements Directory, from the entry GetUserByName read.
+func (c *DirectoryCache) GetTombstone(ctx context.Context, name string) (store.Tombstone, error) {
+	e, err := c.user(ctx, name)
+	if err != nil {
+		return store.Tombstone{}, err
+	}
+	if e.found || e.tomb == nil {
+		return store.Tombstone{}, store.ErrNotFound
+	}
+	return *e.tomb, nil
 }
 
 // GroupsOfUser implements Directory. The resolver asks right after

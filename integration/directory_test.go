@@ -1,0 +1,120 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/portcullisdb/portcullis/store"
+)
+
+// wantRefused connects as user with token and wants a 1045 whose message
+// holds each of want.
+func wantRefused(t *testing.T, h *harness, user, token string, want ...string) {
+	t.Helper()
+	var me *mysql.MySQLError
+	err := h.open(user, token).Ping()
+	if !errors.As(err, &me) || me.Number != 1045 {
+		t.Fatalf("connect as %s: got %v, want 1045", user, err)
+	}
+	for _, w := range want {
+		if !strings.Contains(me.Message, w) {
+			t.Fatalf("connect as %s: refusal %q does not say %q", user, me.Message, w)
+		}
+	}
+}
+
+// scimID finds a user's SCIM id with the filter Okta and Entra send.
+func scimID(t *testing.T, h *harness, token, userName string) string {
+	t.Helper()
+	status, list := scimDo(t, h, token, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+userName+`"`), "")
+	res, _ := list["Resources"].([]any)
+	if status != 200 || len(res) != 1 {
+		t.Fatalf("SCIM lookup of %s: %d %v", userName, status, list)
+	}
+	return res[0].(map[string]any)["id"].(string)
+}
+
+// TestSCIMDeleteRefusesToken: DELETE /Users/{id} ends the live session,
+// and a new connection with the same unexpired token is refused although
+// the token's own roles claim would grant reader; the name stays refused
+// until SCIM provisions it again, and tokens from before that stay
+// refused after it.
+func TestSCIMDeleteRefusesToken(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	const name = "dora@example.com"
+	provision(t, h.svc.Store, name)
+	token := h.mint(name, []string{"reader"}, nil) // as portcullis' own SSO tokens: roles in the token
+	scim := scimToken(t, h)
+	id := scimID(t, h, scim, name)
+
+	db := h.open(name, token)
+	db.SetMaxOpenConns(1)
+	if got := queryString(t, db, "SELECT CURRENT_USER()"); got != readerUser+"@%" {
+		t.Fatalf("before the deletion: CURRENT_USER() = %q", got)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := db.Exec("SELECT SLEEP(30)"); done <- err }()
+	waitSession(t, h, name)
+	if status, body := scimDo(t, h, scim, "DELETE", "/Users/"+id, ""); status != 204 {
+		t.Fatalf("SCIM DELETE: %d %v", status, body)
+	}
+	select {
+	case err := <-done:
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "deleted") {
+			t.Fatalf("the live session ended with %v, want 1927 deleted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the live session survived the deletion by 5s")
+	}
+	wantRefused(t, h, name, token, name+" was deleted from the directory")
+
+	// Provisioned again: the old token stays refused, a new one is not
+	// refused for the deletion.
+	status, body := scimDo(t, h, scim, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"`+name+`"}`)
+	if status != 201 {
+		t.Fatalf("SCIM POST again: %d %v", status, body)
+	}
+	wantRefused(t, h, name, token, "deleted from the directory and provisioned again")
+	time.Sleep(1100 * time.Millisecond) // iat has whole seconds
+	var me *mysql.MySQLError
+	if err := h.open(name, h.mint(name, []string{"reader"}, nil)).Ping(); errors.As(err, &me) && strings.Contains(me.Message, "deleted") {
+		t.Fatalf("a token issued after the re-provisioning: %v", err)
+	}
+}
+
+// TestIssuerCannotSpeakForLocalAdmin: a token of the external issuer
+// corp naming a local administrator is refused on the MySQL leg, with a
+// reason that names both sources, though the directory would grant the
+// account a role.
+func TestIssuerCannotSpeakForLocalAdmin(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	ctx := context.Background()
+	st := h.svc.Store
+	const name = "root@corp.test"
+	u, err := st.CreateUser(ctx, store.User{UserName: name, Active: true, Source: store.SourceLocal, Role: "administrator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := st.CreateGroup(ctx, store.Group{DisplayName: "admins-readers", Members: []string{u.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutTeam(ctx, store.Team{Name: "admin-readers", Groups: []string{g.DisplayName}, Roles: []string{"reader"}}); err != nil {
+		t.Fatal(err)
+	}
+	token := h.sign(corpClaims(name, "db-readers"))
+	wantRefused(t, h, name, token, name+" belongs to the local accounts (an administrator)", "issuer corp does not speak for it")
+
+	// The same issuer still speaks for a user of its own directory.
+	provision(t, st, "ivan@corp.test")
+	if err := h.open("ivan@corp.test", h.sign(corpClaims("ivan@corp.test"))).Ping(); err != nil {
+		t.Fatalf("corp token for a directory user: %v", err)
+	}
+}
