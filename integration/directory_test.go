@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +119,41 @@ func TestIssuerCannotSpeakForLocalAdmin(t *testing.T) {
 	provision(t, st, "ivan@corp.test")
 	if err := h.open("ivan@corp.test", h.sign(corpClaims("ivan@corp.test"))).Ping(); err != nil {
 		t.Fatalf("corp token for a directory user: %v", err)
+	}
+}
+
+// TestAdministratorChainRefused is the chain of issue 13 item 1, tried
+// end to end: a SCIM client cannot make an administrator, and an
+// administrator never gets in with an email code (the mailbox a SCIM
+// client chose), only with an authenticator app.
+func TestAdministratorChainRefused(t *testing.T) {
+	remember(adminToken)
+	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+	h := startHarness(t, harnessOpts{topYAML: `admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}
+local: {enabled: true, email: {mailer: dev, file: mail.txt, code_ttl: 2m}}`})
+	const adminName = "ada@example.com"
+	pw := createLocal(t, h, adminName, "administrator") // before directory sync is on
+	scim := scimToken(t, h)
+	status, body := scimDo(t, h, scim, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:portcullis:2.0:User"],
+		"userName":"mallory@example.com","emails":[{"value":"mallory@attacker.test","primary":true}],
+		"urn:ietf:params:scim:schemas:extension:portcullis:2.0:User":{"role":"administrator"}}`)
+	if status != 400 || body["scimType"] != "invalidValue" || !strings.Contains(fmt.Sprint(body["detail"]), "reader") {
+		t.Fatalf("SCIM create with role administrator: %d %v, want 400 invalidValue naming the allowed roles", status, body)
+	}
+	if _, err := h.svc.Store.GetUserByName(context.Background(), "mallory@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the user was created: %v", err)
+	}
+
+	// An administrator with a mailbox: the login asks for an app, never
+	// mails a code, and refuses to mail one on request.
+	b := newBrowser(t)
+	login := b.get(h.http + "/login")
+	p := b.post(h.http+"/login", url.Values{"csrf": {formValue(login.body, "csrf")}, "username": {adminName}, "password": {pw}})
+	if p.status != 303 || p.loc == nil || p.loc.Path != "/login/enrol" {
+		t.Fatalf("an administrator's password step: %d %v, want /login/enrol (an authenticator app)", p.status, p.loc)
+	}
+	p = b.post(h.http+"/login/mfa/email", url.Values{"csrf": {formValue(login.body, "csrf")}})
+	if data, _ := os.ReadFile(filepath.Join(h.dir, "mail.txt")); strings.Contains(string(data), adminName) {
+		t.Fatalf("a code was mailed to the administrator (%d):\n%s", p.status, data)
 	}
 }

@@ -59,10 +59,10 @@ func (s *Server) consoleAdmin(h func(http.ResponseWriter, *http.Request, store.U
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		if u.Role != AdminRole || !ws.MFA {
-			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: not an administrator", ClientAddr: clientIP(r), User: u.UserName})
+		if u.Role != AdminRole || !ws.MFA || !ws.App {
+			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: not an administrator signed in with an authenticator app", ClientAddr: clientIP(r), User: u.UserName})
 			lr.render(w, r, http.StatusForbidden, "account", view{Title: "Your account", User: u.UserName, SignedIn: true,
-				Error: "the console is for administrators (role " + AdminRole + ", signed in with a second factor)", Data: accountData{Role: u.Role, Source: u.Source}})
+				Error: "the console is for administrators (role " + AdminRole + ", signed in with an authenticator app or a recovery code, never an email code)", Data: accountData{Role: u.Role, Source: u.Source}})
 			return
 		}
 		if r.Method == http.MethodPost {

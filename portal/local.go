@@ -242,14 +242,18 @@ type loginState struct {
 	Conn     string `json:"cn,omitempty"`
 	Subject  string `json:"sub,omitempty"`
 	Upstream string `json:"up,omitempty"`
-	Expires  int64  `json:"e"`
+	// App: the second factor was an authenticator app (TOTP, a recovery
+	// code), which the console requires of administrators.
+	App     bool  `json:"a,omitempty"`
+	Expires int64 `json:"e"`
 }
 
 // webSession is a browser signed in to /account and /console.
 type webSession struct {
 	UID     string `json:"u"`
 	MFA     bool   `json:"m"`
-	PwAt    int64  `json:"pw"` // the password it was opened with: a change ends it
+	App     bool   `json:"a,omitempty"` // the second factor was an authenticator app, not an email code
+	PwAt    int64  `json:"pw"`          // the password it was opened with: a change ends it
 	Expires int64  `json:"e"`
 }
 

@@ -155,9 +155,9 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	case !lr.opt.MFARequired && u.Role != AdminRole && c.TOTPSecret == "":
 		s.finishLocal(w, r, u, st, false)
 		return
-	case lr.trustedDevice(r, u.ID, c):
+	case u.Role != AdminRole && lr.trustedDevice(r, u.ID, c):
 		s.finishLocal(w, r, u, st, true)
-	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "":
+	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "" && u.Role != AdminRole:
 		if err := s.sendEmailCode(r, u); err != nil {
 			fail(http.StatusBadGateway, err.Error())
 			return
@@ -266,7 +266,7 @@ func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(audit.Event{Event: "local_mfa", Outcome: "granted", Reason: "TOTP enrolled", ClientAddr: ip, User: u.UserName})
-	st.Step, st.Secret = "done", ""
+	st.Step, st.Secret, st.App = "done", "", true
 	lr.putSealed(w, loginCookie, st, loginStateTTL)
 	lr.render(w, r, http.StatusOK, "recovery", view{Title: "Save your recovery codes", User: u.UserName, Data: codes})
 }
@@ -323,8 +323,12 @@ func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(u, err.Error(), ""))
 		return
 	}
-	if lr.opt.Mailer == nil || emailOf(u) == "" {
-		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(u, "email codes are off for this account", ""))
+	if lr.opt.Mailer == nil || emailOf(u) == "" || u.Role == AdminRole {
+		msg := "email codes are off for this account"
+		if u.Role == AdminRole {
+			msg = "administrators sign in with their authenticator app (or a recovery code), never an email code"
+		}
+		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(u, msg, ""))
 		return
 	}
 	if err := s.sendEmailCode(r, u); err != nil {
@@ -405,6 +409,8 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := lr.updateCreds(r.Context(), u.ID, func(_ store.User, c *creds) error {
 		switch n := len(strings.ReplaceAll(code, " ", "")); {
+		case n == mfa.EmailCodeDigits && c.Email != nil && u.Role == AdminRole:
+			return errAdminEmailCode
 		case n == mfa.EmailCodeDigits && c.Email != nil:
 			if err := c.Email.Check(code, time.Now()); err != nil {
 				return err
@@ -439,7 +445,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		lr.failed(r.Context(), u.UserName, ip)
 		s.record(audit.Event{Event: "local_mfa", Outcome: "denied", Reason: err.Error(), ClientAddr: ip, User: u.UserName})
-		if errors.Is(err, mfa.ErrBadCode) || errors.Is(err, mfa.ErrReplay) || errors.Is(err, mfa.ErrExpired) {
+		if errors.Is(err, mfa.ErrBadCode) || errors.Is(err, mfa.ErrReplay) || errors.Is(err, mfa.ErrExpired) || errors.Is(err, errAdminEmailCode) {
 			again(http.StatusUnauthorized, err.Error())
 			return
 		}
@@ -451,8 +457,12 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		lr.putSealed(w, deviceCookie(u.ID), map[string]string{"i": deviceID, "s": deviceSecret}, time.Duration(lr.opt.TrustDays)*24*time.Hour)
 	}
 	s.record(audit.Event{Event: "local_mfa", Outcome: "granted", Reason: how, ClientAddr: ip, User: u.UserName})
+	st.App = how != "email code"
 	s.finishLocal(w, r, u, st, true)
 }
+
+// errAdminEmailCode refuses an email code from an administrator.
+var errAdminEmailCode = errors.New("administrators sign in with their authenticator app (or a recovery code), never an email code")
 
 // finishLocal ends a local login: for the CLI as an SSO login ends, else
 // with a browser session.
@@ -481,7 +491,7 @@ func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.Use
 		lr.render(w, r, http.StatusInternalServerError, "login", view{Title: "Log in", Error: "the login failed: see the server log"})
 		return
 	}
-	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: mfaDone, PwAt: c.PasswordSet.UnixMicro(),
+	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: mfaDone, App: mfaDone && st.App, PwAt: c.PasswordSet.UnixMicro(),
 		Expires: time.Now().Add(webSessionTTL).Unix()}, webSessionTTL)
 	s.record(audit.Event{Event: "local_login", Outcome: "granted", Reason: "browser session", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName, Role: u.Role, Issuer: st.Conn})
 	target := "/account"
@@ -579,7 +589,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		s.opt.Log.Error("local: revoke refresh tokens after a password change", "user", u.UserName, "err", err)
 	}
 	c, _ := lr.loadCreds(u)
-	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: ws.MFA, PwAt: c.PasswordSet.UnixMicro(), Expires: ws.Expires}, time.Until(time.Unix(ws.Expires, 0)))
+	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: ws.MFA, App: ws.App, PwAt: c.PasswordSet.UnixMicro(), Expires: ws.Expires}, time.Until(time.Unix(ws.Expires, 0)))
 	lr.clearCookie(w, deviceCookie(u.ID))
 	s.record(audit.Event{Event: "local_password", Outcome: "granted", Reason: "password changed; trusted devices and logins revoked", ClientAddr: ip, User: u.UserName})
 	http.Redirect(w, r, "/account?changed=1", http.StatusSeeOther)
@@ -664,10 +674,10 @@ func (s *Server) ssoSecondFactor(w http.ResponseWriter, r *http.Request, rt *sso
 	}
 	st := loginState{UID: u.ID, Pending: &p, Conn: conn.Name, Subject: subject, Upstream: upstream, Expires: time.Now().Add(loginStateTTL).Unix()}
 	switch {
-	case lr.trustedDevice(r, u.ID, c):
+	case u.Role != AdminRole && lr.trustedDevice(r, u.ID, c):
 		s.issueCode(w, r, rt, conn, p, u, subject, upstream)
 		return
-	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "":
+	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "" && u.Role != AdminRole:
 		if err := s.sendEmailCode(r, u); err != nil {
 			s.loginFailed(w, r, &p, conn.Name, badLogin(http.StatusBadGateway, "temporarily_unavailable", "%s", err.Error()))
 			return
