@@ -178,16 +178,8 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, u store.User) (stor
 	}
 	var out store.User
 	_, err := d.update(ctx, a, func(t *tx) error {
-		if _, err := t.GetTombstone(ctx, u.UserName); err == nil {
-			u.NotBefore = d.now()
-			if err := t.DeleteTombstone(ctx, u.UserName); err != nil {
-				return err
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
 		var err error
-		out, err = t.CreateUser(ctx, u)
+		out, err = t.provision(ctx, u, d.now())
 		return err
 	})
 	if err != nil {
@@ -195,6 +187,21 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, u store.User) (stor
 	}
 	d.log.Info("directory: user created", "actor", a.String(), "user", out.UserName, "user_id", out.ID, "source", out.Source, "source_name", out.SourceName)
 	return out, nil
+}
+
+// provision creates u; a name with a tombstone is provisioned again:
+// the tombstone goes and NotBefore is now, so tokens issued before stay
+// refused.
+func (t *tx) provision(ctx context.Context, u store.User, now time.Time) (store.User, error) {
+	if _, err := t.GetTombstone(ctx, u.UserName); err == nil {
+		u.NotBefore = now
+		if err := t.DeleteTombstone(ctx, u.UserName); err != nil {
+			return store.User{}, err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, err
+	}
+	return t.CreateUser(ctx, u)
 }
 
 // UserUpdate computes the next state of a user from the current one.
@@ -344,4 +351,74 @@ func (d *Directory) KillSession(ctx context.Context, a Actor, sessionID string) 
 		return err
 	})
 	return err
+}
+
+// SetLocalCredentials stores a local account's sealed credentials (its
+// own table, never a directory attribute), expecting version (0: none
+// stored yet). dropExtra, if set, is a legacy key of the user's Extra
+// that held them and is removed in the same transaction. Only the
+// account itself (ActorSelf) or an administrator sets them.
+func (d *Directory) SetLocalCredentials(ctx context.Context, a Actor, userID string, sealed []byte, version int64, dropExtra string) error {
+	switch a.Kind {
+	case ActorSelf, ActorConsole, ActorAdminAPI:
+	default:
+		return refuse(ErrForbidden, "%s may not set local credentials", a)
+	}
+	_, err := d.update(ctx, a, func(t *tx) error {
+		if _, err := t.PutLocalCredentials(ctx, store.LocalCredentials{UserID: userID, Sealed: sealed}, version); err != nil {
+			return err
+		}
+		if dropExtra == "" {
+			return nil
+		}
+		u, err := t.GetUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		extra := map[string]json.RawMessage{}
+		if len(u.Extra) == 0 || json.Unmarshal(u.Extra, &extra) != nil {
+			return nil
+		}
+		if _, ok := extra[dropExtra]; !ok {
+			return nil
+		}
+		delete(extra, dropExtra)
+		if u.Extra, err = json.Marshal(extra); err != nil {
+			return err
+		}
+		if len(extra) == 0 {
+			u.Extra = nil
+		}
+		_, err = t.UpdateUser(ctx, u, u.Version)
+		return err
+	})
+	return err
+}
+
+// CreateLocal makes a local account with its sealed credentials (seal
+// gets the new user's id), in one transaction. Only an administrator
+// (ActorConsole) or the admin token make local accounts, administrators
+// included.
+func (d *Directory) CreateLocal(ctx context.Context, a Actor, u store.User, seal func(id string) []byte) (store.User, error) {
+	if !a.grantsAdmin() {
+		return store.User{}, refuse(ErrForbidden, "%s may not create local accounts", a)
+	}
+	if err := d.CheckRole(a, u.Role); err != nil {
+		return store.User{}, err
+	}
+	u.Source, u.SourceName = store.SourceLocal, ""
+	var out store.User
+	_, err := d.update(ctx, a, func(t *tx) error {
+		var err error
+		if out, err = t.provision(ctx, u, d.now()); err != nil {
+			return err
+		}
+		_, err = t.PutLocalCredentials(ctx, store.LocalCredentials{UserID: out.ID, Sealed: seal(out.ID)}, 0)
+		return err
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	d.log.Info("directory: local account created", "actor", a.String(), "user", out.UserName, "user_id", out.ID, "role", out.Role)
+	return out, nil
 }

@@ -157,3 +157,21 @@ local: {enabled: true, email: {mailer: dev, file: mail.txt, code_ttl: 2m}}`})
 		t.Fatalf("a code was mailed to the administrator (%d):\n%s", p.status, data)
 	}
 }
+
+// TestLocalCredentialsApart: a local account's credentials are in their
+// own table, never among the user's directory attributes.
+func TestLocalCredentialsApart(t *testing.T) {
+	h := startLocal(t)
+	createLocal(t, h, "lena@example.com", "reader")
+	ctx := context.Background()
+	u, err := h.svc.Store.GetUserByName(ctx, "lena@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(u.Extra), "urn:portcullis") || u.Source != store.SourceLocal {
+		t.Fatalf("the user record holds %s (source %s): credentials belong in their own table", u.Extra, u.Source)
+	}
+	if c, err := h.svc.Store.GetLocalCredentials(ctx, u.ID); err != nil || len(c.Sealed) == 0 {
+		t.Fatalf("local credentials: %+v %v", c, err)
+	}
+}

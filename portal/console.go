@@ -135,7 +135,7 @@ func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admi
 		fail(http.StatusBadRequest, "give a user name and one of the roles listed")
 		return
 	}
-	u, password, err := s.createLocalUser(r.Context(), s.local.opt.Store, name, role, "")
+	u, password, err := s.createLocalUser(r.Context(), consoleActor(admin), s.local.opt.Store, name, role, "")
 	var syncOn *syncOnError
 	switch {
 	case errors.As(err, &syncOn):

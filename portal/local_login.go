@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/auth/mfa"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -111,7 +113,7 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	u, err := lr.opt.Store.GetUserByName(r.Context(), name)
 	var c creds
 	if err == nil {
-		c, err = lr.loadCreds(u)
+		c, err = lr.loadCreds(r.Context(), u)
 	}
 	if err == nil && c.PasswordHash == "" {
 		err = errNoCreds // an SSO user: no password here
@@ -290,10 +292,10 @@ type mfaData struct {
 	TOTP      bool
 }
 
-func (s *Server) mfaView(u store.User, msg, notice string) view {
+func (s *Server) mfaView(ctx context.Context, u store.User, msg, notice string) view {
 	lr := s.local
 	d := mfaData{TrustDays: lr.opt.TrustDays}
-	if c, err := lr.loadCreds(u); err == nil {
+	if c, err := lr.loadCreds(ctx, u); err == nil {
 		d.TOTP = c.TOTPSecret != ""
 	}
 	if lr.opt.Mailer != nil {
@@ -308,7 +310,7 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("sent") != "" {
 			notice = "We emailed a code to " + maskEmail(emailOf(u)) + "."
 		}
-		s.local.render(w, r, http.StatusOK, "mfa", s.mfaView(u, "", notice))
+		s.local.render(w, r, http.StatusOK, "mfa", s.mfaView(r.Context(), u, "", notice))
 	}
 }
 
@@ -320,7 +322,7 @@ func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := lr.lockout.Check(r.Context(), u.UserName, clientIP(r)); err != nil {
-		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(u, err.Error(), ""))
+		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(r.Context(), u, err.Error(), ""))
 		return
 	}
 	if lr.opt.Mailer == nil || emailOf(u) == "" || u.Role == AdminRole {
@@ -328,11 +330,11 @@ func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 		if u.Role == AdminRole {
 			msg = "administrators sign in with their authenticator app (or a recovery code), never an email code"
 		}
-		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(u, msg, ""))
+		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(r.Context(), u, msg, ""))
 		return
 	}
 	if err := s.sendEmailCode(r, u); err != nil {
-		lr.render(w, r, http.StatusBadGateway, "mfa", s.mfaView(u, err.Error(), ""))
+		lr.render(w, r, http.StatusBadGateway, "mfa", s.mfaView(r.Context(), u, err.Error(), ""))
 		return
 	}
 	http.Redirect(w, r, "/login/mfa?sent=1", http.StatusSeeOther)
@@ -394,7 +396,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	again := func(status int, msg string) {
-		lr.render(w, r, status, "mfa", s.mfaView(u, msg, ""))
+		lr.render(w, r, status, "mfa", s.mfaView(r.Context(), u, msg, ""))
 	}
 	if err := lr.lockout.Check(r.Context(), u.UserName, ip); err != nil {
 		again(lockoutStatus(err), err.Error())
@@ -485,7 +487,7 @@ func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.Use
 	if st.Conn != "" { // an SSO login, now complete
 		u = s.noteSSOLogin(r.Context(), lr.opt.Store, u)
 	}
-	c, err := lr.loadCreds(u)
+	c, err := lr.loadCreds(r.Context(), u)
 	if err != nil {
 		s.opt.Log.Error("local login: read the account", "err", err)
 		lr.render(w, r, http.StatusInternalServerError, "login", view{Title: "Log in", Error: "the login failed: see the server log"})
@@ -533,7 +535,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	c, _ := lr.loadCreds(u)
+	c, _ := lr.loadCreds(r.Context(), u)
 	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery)}
 	for _, dev := range c.Devices {
 		if time.Now().Before(dev.Expires) {
@@ -585,10 +587,10 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusInternalServerError, "the password could not be changed: see the server log", "")
 		return
 	}
-	if _, err := lr.opt.Store.RevokeUserRefreshTokens(r.Context(), u.ID, time.Now()); err != nil {
+	if err := s.dir.RevokeLogins(r.Context(), directory.Actor{Kind: directory.ActorSelf, Name: u.UserName}, u.ID); err != nil {
 		s.opt.Log.Error("local: revoke refresh tokens after a password change", "user", u.UserName, "err", err)
 	}
-	c, _ := lr.loadCreds(u)
+	c, _ := lr.loadCreds(r.Context(), u)
 	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: ws.MFA, App: ws.App, PwAt: c.PasswordSet.UnixMicro(), Expires: ws.Expires}, time.Until(time.Unix(ws.Expires, 0)))
 	lr.clearCookie(w, deviceCookie(u.ID))
 	s.record(audit.Event{Event: "local_password", Outcome: "granted", Reason: "password changed; trusted devices and logins revoked", ClientAddr: ip, User: u.UserName})
@@ -642,7 +644,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			return
 		}
 		name := strings.TrimSpace(body.UserName)
-		u, password, err := s.createLocalUser(r.Context(), a.Store, name, body.Role, body.DisplayName)
+		u, password, err := s.createLocalUser(r.Context(), adminAPI, a.Store, name, body.Role, body.DisplayName)
 		var syncOn *syncOnError
 		switch {
 		case errors.As(err, &syncOn):
@@ -667,7 +669,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 // it as the SSO login would have ended.
 func (s *Server) ssoSecondFactor(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, u store.User, subject, upstream string) {
 	lr := s.local
-	c, err := lr.loadCreds(u)
+	c, err := lr.loadCreds(r.Context(), u)
 	if err != nil {
 		s.loginInternal(w, r, &p, conn.Name, err)
 		return
