@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,92 @@ func TestLocalCredentialsApart(t *testing.T) {
 	}
 	if c, err := h.svc.Store.GetLocalCredentials(ctx, u.ID); err != nil || len(c.Sealed) == 0 {
 		t.Fatalf("local credentials: %+v %v", c, err)
+	}
+}
+
+// TestAccountAuthenticatorApp: a local account on email codes adds an
+// authenticator app on /account (its logins then ask for the app), and
+// removes it again with a current code (logins ask for an email code
+// again); an account without email codes cannot remove its only factor.
+func TestAccountAuthenticatorApp(t *testing.T) {
+	remember(adminToken)
+	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+	h := startHarness(t, harnessOpts{topYAML: `admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}
+local: {enabled: true, email: {mailer: dev, file: mail.txt, code_ttl: 2m}}`})
+	const user = "mia@example.com"
+	pw := createLocal(t, h, user, "reader")
+	b := newBrowser(t)
+	csrf := formValue(b.get(h.http+"/login").body, "csrf")
+	lastCode := func() string {
+		data, _ := os.ReadFile(filepath.Join(h.dir, "mail.txt"))
+		m := regexp.MustCompile(`login code is (\d{8})`).FindAllStringSubmatch(string(data), -1)
+		if len(m) == 0 {
+			t.Fatalf("no code mailed:\n%s", data)
+		}
+		return m[len(m)-1][1]
+	}
+	login := func() page {
+		t.Helper()
+		return b.post(h.http+"/login", url.Values{"csrf": {csrf}, "username": {user}, "password": {pw}})
+	}
+	if p := login(); p.loc == nil || p.loc.RequestURI() != "/login/mfa?sent=1" {
+		t.Fatalf("first login: %d %v, want an email code (the default with a mailer)", p.status, p.loc)
+	}
+	if p := b.post(h.http+"/login/mfa", url.Values{"csrf": {csrf}, "code": {lastCode()}}); p.loc == nil || p.loc.Path != "/account" {
+		t.Fatalf("email code: %d %v %.300s", p.status, p.loc, p.body)
+	}
+	acct := b.get(h.http + "/account")
+	if !strings.Contains(acct.body, `id="add-totp"`) {
+		t.Fatalf("/account offers no authenticator app: %.800s", acct.body)
+	}
+	start := b.post(h.http+"/account/totp/start", url.Values{"csrf": {csrf}})
+	m := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(start.body)
+	if start.status != 200 || m == nil || !strings.Contains(start.body, `action="/account/totp"`) {
+		t.Fatalf("add an app: %d %.800s", start.status, start.body)
+	}
+	secret := m[1]
+	remember(secret)
+	now := time.Now()
+	done := b.post(h.http+"/account/totp", url.Values{"csrf": {csrf}, "code": {totpAt(t, secret, now)}})
+	if done.status != 200 || !strings.Contains(done.body, `id="codes"`) || !strings.Contains(done.body, `id="remove-totp"`) {
+		t.Fatalf("confirm the app: %d %.800s", done.status, done.body)
+	}
+	if p := login(); p.loc == nil || p.loc.RequestURI() != "/login/mfa" {
+		t.Fatalf("login with an app: %v, want /login/mfa (the app)", p.loc)
+	}
+	bad := b.post(h.http+"/account/totp/remove", url.Values{"csrf": {csrf}, "code": {"000000"}})
+	if bad.status != 401 {
+		t.Fatalf("remove with a wrong code: %d", bad.status)
+	}
+	rm := b.post(h.http+"/account/totp/remove", url.Values{"csrf": {csrf}, "code": {totpAt(t, secret, now.Add(30*time.Second))}})
+	if rm.status != 200 || !strings.Contains(rm.body, "email") || !strings.Contains(rm.body, `id="add-totp"`) {
+		t.Fatalf("remove the app: %d %.800s", rm.status, rm.body)
+	}
+	if p := login(); p.loc == nil || p.loc.RequestURI() != "/login/mfa?sent=1" {
+		t.Fatalf("login after removing the app: %v, want an email code", p.loc)
+	}
+
+	// No address, so no email codes: the app is the only factor and stays.
+	const solo = "solo"
+	soloPW := createLocal(t, h, solo, "reader")
+	b = newBrowser(t)
+	csrf = formValue(b.get(h.http+"/login").body, "csrf")
+	if p := b.post(h.http+"/login", url.Values{"csrf": {csrf}, "username": {solo}, "password": {soloPW}}); p.loc == nil || p.loc.Path != "/login/enrol" {
+		t.Fatalf("login without an address: %v, want /login/enrol", p.loc)
+	}
+	enrol := b.get(h.http + "/login/enrol")
+	soloSecret := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(enrol.body)[1]
+	remember(soloSecret)
+	now = time.Now()
+	b.post(h.http+"/login/enrol", url.Values{"csrf": {csrf}, "code": {totpAt(t, soloSecret, now)}})
+	if p := b.post(h.http+"/login/continue", url.Values{"csrf": {csrf}}); p.loc == nil || p.loc.Path != "/account" {
+		t.Fatalf("enrolment: %v", p.loc)
+	}
+	if acct := b.get(h.http + "/account"); strings.Contains(acct.body, `id="remove-totp"`) {
+		t.Fatalf("/account offers to remove the only factor")
+	}
+	rm = b.post(h.http+"/account/totp/remove", url.Values{"csrf": {csrf}, "code": {totpAt(t, soloSecret, now.Add(30*time.Second))}})
+	if rm.status != 409 || !strings.Contains(rm.body, "only second factor") {
+		t.Fatalf("removing the only factor: %d %.600s", rm.status, rm.body)
 	}
 }

@@ -140,6 +140,7 @@ func (s *Server) mountLocal(o *LocalOptions) {
 	s.mux.HandleFunc("POST /account/password", s.accountPassword)
 	s.mux.HandleFunc("POST /account/devices/revoke", s.accountRevokeDevices)
 	s.mountConsole()
+	s.mountAccountMFA()
 }
 
 // creds are a local user's secrets, sealed in the user record.

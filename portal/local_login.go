@@ -215,6 +215,7 @@ func (s *Server) postedLoginStep(w http.ResponseWriter, r *http.Request, step st
 type enrolData struct {
 	QR          template.URL // a data: URL this package made, so safe to trust
 	Secret, URI string
+	Action      string // where the code goes; "" the login's enrolment
 }
 
 func (s *Server) enrolPage(w http.ResponseWriter, r *http.Request) {
@@ -522,6 +523,10 @@ type accountData struct {
 	TOTP         bool
 	Recovery     int
 	Devices      []device
+	// EmailFactor: email codes are this account's other second factor
+	// (the app may be removed); NewCodes are recovery codes to show once.
+	EmailFactor bool
+	NewCodes    []string
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -529,6 +534,15 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, msg, notice string) {
+	s.renderAccountData(w, r, status, msg, notice, nil)
+}
+
+// renderAccountCodes shows /account with new recovery codes, once.
+func (s *Server) renderAccountCodes(w http.ResponseWriter, r *http.Request, codes []string) {
+	s.renderAccountData(w, r, http.StatusOK, "", "Your authenticator app is on. Save the recovery codes below: they are not shown again.", codes)
+}
+
+func (s *Server) renderAccountData(w http.ResponseWriter, r *http.Request, status int, msg, notice string, codes []string) {
 	lr := s.local
 	u, _, ok := lr.session(r)
 	if !ok {
@@ -536,7 +550,8 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	c, _ := lr.loadCreds(r.Context(), u)
-	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery)}
+	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery),
+		EmailFactor: lr.emailFactor(u), NewCodes: codes}
 	for _, dev := range c.Devices {
 		if time.Now().Before(dev.Expires) {
 			d.Devices = append(d.Devices, dev)
