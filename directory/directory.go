@@ -137,10 +137,10 @@ func checkScope(a Actor, u store.User) error {
 // role attribute takes only configured database roles; the
 // administrator role only an administrator grants.
 func (d *Directory) CheckRole(a Actor, role string) error {
-	if role == "" || slices.Contains(d.roles, role) {
+	if role == AdminRole && a.grantsAdmin() {
 		return nil
 	}
-	if role == AdminRole && a.grantsAdmin() {
+	if role == "" || role != AdminRole && slices.Contains(d.roles, role) {
 		return nil
 	}
 	allowed := "none are configured"
