@@ -79,7 +79,14 @@ type tx struct {
 }
 
 func (t *tx) event(ctx context.Context, kind string, u store.User, reason string) error {
-	data, err := json.Marshal(map[string]string{"user_id": u.ID, "connection": t.actor.Name, "actor": t.actor.Kind, "reason": reason})
+	fields := map[string]string{"user_id": u.ID, "actor": t.actor.Kind, "reason": reason}
+	switch t.actor.Kind {
+	case ActorSCIM, ActorSSO:
+		fields["connection"] = t.actor.Name
+	default:
+		fields["by"] = t.actor.Name
+	}
+	data, err := json.Marshal(fields)
 	if err != nil {
 		return err
 	}

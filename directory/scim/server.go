@@ -44,16 +44,17 @@ type Options struct {
 	// Log receives request and provisioning logs; nil discards them.
 	// Bodies and tokens are never logged.
 	Log *slog.Logger
-	// OnChange, if set, is called after the event of every change that
-	// must end sessions has been appended to the store (see Change). It
-	// runs in the request's goroutine: keep it quick.
+	// OnChange, if set, is called after every change that must end
+	// sessions committed with its event (see Change). It runs in the
+	// request's goroutine: keep it quick.
 	OnChange func(ctx context.Context, c Change)
 }
 
 // Change is a directory change that must end a user's sessions or
-// refresh their roles. For each one the Server appends a store.Event
-// (Kind, Subject = UserName, Data = {"user_id","connection","reason"})
-// after the store write succeeded, then calls Options.OnChange.
+// refresh their roles. For each one the directory appends a store.Event
+// (Kind, Subject = UserName, Data = {"user_id","connection","actor",
+// "reason"}) in the write's own transaction; then the Server calls
+// Options.OnChange.
 type Change struct {
 	// Kind is store.EventUserDeactivated (active became false),
 	// store.EventUserDeleted, or store.EventUserRolesChanged (the role
