@@ -2,10 +2,11 @@
 -- the external issuer, that may speak for it), the time before which no
 -- token of the user counts (set when a deleted name is provisioned
 -- again), deletion tombstones, and local credentials in a table of
--- their own. IF NOT EXISTS keeps it re-runnable (MariaDB).
-ALTER TABLE users ADD COLUMN IF NOT EXISTS source_name VARBINARY(255) NOT NULL DEFAULT '';
-ALTER TABLE users ADD COLUMN IF NOT EXISTS not_before BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE directory_groups ADD COLUMN IF NOT EXISTS connection_name VARBINARY(255) NOT NULL DEFAULT '';
+-- their own. Re-runnable: the store skips an ADD COLUMN whose column
+-- exists (MySQL commits DDL at once, so an interrupted run repeats it).
+ALTER TABLE users ADD COLUMN source_name VARBINARY(255) NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE directory_groups ADD COLUMN connection_name VARBINARY(255) NOT NULL DEFAULT '';
 
 CREATE TABLE IF NOT EXISTS tombstones (
 	user_name_key VARBINARY(1024) NOT NULL PRIMARY KEY,
