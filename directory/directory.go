@@ -200,15 +200,24 @@ func (d *Directory) CreateUser(ctx context.Context, a Actor, u store.User) (stor
 // the tombstone goes and NotBefore is now, so tokens issued before stay
 // refused.
 func (t *tx) provision(ctx context.Context, u store.User, now time.Time) (store.User, error) {
-	if _, err := t.GetTombstone(ctx, u.UserName); err == nil {
-		u.NotBefore = now
-		if err := t.DeleteTombstone(ctx, u.UserName); err != nil {
-			return store.User{}, err
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if err := t.takeTombstone(ctx, &u, now); err != nil {
 		return store.User{}, err
 	}
 	return t.CreateUser(ctx, u)
+}
+
+// takeTombstone lets u take a name that may have a tombstone: the
+// tombstone goes and u's NotBefore becomes now.
+func (t *tx) takeTombstone(ctx context.Context, u *store.User, now time.Time) error {
+	_, err := t.GetTombstone(ctx, u.UserName)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	u.NotBefore = now
+	return t.DeleteTombstone(ctx, u.UserName)
 }
 
 // UserUpdate computes the next state of a user from the current one.
@@ -245,8 +254,22 @@ func (d *Directory) UpdateUser(ctx context.Context, a Actor, id string, compute 
 		}
 		next.ID = cur.ID
 		old, updated = cur, cur
+		renamed := !strings.EqualFold(cur.UserName, next.UserName)
+		if renamed {
+			// The new name may have been deleted: its old tokens stay
+			// refused. The old name is no longer the directory's: it
+			// keeps refusing tokens, as a deletion does.
+			if err := t.takeTombstone(ctx, &next, d.now()); err != nil {
+				return err
+			}
+		}
 		if !sameUser(cur, next) {
 			if updated, err = t.UpdateUser(ctx, next, cur.Version); err != nil {
+				return err
+			}
+		}
+		if renamed {
+			if _, err := t.PutTombstone(ctx, store.Tombstone{UserName: cur.UserName, Source: cur.Source, SourceName: cur.SourceName}); err != nil {
 				return err
 			}
 		}

@@ -202,3 +202,40 @@ func TestCheckToken(t *testing.T) {
 		t.Fatalf("a user never deleted: %v", err)
 	}
 }
+
+// TestRenameKeepsNamesRefused: a rename leaves a tombstone on the old
+// name (its tokens must not fall back to their claims), and taking a
+// deleted name refuses that name's old tokens.
+func TestRenameKeepsNamesRefused(t *testing.T) {
+	ctx := t.Context()
+	st := engines[0].open(t)
+	d := directory.New(st, roles, nil)
+	scim := directory.Actor{Kind: directory.ActorSCIM, Name: "okta"}
+	gone, err := d.CreateUser(ctx, scim, store.User{UserName: "gone@example.com", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.DeleteUser(ctx, scim, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.CreateUser(ctx, scim, store.User{UserName: "old@example.com", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, renamed, _, err := d.UpdateUser(ctx, scim, u.ID, func(cur store.User) (store.User, bool, error) {
+		cur.UserName = "gone@example.com"
+		return cur, false, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renamed.NotBefore.IsZero() {
+		t.Fatal("taking a deleted name kept the name's old tokens valid (NotBefore unset)")
+	}
+	if _, err := st.GetTombstone(ctx, "gone@example.com"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the taken name kept its tombstone: %v", err)
+	}
+	if _, err := st.GetTombstone(ctx, "old@example.com"); err != nil {
+		t.Fatalf("the old name has no tombstone: %v", err)
+	}
+}
