@@ -175,87 +175,92 @@ func resource(kind, version string) func(t *testing.T, h *harness, r *response) 
 func TestOkta(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, newHarness func(*testing.T) *harness) {
 		h := newHarness(t)
-		runSteps(t, h, []step{
-			{name: "look the user up before creating it", method: "GET",
-				path:   `/Users?filter=userName eq "alice@example.com"&startIndex=1&count=100`,
-				status: http.StatusOK, check: wantList(0, 1)},
-			{name: "create the user", method: "POST", path: "/Users", status: http.StatusCreated, save: "user",
-				body: `{"schemas":["` + urnUser + `"],"userName":"alice@example.com",
-					"name":{"givenName":"Alice","familyName":"Liddell"},
-					"emails":[{"primary":true,"value":"alice@example.com","type":"work"}],
-					"displayName":"Alice Liddell","locale":"en-US","externalId":"00ujl29u0le5T6Aj10h7",
-					"groups":[],"password":"1mz050nq","active":true}`,
-				check: checks(resource("User", `W/"1"`),
-					wantAttr("userName", "alice@example.com"), wantAttr("active", true),
-					wantAttr("name.givenName", "Alice"), wantAttr("locale", "en-US"),
-					wantAttr("externalId", "00ujl29u0le5T6Aj10h7"), wantAttr("emails.0.type", "work"),
-					wantAttr("password", nil),
-					func(t *testing.T, h *harness, r *response) {
-						if strings.Contains(r.raw, "1mz050nq") {
-							t.Errorf("the password came back: %s", r.raw)
-						}
-						u, err := h.st.GetUserByName(t.Context(), "alice@example.com")
-						if err != nil {
-							t.Fatal(err)
-						}
-						if u.Source != "scim" || !u.Active || u.GivenName != "Alice" || u.ExternalID != "00ujl29u0le5T6Aj10h7" {
-							t.Errorf("stored user = %+v", u)
-						}
-						if strings.Contains(string(u.Extra), "1mz050nq") {
-							t.Errorf("the password was stored: %s", u.Extra)
-						}
-					})},
-			{name: "find it by userName, case-insensitively", method: "GET",
-				path:   `/Users?filter=userName eq "ALICE@example.com"&startIndex=1&count=100`,
-				status: http.StatusOK, check: wantList(1, 1, "alice@example.com")},
-			{name: "get it", method: "GET", path: "/Users/{user}", status: http.StatusOK,
-				check: resource("User", `W/"1"`)},
-			{name: "deactivate", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body:   patch(`{"op":"replace","value":{"active":false}}`),
-				check:  checks(resource("User", `W/"2"`), wantAttr("active", false)),
-				events: []string{"user.deactivated alice@example.com"}},
-			{name: "reactivate", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body:  patch(`{"op":"replace","value":{"active":true}}`),
-				check: checks(resource("User", `W/"3"`), wantAttr("active", true))},
-			{name: "replace the whole user", method: "PUT", path: "/Users/{user}", status: http.StatusOK,
-				body: `{"schemas":["` + urnUser + `"],"id":"{user}","userName":"alice@example.com",
-					"name":{"givenName":"Alicia","familyName":"Liddell"},
-					"emails":[{"primary":true,"value":"alicia@example.com","type":"work"}],
-					"displayName":"Alicia Liddell","locale":"en-GB","externalId":"00ujl29u0le5T6Aj10h7",
-					"groups":[],"active":true,"meta":{"resourceType":"User"}}`,
-				check: checks(resource("User", `W/"4"`), wantAttr("name.givenName", "Alicia"),
-					wantAttr("emails.0.value", "alicia@example.com"), wantAttr("locale", "en-GB"))},
-			{name: "create a group", method: "POST", path: "/Groups", status: http.StatusCreated, save: "group",
-				body:  `{"schemas":["` + urnGroup + `"],"displayName":"Engineering","members":[]}`,
-				check: checks(resource("Group", `W/"1"`), wantAttr("displayName", "Engineering"), wantAttr("members", nil))},
-			{name: "push a member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body: patch(`{"op":"add","path":"members","value":[{"value":"{user}","display":"alice@example.com"}]}`),
-				check: checks(resource("Group", `W/"2"`), wantAttr("members.0.value", "{user}"),
-					wantAttr("members.0.type", "User"), wantAttr("members.0.$ref", baseURL+"/Users/{user}"),
-					wantAttr("members.0.display", nil))},
-			{name: "the user lists the group", method: "GET", path: "/Users/{user}", status: http.StatusOK,
-				check: checks(wantAttr("groups.0.display", "Engineering"), wantAttr("groups.0.type", "direct"))},
-			{name: "get the group without members", method: "GET", path: "/Groups/{group}?excludedAttributes=members",
-				status: http.StatusOK, check: checks(resource("Group", `W/"2"`), wantAttr("members", nil))},
-			{name: "rename the group", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body:   patch(`{"op":"replace","value":{"id":"{group}","displayName":"Engineering Team"}}`),
-				check:  checks(wantAttr("displayName", "Engineering Team"), resource("Group", `W/"3"`)),
-				events: []string{"user.roles_changed alice@example.com"}},
-			{name: "remove the member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body:   patch(`{"op":"remove","path":"members[value eq \"{user}\"]"}`),
-				check:  wantAttr("members", nil),
-				events: []string{"user.roles_changed alice@example.com"}},
-			{name: "list the groups", method: "GET", path: "/Groups?startIndex=1&count=100", status: http.StatusOK,
-				check: wantList(1, 1, "Engineering Team")},
-			{name: "delete the group", method: "DELETE", path: "/Groups/{group}", status: http.StatusNoContent},
-			{name: "the group is gone", method: "GET", path: "/Groups/{group}", status: http.StatusNotFound,
-				check: func(t *testing.T, h *harness, r *response) { r.wantError(t, http.StatusNotFound, "") }},
-			{name: "delete the user", method: "DELETE", path: "/Users/{user}", status: http.StatusNoContent,
-				events: []string{"user.deleted alice@example.com"}},
-			{name: "the user is gone", method: "GET", path: "/Users/{user}", status: http.StatusNotFound,
-				check: func(t *testing.T, h *harness, r *response) { r.wantError(t, http.StatusNotFound, "") }},
-		})
+		runSteps(t, h, oktaSteps())
 	})
+}
+
+// oktaSteps is the sequence of requests the IdP sends.
+func oktaSteps() []step {
+	return []step{
+		{name: "look the user up before creating it", method: "GET",
+			path:   `/Users?filter=userName eq "alice@example.com"&startIndex=1&count=100`,
+			status: http.StatusOK, check: wantList(0, 1)},
+		{name: "create the user", method: "POST", path: "/Users", status: http.StatusCreated, save: "user",
+			body: `{"schemas":["` + urnUser + `"],"userName":"alice@example.com",
+				"name":{"givenName":"Alice","familyName":"Liddell"},
+				"emails":[{"primary":true,"value":"alice@example.com","type":"work"}],
+				"displayName":"Alice Liddell","locale":"en-US","externalId":"00ujl29u0le5T6Aj10h7",
+				"groups":[],"password":"1mz050nq","active":true}`,
+			check: checks(resource("User", `W/"1"`),
+				wantAttr("userName", "alice@example.com"), wantAttr("active", true),
+				wantAttr("name.givenName", "Alice"), wantAttr("locale", "en-US"),
+				wantAttr("externalId", "00ujl29u0le5T6Aj10h7"), wantAttr("emails.0.type", "work"),
+				wantAttr("password", nil),
+				func(t *testing.T, h *harness, r *response) {
+					if strings.Contains(r.raw, "1mz050nq") {
+						t.Errorf("the password came back: %s", r.raw)
+					}
+					u, err := h.st.GetUserByName(t.Context(), "alice@example.com")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if u.Source != "scim" || !u.Active || u.GivenName != "Alice" || u.ExternalID != "00ujl29u0le5T6Aj10h7" {
+						t.Errorf("stored user = %+v", u)
+					}
+					if strings.Contains(string(u.Extra), "1mz050nq") {
+						t.Errorf("the password was stored: %s", u.Extra)
+					}
+				})},
+		{name: "find it by userName, case-insensitively", method: "GET",
+			path:   `/Users?filter=userName eq "ALICE@example.com"&startIndex=1&count=100`,
+			status: http.StatusOK, check: wantList(1, 1, "alice@example.com")},
+		{name: "get it", method: "GET", path: "/Users/{user}", status: http.StatusOK,
+			check: resource("User", `W/"1"`)},
+		{name: "deactivate", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body:   patch(`{"op":"replace","value":{"active":false}}`),
+			check:  checks(resource("User", `W/"2"`), wantAttr("active", false)),
+			events: []string{"user.deactivated alice@example.com"}},
+		{name: "reactivate", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body:  patch(`{"op":"replace","value":{"active":true}}`),
+			check: checks(resource("User", `W/"3"`), wantAttr("active", true))},
+		{name: "replace the whole user", method: "PUT", path: "/Users/{user}", status: http.StatusOK,
+			body: `{"schemas":["` + urnUser + `"],"id":"{user}","userName":"alice@example.com",
+				"name":{"givenName":"Alicia","familyName":"Liddell"},
+				"emails":[{"primary":true,"value":"alicia@example.com","type":"work"}],
+				"displayName":"Alicia Liddell","locale":"en-GB","externalId":"00ujl29u0le5T6Aj10h7",
+				"groups":[],"active":true,"meta":{"resourceType":"User"}}`,
+			check: checks(resource("User", `W/"4"`), wantAttr("name.givenName", "Alicia"),
+				wantAttr("emails.0.value", "alicia@example.com"), wantAttr("locale", "en-GB"))},
+		{name: "create a group", method: "POST", path: "/Groups", status: http.StatusCreated, save: "group",
+			body:  `{"schemas":["` + urnGroup + `"],"displayName":"Engineering","members":[]}`,
+			check: checks(resource("Group", `W/"1"`), wantAttr("displayName", "Engineering"), wantAttr("members", nil))},
+		{name: "push a member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body: patch(`{"op":"add","path":"members","value":[{"value":"{user}","display":"alice@example.com"}]}`),
+			check: checks(resource("Group", `W/"2"`), wantAttr("members.0.value", "{user}"),
+				wantAttr("members.0.type", "User"), wantAttr("members.0.$ref", baseURL+"/Users/{user}"),
+				wantAttr("members.0.display", nil))},
+		{name: "the user lists the group", method: "GET", path: "/Users/{user}", status: http.StatusOK,
+			check: checks(wantAttr("groups.0.display", "Engineering"), wantAttr("groups.0.type", "direct"))},
+		{name: "get the group without members", method: "GET", path: "/Groups/{group}?excludedAttributes=members",
+			status: http.StatusOK, check: checks(resource("Group", `W/"2"`), wantAttr("members", nil))},
+		{name: "rename the group", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body:   patch(`{"op":"replace","value":{"id":"{group}","displayName":"Engineering Team"}}`),
+			check:  checks(wantAttr("displayName", "Engineering Team"), resource("Group", `W/"3"`)),
+			events: []string{"user.roles_changed alice@example.com"}},
+		{name: "remove the member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body:   patch(`{"op":"remove","path":"members[value eq \"{user}\"]"}`),
+			check:  wantAttr("members", nil),
+			events: []string{"user.roles_changed alice@example.com"}},
+		{name: "list the groups", method: "GET", path: "/Groups?startIndex=1&count=100", status: http.StatusOK,
+			check: wantList(1, 1, "Engineering Team")},
+		{name: "delete the group", method: "DELETE", path: "/Groups/{group}", status: http.StatusNoContent},
+		{name: "the group is gone", method: "GET", path: "/Groups/{group}", status: http.StatusNotFound,
+			check: func(t *testing.T, h *harness, r *response) { r.wantError(t, http.StatusNotFound, "") }},
+		{name: "delete the user", method: "DELETE", path: "/Users/{user}", status: http.StatusNoContent,
+			events: []string{"user.deleted alice@example.com"}},
+		{name: "the user is gone", method: "GET", path: "/Users/{user}", status: http.StatusNotFound,
+			check: func(t *testing.T, h *harness, r *response) { r.wantError(t, http.StatusNotFound, "") }},
+	}
 }
 
 // TestEntra replays the requests Microsoft Entra ID's provisioning
@@ -265,109 +270,114 @@ func TestEntra(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, newHarness func(*testing.T) *harness) {
 		h := newHarness(t)
 		h.createUser("manager@contoso.com")
-		runSteps(t, h, []step{
-			{name: "look the user up", method: "GET",
-				path:   `/Users?filter=userName eq "Test_User_dfeef4c5@contoso.com"`,
-				status: http.StatusOK, check: wantList(0, 1)},
-			{name: "create the user with the enterprise extension", method: "POST", path: "/Users",
-				status: http.StatusCreated, save: "user",
-				body: `{"schemas":["` + urnUser + `","` + urnEnterprise + `"],
-					"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef","userName":"Test_User_dfeef4c5@contoso.com",
-					"active":true,"displayName":"Test User",
-					"emails":[{"primary":true,"type":"work","value":"Test_User_fd0ea19b@contoso.com"}],
-					"meta":{"resourceType":"User"},
-					"name":{"formatted":"Test User","familyName":"User","givenName":"Test"},
-					"roles":[],
-					"` + urnEnterprise + `":{"employeeNumber":"701984","department":"Tour Operations",
-						"costCenter":"4130","manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`,
-				check: checks(resource("User", `W/"1"`),
-					wantAttr(urnEnterprise+":employeeNumber", "701984"),
-					wantAttr(urnEnterprise+":manager.value", "26118915-6090-4610-87e4-49d8ca9f808d"),
-					wantAttr("name.formatted", "Test User"),
-					func(t *testing.T, h *harness, r *response) {
-						if got := strs(r.body["schemas"]); !slices.Equal(got, []string{urnUser, urnEnterprise}) {
-							t.Errorf("schemas = %v", got)
-						}
-					})},
-			{name: "find it by externalId", method: "GET",
-				path:   `/Users?filter=externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"`,
-				status: http.StatusOK, check: wantList(1, 1, "Test_User_dfeef4c5@contoso.com")},
-			{name: "capitalised ops with value-filter and URN paths", method: "PATCH", path: "/Users/{user}",
-				status: http.StatusOK,
-				body: patch(`{"op":"Replace","path":"emails[type eq \"work\"].value","value":"updatedEmail@contoso.com"}`,
-					`{"op":"Replace","path":"name.familyName","value":"updatedFamilyName"}`,
-					`{"op":"Add","path":"`+urnEnterprise+`:manager","value":"f3b3c2b1-0000-4000-8000-000000000001"}`,
-					`{"op":"Add","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0100"}`),
-				check: checks(resource("User", `W/"2"`),
-					wantAttr("emails.0.value", "updatedEmail@contoso.com"), wantAttr("emails.0.type", "work"),
-					wantAttr("name.familyName", "updatedFamilyName"), wantAttr("name.givenName", "Test"),
-					wantAttr(urnEnterprise+":manager.value", "f3b3c2b1-0000-4000-8000-000000000001"),
-					wantAttr(urnEnterprise+":department", "Tour Operations"),
-					wantAttr("phoneNumbers.0.type", "mobile"), wantAttr("phoneNumbers.0.value", "+1 555 0100"))},
-			{name: "path-less replace with dotted keys", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body: patch(`{"op":"Replace","value":{"name.givenName":"Testy","displayName":"Testy User",
-					"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Sales",
-					"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"}}`),
-				check: checks(wantAttr("name.givenName", "Testy"), wantAttr("name.familyName", "updatedFamilyName"),
-					wantAttr("displayName", "Testy User"), wantAttr(urnEnterprise+":department", "Sales"),
-					wantAttr(urnEnterprise+":employeeNumber", "701984"))},
-			{name: "disable with the string False", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body:   patch(`{"op":"Replace","path":"active","value":"False"}`),
-				check:  wantAttr("active", false),
-				events: []string{"user.deactivated Test_User_dfeef4c5@contoso.com"}},
-			{name: "enable with the string True, path-less", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body:  patch(`{"op":"Replace","value":{"active":"True"}}`),
-				check: wantAttr("active", true)},
-			{name: "assign a role through the portcullis extension", method: "PATCH", path: "/Users/{user}",
-				status: http.StatusOK,
-				body:   patch(`{"op":"Add","path":"` + urnPortcullis + `:role","value":"dba"}`),
-				check: checks(wantAttr(urnPortcullis+":role", "dba"), func(t *testing.T, h *harness, r *response) {
-					u, err := h.st.GetUserByName(t.Context(), "Test_User_dfeef4c5@contoso.com")
-					if err != nil || u.Role != "dba" {
-						t.Errorf("stored role = %q (%v), want dba", u.Role, err)
-					}
-				}),
-				events: []string{"user.roles_changed Test_User_dfeef4c5@contoso.com"}},
-			{name: "a custom extension attribute", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body: patch(`{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute","value":"custom"}`),
-				check: checks(wantAttr("urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute", "custom"),
-					func(t *testing.T, h *harness, r *response) {
-						if !slices.Contains(strs(r.body["schemas"]), "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User") {
-							t.Errorf("schemas = %v", r.body["schemas"])
-						}
-					})},
-			{name: "remove the custom extension", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
-				body: patch(`{"op":"Remove","path":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"}`),
-				check: func(t *testing.T, h *harness, r *response) {
-					if strings.Contains(r.raw, "CustomExtensionName") {
-						t.Errorf("the extension is still there: %s", r.raw)
-					}
-				}},
-			{name: "create a group", method: "POST", path: "/Groups", status: http.StatusCreated, save: "group",
-				body: `{"externalId":"8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159","displayName":"Entra Group",
-					"meta":{"resourceType":"Group"},"members":[],"schemas":["` + urnGroup + `"]}`,
-				check: checks(resource("Group", `W/"1"`), wantAttr("externalId", "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"))},
-			{name: "find the group by displayName without members", method: "GET",
-				path:   `/Groups?excludedAttributes=members&filter=displayName eq "Entra Group"`,
-				status: http.StatusOK, check: checks(wantList(1, 1, "Entra Group"), wantAttr("Resources.0.members", nil))},
-			{name: "add a member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body:  patch(`{"op":"Add","path":"members","value":[{"value":"{user}"}]}`),
-				check: wantAttr("members.0.value", "{user}")},
-			{name: "check membership with a filter", method: "GET",
-				path:   `/Groups?excludedAttributes=members&filter=id eq "{group}" and members[value eq "{user}"]`,
-				status: http.StatusOK, check: wantList(1, 1, "Entra Group")},
-			{name: "remove the member by value", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body:   patch(`{"op":"Remove","path":"members","value":[{"value":"{user}"}]}`),
-				check:  wantAttr("members", nil),
-				events: []string{"user.roles_changed Test_User_dfeef4c5@contoso.com"}},
-			{name: "membership filter finds nothing", method: "GET",
-				path:   `/Groups?excludedAttributes=members&filter=id eq "{group}" and members[value eq "{user}"]`,
-				status: http.StatusOK, check: wantList(0, 1)},
-			{name: "rename the group", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
-				body:  patch(`{"op":"Replace","path":"displayName","value":"Entra Group Renamed"}`),
-				check: wantAttr("displayName", "Entra Group Renamed")},
-			{name: "delete the user", method: "DELETE", path: "/Users/{user}", status: http.StatusNoContent,
-				events: []string{"user.deleted Test_User_dfeef4c5@contoso.com"}},
-		})
+		runSteps(t, h, entraSteps())
 	})
+}
+
+// entraSteps is the sequence of requests the IdP sends.
+func entraSteps() []step {
+	return []step{
+		{name: "look the user up", method: "GET",
+			path:   `/Users?filter=userName eq "Test_User_dfeef4c5@contoso.com"`,
+			status: http.StatusOK, check: wantList(0, 1)},
+		{name: "create the user with the enterprise extension", method: "POST", path: "/Users",
+			status: http.StatusCreated, save: "user",
+			body: `{"schemas":["` + urnUser + `","` + urnEnterprise + `"],
+				"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef","userName":"Test_User_dfeef4c5@contoso.com",
+				"active":true,"displayName":"Test User",
+				"emails":[{"primary":true,"type":"work","value":"Test_User_fd0ea19b@contoso.com"}],
+				"meta":{"resourceType":"User"},
+				"name":{"formatted":"Test User","familyName":"User","givenName":"Test"},
+				"roles":[],
+				"` + urnEnterprise + `":{"employeeNumber":"701984","department":"Tour Operations",
+					"costCenter":"4130","manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`,
+			check: checks(resource("User", `W/"1"`),
+				wantAttr(urnEnterprise+":employeeNumber", "701984"),
+				wantAttr(urnEnterprise+":manager.value", "26118915-6090-4610-87e4-49d8ca9f808d"),
+				wantAttr("name.formatted", "Test User"),
+				func(t *testing.T, h *harness, r *response) {
+					if got := strs(r.body["schemas"]); !slices.Equal(got, []string{urnUser, urnEnterprise}) {
+						t.Errorf("schemas = %v", got)
+					}
+				})},
+		{name: "find it by externalId", method: "GET",
+			path:   `/Users?filter=externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"`,
+			status: http.StatusOK, check: wantList(1, 1, "Test_User_dfeef4c5@contoso.com")},
+		{name: "capitalised ops with value-filter and URN paths", method: "PATCH", path: "/Users/{user}",
+			status: http.StatusOK,
+			body: patch(`{"op":"Replace","path":"emails[type eq \"work\"].value","value":"updatedEmail@contoso.com"}`,
+				`{"op":"Replace","path":"name.familyName","value":"updatedFamilyName"}`,
+				`{"op":"Add","path":"`+urnEnterprise+`:manager","value":"f3b3c2b1-0000-4000-8000-000000000001"}`,
+				`{"op":"Add","path":"phoneNumbers[type eq \"mobile\"].value","value":"+1 555 0100"}`),
+			check: checks(resource("User", `W/"2"`),
+				wantAttr("emails.0.value", "updatedEmail@contoso.com"), wantAttr("emails.0.type", "work"),
+				wantAttr("name.familyName", "updatedFamilyName"), wantAttr("name.givenName", "Test"),
+				wantAttr(urnEnterprise+":manager.value", "f3b3c2b1-0000-4000-8000-000000000001"),
+				wantAttr(urnEnterprise+":department", "Tour Operations"),
+				wantAttr("phoneNumbers.0.type", "mobile"), wantAttr("phoneNumbers.0.value", "+1 555 0100"))},
+		{name: "path-less replace with dotted keys", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body: patch(`{"op":"Replace","value":{"name.givenName":"Testy","displayName":"Testy User",
+				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Sales",
+				"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"}}`),
+			check: checks(wantAttr("name.givenName", "Testy"), wantAttr("name.familyName", "updatedFamilyName"),
+				wantAttr("displayName", "Testy User"), wantAttr(urnEnterprise+":department", "Sales"),
+				wantAttr(urnEnterprise+":employeeNumber", "701984"))},
+		{name: "disable with the string False", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body:   patch(`{"op":"Replace","path":"active","value":"False"}`),
+			check:  wantAttr("active", false),
+			events: []string{"user.deactivated Test_User_dfeef4c5@contoso.com"}},
+		{name: "enable with the string True, path-less", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body:  patch(`{"op":"Replace","value":{"active":"True"}}`),
+			check: wantAttr("active", true)},
+		{name: "assign a role through the portcullis extension", method: "PATCH", path: "/Users/{user}",
+			status: http.StatusOK,
+			body:   patch(`{"op":"Add","path":"` + urnPortcullis + `:role","value":"dba"}`),
+			check: checks(wantAttr(urnPortcullis+":role", "dba"), func(t *testing.T, h *harness, r *response) {
+				u, err := h.st.GetUserByName(t.Context(), "Test_User_dfeef4c5@contoso.com")
+				if err != nil || u.Role != "dba" {
+					t.Errorf("stored role = %q (%v), want dba", u.Role, err)
+				}
+			}),
+			events: []string{"user.roles_changed Test_User_dfeef4c5@contoso.com"}},
+		{name: "a custom extension attribute", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body: patch(`{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute","value":"custom"}`),
+			check: checks(wantAttr("urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute", "custom"),
+				func(t *testing.T, h *harness, r *response) {
+					if !slices.Contains(strs(r.body["schemas"]), "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User") {
+						t.Errorf("schemas = %v", r.body["schemas"])
+					}
+				})},
+		{name: "remove the custom extension", method: "PATCH", path: "/Users/{user}", status: http.StatusOK,
+			body: patch(`{"op":"Remove","path":"urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"}`),
+			check: func(t *testing.T, h *harness, r *response) {
+				if strings.Contains(r.raw, "CustomExtensionName") {
+					t.Errorf("the extension is still there: %s", r.raw)
+				}
+			}},
+		{name: "create a group", method: "POST", path: "/Groups", status: http.StatusCreated, save: "group",
+			body: `{"externalId":"8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159","displayName":"Entra Group",
+				"meta":{"resourceType":"Group"},"members":[],"schemas":["` + urnGroup + `"]}`,
+			check: checks(resource("Group", `W/"1"`), wantAttr("externalId", "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"))},
+		{name: "find the group by displayName without members", method: "GET",
+			path:   `/Groups?excludedAttributes=members&filter=displayName eq "Entra Group"`,
+			status: http.StatusOK, check: checks(wantList(1, 1, "Entra Group"), wantAttr("Resources.0.members", nil))},
+		{name: "add a member", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body:  patch(`{"op":"Add","path":"members","value":[{"value":"{user}"}]}`),
+			check: wantAttr("members.0.value", "{user}")},
+		{name: "check membership with a filter", method: "GET",
+			path:   `/Groups?excludedAttributes=members&filter=id eq "{group}" and members[value eq "{user}"]`,
+			status: http.StatusOK, check: wantList(1, 1, "Entra Group")},
+		{name: "remove the member by value", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body:   patch(`{"op":"Remove","path":"members","value":[{"value":"{user}"}]}`),
+			check:  wantAttr("members", nil),
+			events: []string{"user.roles_changed Test_User_dfeef4c5@contoso.com"}},
+		{name: "membership filter finds nothing", method: "GET",
+			path:   `/Groups?excludedAttributes=members&filter=id eq "{group}" and members[value eq "{user}"]`,
+			status: http.StatusOK, check: wantList(0, 1)},
+		{name: "rename the group", method: "PATCH", path: "/Groups/{group}", status: http.StatusOK,
+			body:  patch(`{"op":"Replace","path":"displayName","value":"Entra Group Renamed"}`),
+			check: wantAttr("displayName", "Entra Group Renamed")},
+		{name: "delete the user", method: "DELETE", path: "/Users/{user}", status: http.StatusNoContent,
+			events: []string{"user.deleted Test_User_dfeef4c5@contoso.com"}},
+	}
 }

@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,6 +111,42 @@ func TestDeleteLeavesTombstone(t *testing.T) {
 		}
 		if _, err := h.st.GetTombstone(t.Context(), "gone@example.com"); err == nil {
 			t.Fatal("the tombstone survived the re-provisioning")
+		}
+	})
+}
+
+// TestOktaAndEntraApart: the Okta and the Entra sequences run on one
+// SCIM endpoint and one store, each with its own connection's token; each
+// sees only its own users and groups, so both pass unchanged, and what
+// each made records its connection.
+func TestOktaAndEntraApart(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, newHarness func(*testing.T) *harness) {
+		okta := newHarness(t)
+		entra := okta.asConnection(t, "entra")
+		current := entra
+		srv := scim.New(scim.Options{Store: okta.st, Roles: testRoles, BaseURL: baseURL,
+			OnChange: func(_ context.Context, c scim.Change) {
+				current.mu.Lock()
+				defer current.mu.Unlock()
+				current.changes = append(current.changes, c)
+			}})
+		okta.srv, entra.srv = srv, srv
+		manager := entra.createUser("manager@contoso.com")
+		t.Run("entra", func(t *testing.T) { runSteps(t, entra, entraSteps()) })
+		current = okta
+		t.Run("okta", func(t *testing.T) { runSteps(t, okta, oktaSteps()) })
+
+		u, err := okta.st.GetUser(t.Context(), manager)
+		if err != nil || u.Source != store.SourceSCIM || u.SourceName != "entra" {
+			t.Fatalf("Entra's manager after the Okta sequence: %+v %v", u, err)
+		}
+		groups, _, err := okta.st.ListGroups(t.Context(), store.ListOptions{})
+		if err != nil || len(groups) != 1 || groups[0].Connection != "entra" {
+			t.Fatalf("groups after both sequences: %+v %v, want Entra's one, recorded as entra's", groups, err)
+		}
+		okta.t = t
+		if r := okta.do("GET", "/Groups", nil).want(t, 200); strings.Contains(r.raw, "Entra Group") {
+			t.Fatalf("Okta's token lists Entra's group: %s", r.raw)
 		}
 	})
 }
