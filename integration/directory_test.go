@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -261,5 +263,52 @@ local: {enabled: true, email: {mailer: dev, file: mail.txt, code_ttl: 2m}}`})
 	rm = b.post(h.http+"/account/totp/remove", url.Values{"csrf": {csrf}, "code": {totpAt(t, soloSecret, now.Add(30*time.Second))}})
 	if rm.status != 409 || !strings.Contains(rm.body, "only second factor") {
 		t.Fatalf("removing the only factor: %d %.600s", rm.status, rm.body)
+	}
+}
+
+// adminPatch sends PATCH /v1/admin/users/{id} with the admin token.
+func adminPatch(t *testing.T, h *harness, id, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("PATCH", h.http+"/v1/admin/users/"+id, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestAdministratorGrantedByAdminOnly: the admin token makes a directory
+// user an administrator; the user's SCIM connection can then neither
+// remove the role nor grant it to anyone, and a role that is not
+// configured is refused.
+func TestAdministratorGrantedByAdminOnly(t *testing.T) {
+	h := startLocal(t)
+	scim := scimToken(t, h)
+	status, body := scimDo(t, h, scim, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"una@example.com"}`)
+	if status != 201 {
+		t.Fatalf("SCIM create: %d %v", status, body)
+	}
+	id := body["id"].(string)
+	if status, body := adminPatch(t, h, id, `{"role":"administrator"}`); status != 200 || body["role"] != "administrator" {
+		t.Fatalf("admin API grants administrator: %d %v", status, body)
+	}
+	status, body = scimDo(t, h, scim, "PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:portcullis:2.0:User:role","value":"reader"}]}`)
+	if u, _ := h.svc.Store.GetUser(context.Background(), id); u.Role != "administrator" {
+		t.Fatalf("after SCIM set the role to reader (%d %v): role %q, want administrator kept", status, body, u.Role)
+	}
+	if status, body := adminPatch(t, h, id, `{"role":"superuser"}`); status != 400 || !strings.Contains(fmt.Sprint(body["error_description"]), "not a configured database role") {
+		t.Fatalf("admin API with an unknown role: %d %v", status, body)
+	}
+	before, _ := h.svc.Store.LatestEventID(context.Background())
+	if status, body := adminPatch(t, h, id, `{"active":false}`); status != 200 || body["active"] != false {
+		t.Fatalf("admin API disables: %d %v", status, body)
+	}
+	if evs, _ := h.svc.Store.EventsSince(context.Background(), before, 10); len(evs) != 1 || evs[0].Kind != store.EventUserDeactivated {
+		t.Fatalf("events after the admin API disabled the user: %+v", evs)
 	}
 }

@@ -80,6 +80,10 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"users": out})
 	}))
+	// A user's status and role: the same directory operations as the
+	// console's, with the same guarantees (one transaction with the
+	// events the proxy nodes act on).
+	s.mux.HandleFunc("PATCH /v1/admin/users/{id}", guard(s.adminPatchUser))
 	s.mux.HandleFunc("GET /v1/admin/sessions", guard(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": a.Sessions()})
 	}))
@@ -234,6 +238,42 @@ func (e *UnknownConnectionError) Error() string {
 
 // adminAPI is the admin token as the directory's actor.
 var adminAPI = directory.Actor{Kind: directory.ActorAdminAPI}
+
+// adminPatchUser sets a user's active flag and role (the administrator
+// role included: the admin token grants it).
+func (s *Server) adminPatchUser(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Active *bool   `json:"active"`
+		Role   *string `json:"role"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Active == nil && body.Role == nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"active": true|false, "role": "..."}`)
+		return
+	}
+	ctx, id := r.Context(), r.PathValue("id")
+	var u store.User
+	var err error
+	if body.Role != nil {
+		u, err = s.dir.SetRole(ctx, adminAPI, id, *body.Role)
+	}
+	if err == nil && body.Active != nil {
+		u, err = s.dir.SetActive(ctx, adminAPI, id, *body.Active)
+	}
+	var refused *directory.Error
+	switch {
+	case errors.As(err, &refused):
+		oauthError(w, http.StatusBadRequest, "invalid_request", refused.Reason)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		oauthError(w, http.StatusNotFound, "not_found", "no user has the id "+strconv.Quote(id))
+		return
+	case err != nil:
+		s.internal(w, err)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "update user " + u.UserName, ClientAddr: clientIP(r), Subject: u.UserName})
+	writeJSON(w, http.StatusOK, map[string]any{"id": u.ID, "user_name": u.UserName, "active": u.Active, "role": u.Role, "source": u.Source})
+}
 
 // inputError is a request the caller must correct; its text says how.
 type inputError string

@@ -46,6 +46,7 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("POST /console/teams", s.consoleAdmin(s.consolePutTeam))
 	s.mux.HandleFunc("POST /console/teams/{name}/delete", s.consoleAdmin(s.consoleDeleteTeam))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
+	s.mux.HandleFunc("POST /console/users/{id}/role", s.consoleAdmin(s.consoleSetRole))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
 
@@ -172,6 +173,33 @@ func (s *Server) consoleSetActive(w http.ResponseWriter, r *http.Request, admin 
 	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: " + verb + " user " + u.UserName + " by " + admin.UserName,
 		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
 	http.Redirect(w, r, "/console?done="+urlQuery(u.UserName+" is "+verb+"d"), http.StatusSeeOther)
+}
+
+// consoleSetRole sets a user's role: a configured database role, or
+// administrator, which only an administrator grants (here or with the
+// admin token). An administrator cannot take the role from themselves.
+func (s *Server) consoleSetRole(w http.ResponseWriter, r *http.Request, admin store.User) {
+	id, role := r.PathValue("id"), r.PostFormValue("role")
+	if id == admin.ID && role != AdminRole {
+		http.Redirect(w, r, "/console?done="+urlQuery("you cannot take the administrator role from yourself"), http.StatusSeeOther)
+		return
+	}
+	u, err := s.dir.SetRole(r.Context(), consoleActor(admin), id, role)
+	if err != nil {
+		msg := "the change failed: see the server log"
+		var refused *directory.Error
+		if errors.As(err, &refused) {
+			msg = refused.Reason
+		} else {
+			s.opt.Log.Error("console: set role", "admin", admin.UserName, "err", err)
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: set role of " + id + ": " + msg, ClientAddr: clientIP(r), User: admin.UserName})
+		http.Redirect(w, r, "/console?done="+urlQuery(msg), http.StatusSeeOther)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: role of " + u.UserName + " set to " + strconv.Quote(role) + " by " + admin.UserName,
+		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
+	http.Redirect(w, r, "/console?done="+urlQuery("the role of "+u.UserName+" is now "+strconv.Quote(role)), http.StatusSeeOther)
 }
 
 func (s *Server) consoleSessions(w http.ResponseWriter, r *http.Request, admin store.User) {
