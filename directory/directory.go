@@ -60,9 +60,6 @@ func New(st store.Store, roles []string, log *slog.Logger) *Directory {
 	return &Directory{st: st, roles: slices.Clone(roles), log: log, now: time.Now}
 }
 
-// Store is the store the directory writes (for reads).
-func (d *Directory) Store() store.Store { return d.st }
-
 // Change is an event a write committed, for hooks that run after it.
 type Change struct {
 	Kind     string // a store.Event kind
