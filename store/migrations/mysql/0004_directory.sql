@@ -8,6 +8,14 @@ ALTER TABLE users ADD COLUMN source_name VARBINARY(255) NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN not_before BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE directory_groups ADD COLUMN connection_name VARBINARY(255) NOT NULL DEFAULT '';
 
+-- Users and groups SCIM made before connections were recorded belong to
+-- the one connection with a SCIM token, when there is exactly one (with
+-- several, the first connection to write each one adopts it).
+UPDATE users SET source_name = (SELECT MIN(connection_name) FROM scim_tokens)
+	WHERE source = 'scim' AND source_name = '' AND (SELECT COUNT(*) FROM scim_tokens) = 1;
+UPDATE directory_groups SET connection_name = (SELECT MIN(connection_name) FROM scim_tokens)
+	WHERE connection_name = '' AND (SELECT COUNT(*) FROM scim_tokens) = 1;
+
 CREATE TABLE IF NOT EXISTS tombstones (
 	user_name_key VARBINARY(1024) NOT NULL PRIMARY KEY,
 	user_name     TEXT            NOT NULL,
