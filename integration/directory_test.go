@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	scimpkg "github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -310,5 +311,59 @@ func TestAdministratorGrantedByAdminOnly(t *testing.T) {
 	}
 	if evs, _ := h.svc.Store.EventsSince(context.Background(), before, 10); len(evs) != 1 || evs[0].Kind != store.EventUserDeactivated {
 		t.Fatalf("events after the admin API disabled the user: %+v", evs)
+	}
+}
+
+// TestSCIMScopedPerConnection is issue 13 item 2 through the real
+// portal: connection A's token neither lists nor changes a local
+// administrator or connection B's users; B's create of A's user name is
+// a conflict, not a takeover.
+func TestSCIMScopedPerConnection(t *testing.T) {
+	h := startLocal(t)
+	createLocal(t, h, "root@example.com", "administrator")
+	ctx := context.Background()
+	admin, err := h.svc.Store.GetUserByName(ctx, "root@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFor := func(conn string) string {
+		plain, hash := scimpkg.NewToken()
+		remember(plain)
+		if _, err := h.svc.Store.PutSCIMToken(ctx, store.SCIMToken{Connection: conn, Hash: hash}); err != nil {
+			t.Fatal(err)
+		}
+		return plain
+	}
+	a, b := tokenFor("okta"), tokenFor("entra")
+	status, body := scimDo(t, h, a, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@example.com"}`)
+	if status != 201 {
+		t.Fatalf("A creates alice: %d %v", status, body)
+	}
+	alice := body["id"].(string)
+
+	for _, tok := range []string{a, b} {
+		if status, list := scimDo(t, h, tok, "GET", "/Users?filter="+url.QueryEscape(`userName eq "root@example.com"`), ""); status != 200 || list["totalResults"] != float64(0) {
+			t.Fatalf("a SCIM token finds the local administrator: %d %v", status, list)
+		}
+		if status, _ := scimDo(t, h, tok, "PATCH", "/Users/"+admin.ID, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+			"Operations":[{"op":"replace","path":"emails","value":[{"value":"evil@attacker.test","primary":true}]}]}`); status != 404 {
+			t.Fatalf("a SCIM token changed the local administrator: %d", status)
+		}
+	}
+	if status, list := scimDo(t, h, b, "GET", "/Users", ""); status != 200 || list["totalResults"] != float64(0) {
+		t.Fatalf("B lists A's users: %d %v", status, list)
+	}
+	if status, _ := scimDo(t, h, b, "PATCH", "/Users/"+alice, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"active","value":false}]}`); status != 404 {
+		t.Fatalf("B deactivated A's user: %d", status)
+	}
+	if status, body := scimDo(t, h, b, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ALICE@example.com"}`); status != 409 {
+		t.Fatalf("B creates A's user name: %d %v, want 409", status, body)
+	}
+	if got, _ := h.svc.Store.GetUser(ctx, admin.ID); got.Emails[0].Value != "root@example.com" {
+		t.Fatalf("the administrator's email is now %v", got.Emails)
+	}
+	if got, _ := h.svc.Store.GetUser(ctx, alice); !got.Active || got.SourceName != "okta" {
+		t.Fatalf("A's user after B's attempts: %+v", got)
 	}
 }
