@@ -143,7 +143,7 @@ func (s *Server) mountLocal(o *LocalOptions) {
 	s.mountAccountMFA()
 }
 
-// creds are a local user's secrets, sealed in the user record.
+// creds are a local user's secrets, sealed into store.LocalCredentials.
 type creds struct {
 	PasswordHash string    `json:"pw"`
 	PasswordSet  time.Time `json:"pw_at"`
