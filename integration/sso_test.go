@@ -1103,6 +1103,17 @@ func TestCLILogin(t *testing.T) {
 				t.Fatalf("got %v %q", err, got)
 			}
 		})
+		t.Run("a certificate the tunnel cannot verify: the tool reads why", func(t *testing.T) {
+			// No --fingerprint and no --ca: the system's CAs do not know the proxy's.
+			_, lines, _ := c.start(t, nil, false, "tunnel", "--listen", "127.0.0.1:0")
+			port := waitLine(t, lines, regexp.MustCompile(`listening on 127\.0\.0\.1:(\d+) for alice@corp\.test`))[1]
+			got, err := runMariaDB(t, "127.0.0.1:"+port, "gui", "", "--skip-ssl", "-e", "SELECT 1")
+			row := readmeRow(t, "1429 ... portcullis tunnel: TLS to the proxy at 127.0.0.1:4000 failed", "127.0.0.1:4000", h.addr)
+			row.check(t, mariadbClient, got, err)
+			if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+				t.Fatalf("the tool is not told the certificate is the problem: %v", err)
+			}
+		})
 		t.Run("only a loopback address is accepted", func(t *testing.T) {
 			_, errOut, err := c.run(t, "tunnel", "--listen", "0.0.0.0:0", "--fingerprint", h.svc.Fingerprint)
 			if err == nil || !strings.Contains(errOut, "not a loopback address") {

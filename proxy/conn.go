@@ -46,6 +46,9 @@ type clientError struct {
 
 func (e *clientError) Error() string { return e.msg }
 
+// errClientTLS marks a failed TLS handshake on the client leg.
+var errClientTLS = errors.New("TLS handshake")
+
 func deny(format string, args ...any) error {
 	return &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, msg: fmt.Sprintf(format, args...), class: "auth"}
 }
@@ -85,9 +88,9 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	}
 	if n := s.open.Add(1); n > int64(s.opt.MaxConnections) {
 		s.open.Add(-1)
-		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
 		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
 		metrics.Connections.WithLabelValues("denied", "too_many_connections").Inc()
+		s.refuseAtLogin(ctx, c, id, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
 		return
 	}
 	metrics.ClientsOpen.Inc()
@@ -164,6 +167,10 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 		// Read what the client is still sending, or it sees a reset
 		// instead of the error.
 		io.CopyN(io.Discard, c.Conn, int64(tl.Size))
+	case errors.Is(err, errClientTLS):
+		// The client speaks TLS now and has the TLS alert: an ERR packet
+		// in the clear would only garble its error.
+		ev.Outcome, class = "error", "tls"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ev.Outcome, class = "error", "handshake_timeout"
 		err = errors.New("handshake timeout: the client sent nothing in time")
@@ -190,9 +197,51 @@ func (s *Server) record(e audit.Event, log *slog.Logger) {
 	}
 }
 
-// handshake greets the client, upgrades to TLS, captures the token,
-// authorizes it and logs in to the backend.
-func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+// politeRefusals bounds the connections refuseAtLogin serves at once; past
+// it, refused clients get the ERR in place of the greeting.
+const politeRefusals = 32
+
+// refuseAtLogin refuses a connection the proxy will not serve (too many
+// connections) where every client reads the ERR: libmariadb distrusts an
+// ERR before the TLS it asked for ("Received error packet before
+// completion of TLS handshake"), so the client gets the greeting, its TLS,
+// and then the ERR as the answer to its login. Only politeRefusals at a
+// time, each within the handshake timeout, take that path: a flood of
+// refused connections must not cost a TLS handshake each.
+func (s *Server) refuseAtLogin(ctx context.Context, c *clientConn, id uint32, errPkt []byte) {
+	if s.refusing.Add(1) > politeRefusals {
+		s.refusing.Add(-1)
+		wire.WritePacket(c.Conn, 0, errPkt)
+		return
+	}
+	defer s.refusing.Add(-1)
+	c.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
+	live := s.live.Load()
+	c.seq = 255 // the greeting is packet 0
+	if err := c.write(s.greeting(ctx, id, live).Encode()); err != nil {
+		return
+	}
+	limit := s.opt.MaxTokenBytes + 16<<10
+	p, err := c.read(limit)
+	if err != nil {
+		return
+	}
+	if resp, err := wire.ParseHandshakeResponse(p); err == nil && len(p) == wire.SSLRequestLen && resp.Caps&mysql.CLIENT_SSL != 0 && live.TLS != nil {
+		tc := tls.Server(c.Conn, live.TLS)
+		if tc.HandshakeContext(ctx) != nil {
+			return
+		}
+		c.Conn = tc
+		if _, err := c.read(limit); err != nil {
+			return
+		}
+	}
+	c.write(errPkt)
+}
+
+// greeting is the proxy's greeting for connection id: the backend's
+// version, capabilities and collation, the proxy's own salt and id.
+func (s *Server) greeting(ctx context.Context, id uint32, live *Live) wire.Greeting {
 	bg := s.backendGreeting(ctx)
 	g := wire.Greeting{
 		Version: bg.Version,
@@ -207,10 +256,17 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		// (the token) in the clear inside TLS, with no cleartext flag.
 		Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
 	}
-	live := s.live.Load()
 	if live.TLS != nil {
 		g.Caps |= mysql.CLIENT_SSL
 	}
+	return g
+}
+
+// handshake greets the client, upgrades to TLS, captures the token,
+// authorizes it and logs in to the backend.
+func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+	live := s.live.Load()
+	g := s.greeting(ctx, id, live)
 	c.seq = 255 // the greeting is packet 0
 	if err := c.write(g.Encode()); err != nil {
 		return nil, nil, err
@@ -230,7 +286,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		}
 		tc := tls.Server(c.Conn, live.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+			return nil, nil, fmt.Errorf("%w: %w", errClientTLS, err)
 		}
 		c.Conn = tc
 		if p, err = c.read(limit); err != nil {
@@ -344,6 +400,12 @@ func (s *Server) captureToken(c *clientConn, resp wire.HandshakeResponse) (strin
 	switch {
 	case resp.Plugin == mysql.AUTH_CLEAR_PASSWORD:
 		return tokenString(resp.AuthData, s.opt.MaxTokenBytes)
+	case resp.Plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && len(resp.AuthData) == 0:
+		// caching_sha2_password sends no scramble for an empty password,
+		// and its clients then read the next packet as the final OK or
+		// ERR: asking for full authentication would leave libmariadb
+		// with a bare "can't connect".
+		return tokenString(nil, s.opt.MaxTokenBytes)
 	case resp.Plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && overTLS:
 		// "perform full authentication": the client answers with the
 		// password in the clear, which TLS protects.

@@ -34,9 +34,19 @@
 //	  | <========== raw relay, both ways, until either side ends ==> |
 //
 // Every failure before the relay leaves through serveConn's refuse, which
-// writes one ERR packet (1045 for auth, 2003 for an unreachable backend,
+// writes one ERR packet (1045 for auth, 1429 for an unreachable backend,
 // the backend's own code when it refuses) and one audit line. The relay's
 // client-to-backend copier tracks packet boundaries only to refuse
 // COM_CHANGE_USER and to translate `KILL [QUERY] <proxy id>` to the
 // backend thread; the backend-to-client direction is a plain copy.
+//
+// An ERR packet reaches every client library only if it comes where the
+// client expects a server packet, with the number it expects, and with a
+// server error code (see codes.go): in place of the greeting (1040) it is
+// packet 0; during the handshake it is the next number after the client's
+// last packet, which the numbering across the TLS upgrade and the auth
+// exchange keeps (clientConn.seq); once relaying, the proxy's own ERR
+// (session killed, backend lost) is packet 1, the answer to the command
+// the client has in flight or sends next. After a failed TLS handshake
+// nothing is sent: the client is speaking TLS and has its own error.
 package proxy

@@ -72,7 +72,7 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 	case first.side == "backend":
 		// The backend went away (restart, crash, its own KILL): say so,
 		// rather than leave the client with a bare EOF.
-		sess.end(codeServerLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
+		sess.end(codeBackendLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
 	}
 	sess.kill("") // closes both legs; the other copier returns
 	second := <-done

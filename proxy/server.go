@@ -93,6 +93,7 @@ type Server struct {
 	failIP   *limit.Failures // failed logins per source address
 	failUser *limit.Failures // failed logins per user name
 	open     atomic.Int64    // client connections open, handshaking ones included
+	refusing atomic.Int64    // connections refuseAtLogin is answering
 	nextID   atomic.Uint32   // proxy connection ids, offset by connIDBase
 	backend  atomic.Pointer[wire.Greeting]
 	probeMu  sync.Mutex
