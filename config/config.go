@@ -52,6 +52,10 @@ type Listen struct {
 type TLS struct {
 	CertFile string `yaml:"cert_file"` // default none; set with key_file
 	KeyFile  string `yaml:"key_file"`  // default none; set with cert_file
+	// Names are the DNS names and IP addresses, besides listen.mysql's
+	// host and the loopback names, that the certificate portcullis makes
+	// when cert_file is unset must cover: the names clients connect to.
+	Names []string `yaml:"names"`
 }
 
 // Backend TLS modes.

@@ -60,7 +60,7 @@ var errorClients = []realClient{mariadbClient, pymysqlClient}
 func TestErrorsReachClients(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	token := h.mint("erin@example.com", []string{"reader"}, nil)
-	ok := dial{addr: h.addr, user: "erin@example.com", password: token, query: "SELECT CURRENT_USER()", tls: "skip"}
+	ok := dial{addr: h.addr, user: "erin@example.com", password: token, query: "SELECT CURRENT_USER()", tls: "verify", ca: h.ca}
 	expired := corpClaims("erin@example.com", "db-readers")
 	expired["iat"], expired["nbf"], expired["exp"] = time.Now().Add(-13*time.Minute).Unix(), time.Now().Add(-13*time.Minute).Unix(), time.Now().Add(-3*time.Minute).Unix()
 
@@ -89,7 +89,7 @@ func TestErrorsReachClients(t *testing.T) {
 		nowhere := freeAddr(t) // nothing listens there
 		down := startHarness(t, harnessOpts{backend: nowhere})
 		d := ok
-		d.addr, d.password = down.addr, down.mint("erin@example.com", []string{"reader"}, nil)
+		d.addr, d.ca, d.password = down.addr, down.ca, down.mint("erin@example.com", []string{"reader"}, nil)
 		row := readmeRow(t, "1429 ... cannot reach backend 127.0.0.1:3306", "127.0.0.1:3306", nowhere)
 		for _, c := range errorClients {
 			got, err := c.run(t, d)
@@ -107,7 +107,7 @@ func TestErrorsReachClients(t *testing.T) {
 		}
 		defer held.Close()
 		d := ok
-		d.addr, d.password = full.addr, full.mint("erin@example.com", []string{"reader"}, nil)
+		d.addr, d.ca, d.password = full.addr, full.ca, full.mint("erin@example.com", []string{"reader"}, nil)
 		row := readmeRow(t, "1040 too many connections to portcullis")
 		for _, c := range errorClients {
 			got, err := c.run(t, d)
@@ -128,7 +128,7 @@ func TestErrorsReachClients(t *testing.T) {
 		gate := newGate(t, backendAddr)
 		g := startHarness(t, harnessOpts{backend: gate.addr()})
 		d := ok
-		d.addr, d.password = g.addr, g.mint("erin@example.com", []string{"reader"}, nil)
+		d.addr, d.ca, d.password = g.addr, g.ca, g.mint("erin@example.com", []string{"reader"}, nil)
 		row := readmeRow(t, "1158 ... lost the connection to the backend 127.0.0.1:3306: reconnect", "127.0.0.1:3306", gate.addr())
 		for _, c := range errorClients {
 			got, err := whileRunning(t, g, c, d, gate.close)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -45,6 +46,7 @@ type harness struct {
 	corpKey *rsa.PrivateKey
 	audit   string
 	http    string // the portal's base URL
+	ca      string // PEM file of the CA the proxy's certificate is signed by ("" with insecureNoTLS)
 }
 
 type harnessOpts struct {
@@ -196,7 +198,22 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 		svc.Shutdown(ctx)
 		logFile.Close()
 	})
+	if svc.Certs != nil {
+		h.ca = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(h.ca, svc.Certs.CAPEM(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return h
+}
+
+// caPool is the harness's CA as a pool for crypto/tls.
+func (h *harness) caPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	if h.svc.Certs == nil || !pool.AppendCertsFromPEM(h.svc.Certs.CAPEM()) {
+		h.t.Fatal("the harness has no CA (insecureNoTLS?)")
+	}
+	return pool
 }
 
 // mint returns a dev-issuer token for email.
@@ -233,11 +250,14 @@ func (h *harness) sign(claims jwt.MapClaims) string {
 }
 
 // clientConfig is a go-sql-driver config for user/token through the proxy
-// with TLS (the self-signed certificate is not verified in tests).
+// with verified TLS: the proxy's certificate against the harness's CA and
+// the host name.
 func (h *harness) clientConfig(user, token string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, token, "tcp", h.addr
-	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	if h.svc.Certs != nil {
+		cfg.TLS = &tls.Config{RootCAs: h.caPool(), ServerName: "127.0.0.1"}
+	}
 	cfg.AllowCleartextPasswords = true
 	cfg.Timeout = 5 * time.Second
 	return cfg
