@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -128,6 +129,10 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
+	backendKey, err := backendPublicKey(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
@@ -160,6 +165,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			DialTimeout: cfg.Backend.DialTimeout,
 			TLS:         backendTLS,
 			TLSOptional: cfg.Backend.TLS == config.BackendTLSPreferred,
+			PublicKey:   backendKey,
 		},
 		MaxConnections:             cfg.Proxy.MaxConnections,
 		HandshakeTimeout:           cfg.Proxy.HandshakeTimeout,
@@ -414,4 +420,20 @@ func (s *Service) caCert() func() []byte {
 		return nil
 	}
 	return s.Certs.CAPEM
+}
+
+// backendPublicKey reads backend.public_key_file, if set.
+func backendPublicKey(b config.Backend) (*rsa.PublicKey, error) {
+	if b.PublicKeyFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(b.PublicKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("backend.public_key_file: %w", err)
+	}
+	key, err := proxy.ParseRSAPublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("backend.public_key_file %s: %w: give the backend's RSA public key in PEM (MySQL's public_key.pem)", b.PublicKeyFile, err)
+	}
+	return key, nil
 }
