@@ -3,14 +3,15 @@ GO      ?= go
 BIN     := bin/portcullis
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build bench fuzz mariadb chromium bench-tools clean
+.PHONY: run test build bench fuzz mariadb chromium bench-tools clients clean
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
 	@scripts/dev-run.sh
 
-## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test)
-test: mariadb chromium
+## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test
+## and the client matrix's clients)
+test: mariadb chromium clients
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
@@ -40,6 +41,9 @@ chromium:
 
 bench-tools:
 	@scripts/ensure-bench-tools.sh
+
+clients:
+	@scripts/ensure-clients.sh
 
 clean:
 	rm -rf bin .run

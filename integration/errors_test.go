@@ -44,7 +44,7 @@ func (r errorRow) check(t *testing.T, c realClient, got string, err error) {
 		t.Fatalf("%s connected (%q), want error %s %q", c.name, got, r.code, r.text)
 	}
 	msg := err.Error()
-	codeShown := regexp.MustCompile(`ERROR ` + r.code + `\b`).MatchString(msg)
+	codeShown := regexp.MustCompile(`(?i)error ` + r.code + `\b`).MatchString(msg) // sysbench: "FATAL: error 1045: ..."
 	if !codeShown || !strings.Contains(msg, r.text) {
 		t.Fatalf("%s shows\n  %s\nwant code %s and %q", c.name, msg, r.code, r.text)
 	}

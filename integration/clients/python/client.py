@@ -1,7 +1,7 @@
 """One connection through portcullis with a Python driver, for the client
 matrix in integration/clients_test.go.
 
-usage: /usr/bin/python3 client.py pymysql|mysqldb
+usage: /usr/bin/python3 client.py pymysql|MySQLdb
 
 Settings come from the environment (the token never goes on argv):
 PC_HOST, PC_PORT, PC_USER, PC_PASSWORD, PC_DB (optional), PC_QUERY,
@@ -79,4 +79,4 @@ def fail(code, message):
 
 
 if __name__ == "__main__":
-    {"pymysql": run_pymysql, "mysqldb": run_mysqldb}[sys.argv[1]]()
+    {"pymysql": run_pymysql, "MySQLdb": run_mysqldb}[sys.argv[1]]()
