@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -50,9 +51,10 @@ func (r errorRow) check(t *testing.T, c realClient, got string, err error) {
 	}
 }
 
-// errorClients read every error path: the mariadb CLI is libmariadb, the
-// strictest reader of error packets; PyMySQL parses them on its own.
-var errorClients = []realClient{mariadbClient, pymysqlClient}
+// errorClients read every error path: the mariadb CLI and mysqlclient are
+// libmariadb, the strictest reader of error packets; PyMySQL parses them
+// on its own.
+var errorClients = []realClient{mariadbClient, mysqlclientClient, pymysqlClient}
 
 // TestErrorsReachClients: each error the proxy sends, before, during and
 // after authentication, reaches libmariadb and PyMySQL with the proxy's
@@ -121,6 +123,26 @@ func TestErrorsReachClients(t *testing.T) {
 		for _, c := range errorClients {
 			got, err := whileRunning(t, h, c, ok, func() { h.svc.Proxy.Sessions.KillIdentity(ok.user, "ended by the test") })
 			row.check(t, c, got, err)
+		}
+	})
+
+	t.Run("killed by KILL <id> from another session (the backend closes it without a word)", func(t *testing.T) {
+		for _, c := range errorClients {
+			var id uint32
+			got, err := whileRunning(t, h, c, ok, func() {
+				for _, s := range h.svc.Proxy.Sessions.List() { // the newest: the victim, not a killer still closing
+					if s.Identity == ok.user {
+						id = s.ID
+					}
+				}
+				killer := h.open(ok.user, token)
+				defer killer.Close()
+				if _, err := killer.Exec(fmt.Sprintf("KILL %d", id)); err != nil {
+					t.Errorf("KILL %d: %v", id, err)
+				}
+			})
+			readmeRow(t, "1927 ... connection was killed: alice@example.com was deactivated in the directory",
+				"alice@example.com was deactivated in the directory", fmt.Sprintf("KILL %d from another session of %s", id, ok.user)).check(t, c, got, err)
 		}
 	})
 
