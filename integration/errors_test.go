@@ -2,8 +2,13 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -124,6 +129,34 @@ func TestErrorsReachClients(t *testing.T) {
 			got, err := whileRunning(t, h, c, ok, func() { h.svc.Proxy.Sessions.KillIdentity(ok.user, "ended by the test") })
 			row.check(t, c, got, err)
 		}
+	})
+
+	t.Run("killed while idle: the next statement reads why (mariadb CLI)", func(t *testing.T) {
+		path, err := exec.LookPath("mariadb")
+		if err != nil {
+			missing(t, "the mariadb client (Debian mariadb-client)")
+		}
+		cnf := filepath.Join(t.TempDir(), "client.cnf")
+		writeFile(t, cnf, []byte("[client]\npassword="+token+"\n"))
+		host, port, _ := net.SplitHostPort(h.addr)
+		cmd := exec.Command(path, "--defaults-extra-file="+cnf, "-h", host, "-P", port, "-u", ok.user, "--ssl-ca="+h.ca, "--ssl-verify-server-cert")
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitSession(t, h, ok.user) // connected, waiting for its input
+		h.svc.Proxy.Sessions.KillIdentity(ok.user, "ended by the test")
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(stdin, "SELECT 1;\n")
+		stdin.Close()
+		cmd.Wait()
+		readmeRow(t, "1927 ... connection was killed: alice@example.com was deactivated in the directory",
+			"alice@example.com was deactivated in the directory", "ended by the test").check(t, mariadbClient, "", errors.New(out.String()))
 	})
 
 	t.Run("killed by KILL <id> from another session (the backend closes it without a word)", func(t *testing.T) {
