@@ -3,6 +3,8 @@
 // password, the backend login with the role's credentials, the relay and
 // the session registry. It knows nothing of HTTP; it reaches identity and
 // roles through two small interfaces, TokenVerifier and RoleResolver.
+// Without a configured certificate, CertKeeper serves one from a CA it
+// keeps in the store (CertStore), so clients can verify every node.
 //
 // The client-facing handshake is written here rather than taken from
 // go-mysql's server package: that package advertises fixed capabilities
