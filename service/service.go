@@ -356,7 +356,7 @@ func (s *Service) loadClientTLS(c config.TLS) (*tls.Config, string, error) {
 	case s.Certs != nil:
 		return s.Certs.TLSConfig(), s.Certs.Fingerprint(), nil
 	default:
-		return proxy.SelfSignedTLS()
+		return nil, "", errors.New("no client-leg certificate: set tls.cert_file, or leave it unset for one kept in the store")
 	}
 }
 
