@@ -79,11 +79,15 @@ func (b *mysql8) serve(srv *server.Server, accounts server.AuthenticationHandler
 	rec := &recordingConn{Conn: c}
 	defer c.Close()
 	conn, err := srv.NewCustomizedConn(rec, accounts, currentUser{})
-	b.mu.Lock()
-	if len(rec.out.Bytes()) > 0 && rec.wrote > 1 { // the probe's connections end after the greeting
-		b.logins = append(b.logins, rec.out.Bytes())
+	rec.mu.Lock()
+	login := bytes.Clone(rec.out.Bytes())
+	loggedIn := rec.wrote > 1 // the probe's connections end after the greeting
+	rec.mu.Unlock()
+	if loggedIn {
+		b.mu.Lock()
+		b.logins = append(b.logins, login)
+		b.mu.Unlock()
 	}
-	b.mu.Unlock()
 	if err != nil {
 		return
 	}
@@ -222,4 +226,10 @@ func TestMySQL8BackendAuth(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// HandleOtherCommand refuses quietly what the stand-in does not do (the
+// pool's COM_RESET_CONNECTION: such a connection is then not reused).
+func (currentUser) HandleOtherCommand(cmd byte, _ []byte) error {
+	return gomysql.NewError(gomysql.ER_UNKNOWN_ERROR, "the MySQL 8 stand-in does not implement this command")
 }
