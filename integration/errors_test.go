@@ -71,23 +71,42 @@ func TestErrorsReachClients(t *testing.T) {
 	expired := corpClaims("erin@example.com", "db-readers")
 	expired["iat"], expired["nbf"], expired["exp"] = time.Now().Add(-13*time.Minute).Unix(), time.Now().Add(-13*time.Minute).Unix(), time.Now().Add(-3*time.Minute).Unix()
 
+	claims := func(change func(jwt.MapClaims)) string {
+		c := corpClaims("erin@example.com", "db-readers")
+		change(c)
+		return h.sign(c)
+	}
 	refusals := []struct {
-		name string
-		cell string
-		d    func(dial) dial
+		name    string
+		cell    string
+		replace []string // the README's example values -> this run's
+		d       func(dial) dial
 	}{
-		{"no TLS (during the handshake, before the token)", "1045 ... TLS is required to pass a token",
+		{"no TLS (during the handshake, before the token)", "1045 ... TLS is required to pass a token", nil,
 			func(d dial) dial { d.tls = "off"; return d }},
-		{"no password (caching_sha2_password sends nothing)", "1045 ... empty password: pass a token as the password",
+		{"no password (caching_sha2_password sends nothing)", "1045 ... empty password: pass a token as the password", nil,
 			func(d dial) dial { d.password = ""; return d }},
-		{"an expired token (after the token arrives)", "1045 ... token expired 3m ago",
+		{"an expired token (after the token arrives)", "1045 ... token expired 3m ago", nil,
 			func(d dial) dial { d.password = h.sign(jwt.MapClaims(expired)); return d }},
+		{"an untrusted issuer", `1045 ... token issuer "X" is not trusted`, []string{`"X"`, `"https://idp.elsewhere.test/"`},
+			func(d dial) dial {
+				d.password = claims(func(c jwt.MapClaims) { c["iss"] = "https://idp.elsewhere.test/" })
+				return d
+			}},
+		{"another audience", "1045 ... token audience [...] does not include any of [...]", []string{"[...] does not include any of [...]", "[other-service] does not include any of [portcullis]"},
+			func(d dial) dial { d.password = claims(func(c jwt.MapClaims) { c["aud"] = "other-service" }); return d }},
+		{"another user's name", `1045 ... user name "bob" does not match the token, which is for "alice@..."`,
+			[]string{`"bob"`, `"bob@example.com"`, `"alice@..."`, `"erin@example.com"`},
+			func(d dial) dial { d.user = "bob@example.com"; return d }},
+		{"a role the identity lacks", `1045 ... no role "dba" for alice@example.com (holds: analyst)`,
+			[]string{"alice@example.com", "erin@example.com", "analyst", "reader"},
+			func(d dial) dial { d.user += "/dba"; return d }},
 	}
 	for _, c := range errorClients {
 		for _, tt := range refusals {
 			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
 				got, err := c.run(t, tt.d(ok))
-				readmeRow(t, tt.cell).check(t, c, got, err)
+				readmeRow(t, tt.cell, tt.replace...).check(t, c, got, err)
 			})
 		}
 	}
