@@ -12,6 +12,9 @@ import (
 // `portcullis cert` prints and the portal gives out at /v1/ca.pem, and
 // clients verify it (chain and host name) on both nodes.
 func TestSharedCertificate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: needs MariaDB (skipped with -short)")
+	}
 	dbName := "pcit_certs_" + randomHex(4)
 	if _, err := root.Exec("CREATE DATABASE " + dbName); err != nil {
 		t.Fatal(err)
