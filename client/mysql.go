@@ -13,15 +13,16 @@ import (
 
 // MySQLOptions say how to run the database client.
 type MySQLOptions struct {
-	Address string // host:port of the proxy
-	Role    string // optional: connect as username/role
+	Address string   // host:port of the proxy
+	Role    string   // optional: connect as username/role
+	Args    []string // passed through to the client
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+
 	// CA is the PEM CA to verify the proxy's certificate and name with
 	// (ProxyCA); nil: encrypt without checking.
-	CA     []byte
-	Args   []string // passed through to the client
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
+	CA []byte
 }
 
 // RunMySQL runs the installed mariadb (or mysql) client connected to the
