@@ -5,7 +5,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 DATE    := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
-.PHONY: run run-reset man lint test build bench fuzz mariadb chromium bench-tools clean test-short
+.PHONY: run run-reset man lint test build bench fuzz mariadb chromium bench-tools clients clean test-short
 
 ## run: start MariaDB if needed, then portcullis with the dev config, printing a ready mariadb command
 run: build mariadb
@@ -15,8 +15,9 @@ run: build mariadb
 run-reset: build mariadb
 	@scripts/dev-run.sh --reset
 
-## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test)
-test: mariadb chromium
+## test: every test, integration included (starts or installs MariaDB, installs chromium for the browser login test
+## and the client matrix's clients)
+test: mariadb chromium clients
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
@@ -60,6 +61,9 @@ chromium:
 
 bench-tools:
 	@scripts/ensure-bench-tools.sh
+
+clients:
+	@scripts/ensure-clients.sh
 
 clean:
 	rm -rf bin .run man

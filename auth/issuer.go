@@ -3,13 +3,10 @@ package auth
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -68,7 +65,7 @@ type IssuerConfig struct {
 type TokenIssuer struct {
 	cfg  IssuerConfig
 	keys KeyStore
-	aead cipher.AEAD
+	seal *KeySealer
 	ring atomic.Pointer[keyRing]
 }
 
@@ -114,10 +111,11 @@ func NewTokenIssuer(ctx context.Context, cfg IssuerConfig, keys KeyStore) (*Toke
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	sum := sha256.Sum256(cfg.KEK)
-	block, _ := aes.NewCipher(sum[:])
-	aead, _ := cipher.NewGCM(block)
-	ti := &TokenIssuer{cfg: cfg, keys: keys, aead: aead}
+	seal, err := NewKeySealer(cfg.KEK)
+	if err != nil {
+		return nil, fmt.Errorf("token issuer: %w", err)
+	}
+	ti := &TokenIssuer{cfg: cfg, keys: keys, seal: seal}
 	if err := ti.Refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -216,16 +214,13 @@ func (ti *TokenIssuer) addKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", err
-	}
 	kidBytes := make([]byte, 8)
 	rand.Read(kidBytes)
 	kid := hex.EncodeToString(kidBytes)
-	nonce := make([]byte, ti.aead.NonceSize())
-	rand.Read(nonce)
-	sealed := ti.aead.Seal(nonce, nonce, der, []byte(kid))
+	sealed, err := ti.seal.Seal(priv, kid)
+	if err != nil {
+		return "", err
+	}
 	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
 	pubJSON, _ := json.Marshal(map[string]string{"kid": kid, "spki": hex.EncodeToString(pubDER)})
 	if _, err := ti.keys.AddSigningKey(ctx, store.SigningKey{KID: kid, Alg: ti.cfg.Alg, PrivateKey: sealed, PublicJWK: pubJSON}); err != nil {
@@ -235,23 +230,7 @@ func (ti *TokenIssuer) addKey(ctx context.Context) (string, error) {
 }
 
 func (ti *TokenIssuer) decrypt(k store.SigningKey) (crypto.Signer, error) {
-	n := ti.aead.NonceSize()
-	if len(k.PrivateKey) < n {
-		return nil, errors.New("stored key is truncated")
-	}
-	der, err := ti.aead.Open(nil, k.PrivateKey[:n], k.PrivateKey[n:], []byte(k.KID))
-	if err != nil {
-		return nil, errors.New("cannot decrypt the stored key: is the key-encryption key the one it was stored with?")
-	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, err
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("stored key is not a signing key")
-	}
-	return signer, nil
+	return ti.seal.Open(k.PrivateKey, k.KID)
 }
 
 // Issue signs an access token and returns it with its expiry.

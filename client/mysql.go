@@ -19,6 +19,10 @@ type MySQLOptions struct {
 	Stdin   io.Reader
 	Stdout  io.Writer
 	Stderr  io.Writer
+
+	// CA is the PEM CA to verify the proxy's certificate and name with
+	// (ProxyCA); nil: encrypt without checking.
+	CA []byte
 }
 
 // RunMySQL runs the installed mariadb (or mysql) client connected to the
@@ -45,9 +49,21 @@ func RunMySQL(ctx context.Context, e Entry, o MySQLOptions) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	out, _ := exec.CommandContext(ctx, bin, "--version").Output()
+	oracle := !strings.Contains(string(out), "MariaDB") // Oracle's mysql client has ssl-mode
 	tls := "ssl"
-	if out, _ := exec.CommandContext(ctx, bin, "--version").Output(); !strings.Contains(string(out), "MariaDB") {
-		tls = "ssl-mode=REQUIRED" // Oracle's mysql client
+	if oracle {
+		tls = "ssl-mode=REQUIRED"
+	}
+	if o.CA != nil {
+		ca := filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(ca, o.CA, 0o600); err != nil {
+			return err
+		}
+		tls = "ssl-ca=" + optValue(ca) + "\nssl-verify-server-cert"
+		if oracle {
+			tls = "ssl-ca=" + optValue(ca) + "\nssl-mode=VERIFY_IDENTITY"
+		}
 	}
 	cnf := filepath.Join(dir, "client.cnf")
 	opts := fmt.Sprintf("[client]\nhost=%s\nport=%s\nprotocol=tcp\nuser=%s\npassword=%s\n%s\n", host, port, optValue(user), optValue(e.AccessToken), tls)

@@ -52,6 +52,10 @@ type Listen struct {
 type TLS struct {
 	CertFile string `yaml:"cert_file"` // default none; set with key_file
 	KeyFile  string `yaml:"key_file"`  // default none; set with cert_file
+	// Names are the DNS names and IP addresses, besides listen.mysql's
+	// host and the loopback names, that the certificate portcullis makes
+	// when cert_file is unset must cover: the names clients connect to.
+	Names []string `yaml:"names"`
 }
 
 // Backend TLS modes.
@@ -69,6 +73,11 @@ type Backend struct {
 	CAFile      string        `yaml:"ca_file"`      // verify-full: the CA that signed the backend's certificate; relative to the config dir
 	ServerName  string        `yaml:"server_name"`  // verify-full: name to check; default the address host
 	DialTimeout time.Duration `yaml:"dial_timeout"` // default 5s
+	// PublicKeyFile is the backend's RSA public key (PEM, MySQL's
+	// public_key.pem) for caching_sha2_password and sha256_password
+	// without TLS; relative to the config dir. Unset, the proxy asks the
+	// backend for it.
+	PublicKeyFile string `yaml:"public_key_file"`
 }
 
 // Proxy holds the MySQL listener's limits.

@@ -119,6 +119,7 @@ func (c *Config) resolvePaths(baseDir string) {
 	c.TLS.CertFile = resolvePath(baseDir, c.TLS.CertFile)
 	c.TLS.KeyFile = resolvePath(baseDir, c.TLS.KeyFile)
 	c.Backend.CAFile = resolvePath(baseDir, c.Backend.CAFile)
+	c.Backend.PublicKeyFile = resolvePath(baseDir, c.Backend.PublicKeyFile)
 	for i := range c.Issuers {
 		c.Issuers[i].JWKSFile = resolvePath(baseDir, c.Issuers[i].JWKSFile)
 	}

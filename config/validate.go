@@ -137,6 +137,9 @@ func (c *Config) problems() []problem {
 	if p := fileProblem(c.Backend.CAFile); p != "" {
 		add(check{true, "backend.ca_file", p})
 	}
+	if p := fileProblem(c.Backend.PublicKeyFile); p != "" {
+		add(check{true, "backend.public_key_file", p})
+	}
 	add(
 		check{c.Proxy.MaxConnections < 1, "proxy.max_connections",
 			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxConnections)},

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,6 +116,13 @@ func TestEphemeralSweeperAfterCrash(t *testing.T) {
 	token := h.mint("uma@example.com", []string{"temp"}, nil)
 	cc := h.clientConfig("uma@example.com/temp", token)
 	cc.Addr = addr
+	// That process keeps its own store, so its own CA: verify it with that.
+	ca, errOut, code := run(t, "cert", "-c", cfgPath)
+	pool := x509.NewCertPool()
+	if code != 0 || !pool.AppendCertsFromPEM([]byte(ca)) {
+		t.Fatalf("portcullis cert: exit %d\n%s", code, errOut)
+	}
+	cc.TLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	db := openConfig(t, cc)
 	if who := queryString(t, db, "SELECT CURRENT_USER()"); !strings.HasPrefix(who, "uma_example_com_") {
 		t.Fatalf("CURRENT_USER() = %q", who)

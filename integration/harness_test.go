@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -45,6 +46,7 @@ type harness struct {
 	corpKey *rsa.PrivateKey
 	audit   string
 	http    string // the portal's base URL
+	ca      string // PEM file of the CA the proxy's certificate is signed by ("" with insecureNoTLS)
 }
 
 type harnessOpts struct {
@@ -56,6 +58,7 @@ type harnessOpts struct {
 	failedAuth    int    // failed-login budget per address and per user; default: practically none
 	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 	pprof         string // listen.pprof; default off
+	backendYAML   string // more keys of backend: (e.g. "tls: required"); default tls: disabled
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -109,7 +112,7 @@ func startHarness(t testing.TB, opt harnessOpts) *harness {
 	}
 	yaml := fmt.Sprintf(`
 listen: {mysql: "127.0.0.1:0", http: %q, pprof: %q}
-backend: {address: %q, tls: disabled, dial_timeout: 2s}
+backend: {address: %q, dial_timeout: 2s, %s}
 proxy:
   handshake_timeout: 2s
   failed_auth_per_minute: %d
@@ -140,7 +143,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +199,22 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 		svc.Shutdown(ctx)
 		logFile.Close()
 	})
+	if svc.Certs != nil {
+		h.ca = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(h.ca, svc.Certs.CAPEM(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return h
+}
+
+// caPool is the harness's CA as a pool for crypto/tls.
+func (h *harness) caPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	if h.svc.Certs == nil || !pool.AppendCertsFromPEM(h.svc.Certs.CAPEM()) {
+		h.t.Fatal("the harness has no CA (insecureNoTLS?)")
+	}
+	return pool
 }
 
 // mint returns a dev-issuer token for email.
@@ -233,11 +251,14 @@ func (h *harness) sign(claims jwt.MapClaims) string {
 }
 
 // clientConfig is a go-sql-driver config for user/token through the proxy
-// with TLS (the self-signed certificate is not verified in tests).
+// with verified TLS: the proxy's certificate against the harness's CA and
+// the host name.
 func (h *harness) clientConfig(user, token string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, token, "tcp", h.addr
-	cfg.TLS = &tls.Config{InsecureSkipVerify: true}
+	if h.svc.Certs != nil {
+		cfg.TLS = &tls.Config{RootCAs: h.caPool(), ServerName: "127.0.0.1"}
+	}
 	cfg.AllowCleartextPasswords = true
 	cfg.Timeout = 5 * time.Second
 	return cfg

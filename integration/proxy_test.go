@@ -391,7 +391,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 }
 
-// TestBackendDown: a clear 2003 naming the backend while it is down, and
+// TestBackendDown: a clear 1429 naming the backend while it is down, and
 // service again once it is back. The backend path runs through a TCP relay
 // the test can cut, in front of the real MariaDB.
 func TestBackendDown(t *testing.T) {
@@ -407,8 +407,8 @@ func TestBackendDown(t *testing.T) {
 	}
 	gate.close()
 	var me *mysql.MySQLError
-	if err := ping(); !errors.As(err, &me) || me.Number != 2003 || !strings.Contains(me.Message, gate.addr()) {
-		t.Fatalf("backend down: got %v, want 2003 naming %s", err, gate.addr())
+	if err := ping(); !errors.As(err, &me) || me.Number != 1429 || !strings.Contains(me.Message, gate.addr()) {
+		t.Fatalf("backend down: got %v, want 1429 naming %s", err, gate.addr())
 	}
 	gate.open()
 	if err := ping(); err != nil {

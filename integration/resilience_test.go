@@ -31,7 +31,7 @@ func TestBackendRestartWithOpenSessions(t *testing.T) {
 	var me *mysql.MySQLError
 	select {
 	case err := <-done:
-		if !errors.As(err, &me) || me.Number != 2013 || !strings.Contains(me.Message, "lost the connection to the backend") {
+		if !errors.As(err, &me) || me.Number != 1158 || !strings.Contains(me.Message, "lost the connection to the backend") {
 			t.Fatalf("running query when the backend went away: %v", err)
 		}
 	case <-time.After(5 * time.Second):

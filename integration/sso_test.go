@@ -1195,7 +1195,8 @@ func TestCLILogin(t *testing.T) {
 		}
 	})
 	t.Run("tunnel: the mariadb CLI connects with no password", func(t *testing.T) {
-		_, lines, out := c.start(t, nil, false, "tunnel", "--listen", "127.0.0.1:0", "--fingerprint", h.svc.Fingerprint)
+		// No --ca, no --fingerprint: the tunnel verifies the proxy with the CA the portal hands out.
+		_, lines, out := c.start(t, nil, false, "tunnel", "--listen", "127.0.0.1:0")
 		port := waitLine(t, lines, regexp.MustCompile(`listening on 127\.0\.0\.1:(\d+) for alice@corp\.test`))[1]
 		mariadb := func(user string, args ...string) (string, error) {
 			base := []string{"--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", port, "-u", user, "--skip-ssl", "--batch", "--skip-column-names"}
@@ -1221,6 +1222,26 @@ func TestCLILogin(t *testing.T) {
 			got, err := mariadb("gui/writer", "-e", "SELECT 1")
 			if err == nil || !strings.Contains(got, `no role "writer" for alice@corp.test`) {
 				t.Fatalf("got %v %q", err, got)
+			}
+		})
+		t.Run("a certificate the tunnel cannot verify: the tool reads why", func(t *testing.T) {
+			other, _ := throwawayClientCert(t) // a CA that did not sign the proxy's certificate
+			otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
+			writeFile(t, otherCA, other)
+			_, lines, _ := c.start(t, nil, false, "tunnel", "--listen", "127.0.0.1:0", "--ca", otherCA)
+			port := waitLine(t, lines, regexp.MustCompile(`listening on 127\.0\.0\.1:(\d+) for alice@corp\.test`))[1]
+			got, err := runMariaDB(t, "127.0.0.1:"+port, "gui", "", "--skip-ssl", "-e", "SELECT 1")
+			row := readmeRow(t, "1429 ... portcullis tunnel: TLS to the proxy at 127.0.0.1:4000 failed", "127.0.0.1:4000", h.addr)
+			row.check(t, mariadbClient, got, err)
+			if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+				t.Fatalf("the tool is not told the certificate is the problem: %v", err)
+			}
+		})
+		t.Run("--fingerprint pins the certificate instead", func(t *testing.T) {
+			_, lines, _ := c.start(t, nil, false, "tunnel", "--listen", "127.0.0.1:0", "--fingerprint", h.svc.Fingerprint)
+			port := waitLine(t, lines, regexp.MustCompile(`listening on 127\.0\.0\.1:(\d+) for alice@corp\.test`))[1]
+			if got, err := runMariaDB(t, "127.0.0.1:"+port, "gui", "", "--skip-ssl", "-e", "SELECT CURRENT_USER()"); err != nil || got != readerUser+"@%" {
+				t.Fatalf("mariadb through the tunnel: %v %q", err, got)
 			}
 		})
 		t.Run("only a loopback address is accepted", func(t *testing.T) {

@@ -52,6 +52,10 @@ type Options struct {
 	Ready func(ctx context.Context) []string
 	// WhoAmI serves GET /v1/whoami for `portcullis status`; nil: off.
 	WhoAmI WhoAmIFunc
+	// CACert returns the PEM of the CA that signed the proxy's
+	// certificate, served at /v1/ca.pem for clients to verify the proxy;
+	// nil: the certificate is configured (tls.cert_file), no CA to give.
+	CACert func() []byte
 }
 
 // Server is the portal's HTTP handler.
@@ -75,6 +79,12 @@ func New(opt Options) *Server {
 	s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("POST /v1/token", s.token)
+	if opt.CACert != nil {
+		s.mux.HandleFunc("GET /v1/ca.pem", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			w.Write(opt.CACert())
+		})
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", metrics.Handler())

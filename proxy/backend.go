@@ -25,6 +25,12 @@ type Backend struct {
 	// (backend.tls: preferred); otherwise a backend without TLS is an error.
 	TLS         *tls.Config
 	TLSOptional bool
+	// PublicKey, when set, is the backend's RSA key for
+	// caching_sha2_password and sha256_password without TLS
+	// (backend.public_key_file): the password is encrypted to it at once
+	// instead of asking the backend for its key, which an attacker on
+	// the path could replace.
+	PublicKey *rsa.PublicKey
 }
 
 // BackendError is a failure to reach or log in to the backend. Code is the
@@ -169,7 +175,8 @@ func (s *Server) loginBackend(raw net.Conn, client wire.HandshakeResponse, user,
 		plugin = mysql.AUTH_NATIVE_PASSWORD
 	}
 	resp.Plugin = plugin
-	if resp.AuthData, err = scramble(plugin, g.Salt, password, useTLS); err != nil {
+	pub := s.opt.Backend.PublicKey
+	if resp.AuthData, err = scramble(plugin, g.Salt, password, useTLS, pub); err != nil {
 		return nil, err
 	}
 	if err := wire.WritePacket(conn, seq, resp.Encode(false)); err != nil {
@@ -203,14 +210,20 @@ func (s *Server) loginBackend(raw net.Conn, client wire.HandshakeResponse, user,
 				return nil, wire.ErrMalformed
 			}
 			plugin, salt = string(name), wire.TrimNUL(p[next:])
-			data, err := scramble(plugin, salt, password, useTLS)
+			data, err := scramble(plugin, salt, password, useTLS, pub)
 			if err != nil {
 				return nil, err
 			}
 			if err := wire.WritePacket(conn, seq, data); err != nil {
 				return nil, err
 			}
-		case mysql.MORE_DATE_HEADER: // caching_sha2_password
+		case mysql.MORE_DATE_HEADER: // caching_sha2_password, or sha256_password's key
+			if plugin == mysql.AUTH_SHA256_PASSWORD {
+				if err := sendEncrypted(conn, seq, p[1:], salt, password); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if plugin != mysql.AUTH_CACHING_SHA2_PASSWORD || len(p) < 2 {
 				return nil, wire.ErrMalformed
 			}
@@ -218,7 +231,7 @@ func (s *Server) loginBackend(raw net.Conn, client wire.HandshakeResponse, user,
 			case mysql.CACHE_SHA2_FAST_AUTH:
 				continue // the OK follows
 			case mysql.CACHE_SHA2_FULL_AUTH:
-				if err := fullAuthSHA2(conn, seq, salt, password, useTLS); err != nil {
+				if err := fullAuthSHA2(conn, seq, salt, password, useTLS, pub); err != nil {
 					return nil, err
 				}
 			default:
@@ -232,10 +245,17 @@ func (s *Server) loginBackend(raw net.Conn, client wire.HandshakeResponse, user,
 
 // fullAuthSHA2 sends the password for caching_sha2_password's full
 // authentication: in the clear inside TLS, else RSA-encrypted with the
-// key the server sends.
-func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS bool) error {
+// configured key or, without one, the key the backend sends when asked.
+func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS bool, pub *rsa.PublicKey) error {
 	if overTLS {
 		return wire.WritePacket(conn, seq, append([]byte(password), 0))
+	}
+	if pub != nil {
+		enc, err := mysql.EncryptPassword(password, salt, pub)
+		if err != nil {
+			return err
+		}
+		return wire.WritePacket(conn, seq, enc)
 	}
 	if err := wire.WritePacket(conn, seq, []byte{2}); err != nil { // request the public key
 		return err
@@ -247,27 +267,46 @@ func fullAuthSHA2(conn net.Conn, seq byte, salt []byte, password string, overTLS
 	if len(p) < 2 || p[0] != mysql.MORE_DATE_HEADER {
 		return errors.New("backend sent no public key for caching_sha2_password")
 	}
-	block, _ := pem.Decode(p[1:])
-	if block == nil {
-		return errors.New("backend public key is not PEM")
-	}
-	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	return sendEncrypted(conn, n+1, p[1:], salt, password)
+}
+
+// sendEncrypted sends the password encrypted to the backend's PEM key.
+func sendEncrypted(conn net.Conn, seq byte, keyPEM, salt []byte, password string) error {
+	pub, err := ParseRSAPublicKey(keyPEM)
 	if err != nil {
 		return fmt.Errorf("backend public key: %w", err)
-	}
-	pub, ok := key.(*rsa.PublicKey)
-	if !ok {
-		return errors.New("backend public key is not RSA")
 	}
 	enc, err := mysql.EncryptPassword(password, salt, pub)
 	if err != nil {
 		return err
 	}
-	return wire.WritePacket(conn, n+1, enc)
+	return wire.WritePacket(conn, seq, enc)
 }
 
-// scramble computes the auth response for a backend plugin.
-func scramble(plugin string, salt []byte, password string, overTLS bool) ([]byte, error) {
+// ParseRSAPublicKey reads a PEM RSA public key as MySQL writes it
+// (PKIX "PUBLIC KEY", or PKCS #1 "RSA PUBLIC KEY").
+func ParseRSAPublicKey(b []byte) (*rsa.PublicKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	if block.Type == "RSA PUBLIC KEY" {
+		return x509.ParsePKCS1PublicKey(block.Bytes)
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := key.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an RSA key")
+	}
+	return pub, nil
+}
+
+// scramble computes the auth response for a backend plugin; pub is the
+// configured RSA key of the backend, if any.
+func scramble(plugin string, salt []byte, password string, overTLS bool, pub *rsa.PublicKey) ([]byte, error) {
 	if len(salt) > 20 && plugin != mysql.AUTH_MARIADB_ED25519 {
 		salt = salt[:20]
 	}
@@ -278,6 +317,14 @@ func scramble(plugin string, salt []byte, password string, overTLS bool) ([]byte
 		return mysql.CalcCachingSha2Password(salt, []byte(password)), nil
 	case mysql.AUTH_MARIADB_ED25519:
 		return mysql.CalcEd25519Password(salt, password)
+	case mysql.AUTH_SHA256_PASSWORD:
+		switch {
+		case overTLS:
+			return append([]byte(password), 0), nil
+		case pub != nil:
+			return mysql.EncryptPassword(password, salt, pub)
+		}
+		return []byte{1}, nil // ask for the key; the backend sends it next
 	case mysql.AUTH_CLEAR_PASSWORD:
 		if !overTLS {
 			return nil, &BackendError{Code: mysql.ER_ACCESS_DENIED_ERROR, Message: "backend asks for the password in the clear without TLS: set backend.tls"}

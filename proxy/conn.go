@@ -48,6 +48,9 @@ type clientError struct {
 
 func (e *clientError) Error() string { return e.msg }
 
+// errClientTLS marks a failed TLS handshake on the client leg.
+var errClientTLS = errors.New("TLS handshake")
+
 func deny(format string, args ...any) error {
 	return &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, msg: fmt.Sprintf(format, args...), class: "auth"}
 }
@@ -176,6 +179,10 @@ func (s *Server) refuse(c *clientConn, err error, ev *audit.Event, log *slog.Log
 		// Read what the client is still sending, or it sees a reset
 		// instead of the error.
 		io.CopyN(io.Discard, c.Conn, int64(tl.Size))
+	case errors.Is(err, errClientTLS):
+		// The client speaks TLS now and has the TLS alert: an ERR packet
+		// in the clear would only garble its error.
+		ev.Outcome, class = "error", "tls"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		ev.Outcome, class = "error", "handshake_timeout"
 		err = errors.New("handshake timeout: the client sent nothing in time")
@@ -202,9 +209,9 @@ func (s *Server) record(e audit.Event, log *slog.Logger) {
 	}
 }
 
-// handshake greets the client, upgrades to TLS, captures the token,
-// authorizes it and logs in to the backend.
-func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+// greeting is the proxy's greeting for connection id: the backend's
+// version, capabilities and collation, the proxy's own salt and id.
+func (s *Server) greeting(ctx context.Context, id uint32, live *Live) wire.Greeting {
 	bg := s.backendGreeting(ctx)
 	g := wire.Greeting{
 		Version: bg.Version,
@@ -219,10 +226,17 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		// (the token) in the clear inside TLS, with no cleartext flag.
 		Plugin: mysql.AUTH_CACHING_SHA2_PASSWORD,
 	}
-	live := s.live.Load()
 	if live.TLS != nil {
 		g.Caps |= mysql.CLIENT_SSL
 	}
+	return g
+}
+
+// handshake greets the client, upgrades to TLS, captures the token,
+// authorizes it and logs in to the backend.
+func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+	live := s.live.Load()
+	g := s.greeting(ctx, id, live)
 	c.seq = 255 // the greeting is packet 0
 	if err := c.write(g.Encode()); err != nil {
 		return nil, nil, err
@@ -242,7 +256,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		}
 		tc := tls.Server(c.Conn, live.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, fmt.Errorf("TLS handshake: %w", err)
+			return nil, nil, fmt.Errorf("%w: %w", errClientTLS, err)
 		}
 		c.Conn = tc
 		if p, err = c.read(limit); err != nil {
@@ -359,6 +373,12 @@ func (s *Server) captureToken(c *clientConn, resp wire.HandshakeResponse) (strin
 	switch {
 	case resp.Plugin == mysql.AUTH_CLEAR_PASSWORD:
 		return tokenString(resp.AuthData, s.opt.MaxTokenBytes)
+	case resp.Plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && len(resp.AuthData) == 0:
+		// caching_sha2_password sends no scramble for an empty password,
+		// and its clients then read the next packet as the final OK or
+		// ERR: asking for full authentication would leave libmariadb
+		// with a bare "can't connect".
+		return tokenString(nil, s.opt.MaxTokenBytes)
 	case resp.Plugin == mysql.AUTH_CACHING_SHA2_PASSWORD && overTLS:
 		// "perform full authentication": the client answers with the
 		// password in the clear, which TLS protects.

@@ -3,6 +3,8 @@
 // password, the backend login with the role's credentials, the relay and
 // the session registry. It knows nothing of HTTP; it reaches identity and
 // roles through two small interfaces, TokenVerifier and RoleResolver.
+// Without a configured certificate, CertKeeper serves one from a CA it
+// keeps in the store (CertStore), so clients can verify every node.
 //
 // The client-facing handshake is written here rather than taken from
 // go-mysql's server package: that package advertises fixed capabilities
@@ -34,7 +36,7 @@
 //	  | <========== raw relay, both ways, until either side ends ==> |
 //
 // Every failure before the relay leaves through serveConn's refuse, which
-// writes one ERR packet (1045 for auth, 2003 for an unreachable backend,
+// writes one ERR packet (1045 for auth, 1429 for an unreachable backend,
 // the backend's own code when it refuses) and one audit line. The relay's
 // client-to-backend copier tracks packet boundaries only to refuse
 // COM_CHANGE_USER and to translate `KILL [QUERY] <proxy id>` to the
@@ -50,4 +52,14 @@
 // descriptor answers the waiting clients with an ERR packet. Shutdown
 // closes the listener, waits for sessions until its context ends, then
 // ends the rest saying why.
+//
+// An ERR packet reaches every client library only if it comes where the
+// client expects a server packet, with the number it expects, and with a
+// server error code (see codes.go): in place of the greeting (1040) it is
+// packet 0; during the handshake it is the next number after the client's
+// last packet, which the numbering across the TLS upgrade and the auth
+// exchange keeps (clientConn.seq); once relaying, the proxy's own ERR
+// (session killed, backend lost) is packet 1, the answer to the command
+// the client has in flight or sends next. After a failed TLS handshake
+// nothing is sent: the client is speaking TLS and has its own error.
 package proxy

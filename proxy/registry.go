@@ -4,6 +4,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullisdb/portcullis/auth"
@@ -30,6 +31,7 @@ type Session struct {
 	returned   bool // the relay ended with the backend connection back in the pool
 	once       sync.Once
 	killReason string
+	killedBy   atomic.Pointer[string] // set when a KILL CONNECTION for this session went to the backend
 	client     net.Conn
 	backend    net.Conn
 }

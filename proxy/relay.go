@@ -70,10 +70,14 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 	switch {
 	case errors.Is(first.err, errIdle):
 		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
+	case first.side == "backend" && sess.killedBy.Load() != nil:
+		// A KILL the proxy passed on ended it: say who, as MariaDB
+		// closes a killed idle or sleeping thread without a word.
+		sess.kill(*sess.killedBy.Load())
 	case first.side == "backend":
 		// The backend went away (restart, crash, its own KILL): say so,
 		// rather than leave the client with a bare EOF.
-		sess.end(codeServerLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
+		sess.end(codeBackendLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
 	}
 	sess.kill("") // closes both legs; the other copier returns
 	second := <-done
@@ -351,6 +355,10 @@ func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, ha
 		}
 		if !username.Equal(target.Identity, sess.Identity) {
 			return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
+		}
+		if !strings.EqualFold(strings.TrimSpace(string(m[2])), "QUERY") {
+			note := fmt.Sprintf("KILL %d from another session of %s", n, sess.Identity)
+			target.killedBy.Store(&note)
 		}
 		rewritten := fmt.Sprintf("KILL %s%s%d", strings.ToUpper(string(m[1])), strings.ToUpper(string(m[2])), target.BackendThreadID)
 		return nil, append([]byte{mysql.COM_QUERY}, rewritten...), true

@@ -61,7 +61,10 @@ mariadb_root -e "$sql"
 "$bin" keys init -c "$run/portcullis.yaml" --jwks-out "$run/dev-jwks.json"
 rm -f "$run/alice.token" "$run/alice.cnf"
 (umask 077; "$bin" token mint -c "$run/portcullis.yaml" --email alice@example.com --groups engineering --roles writer --ttl 1h > "$run/alice.token")
-(umask 077; printf '[client]\nhost=127.0.0.1\nport=4000\nuser=alice@example.com\npassword=%s\nssl\n' "$(cat "$run/alice.token")" > "$run/alice.cnf")
+# The CA the proxy's certificate is signed by (made in the store once):
+# clients verify the proxy with it.
+"$bin" cert -c "$run/portcullis.yaml" > "$run/ca.pem" 2>/dev/null
+(umask 077; printf '[client]\nhost=127.0.0.1\nport=4000\nuser=alice@example.com\npassword=%s\nssl-ca=%s\nssl-verify-server-cert\n' "$(cat "$run/alice.token")" "$PWD/$run/ca.pem" > "$run/alice.cnf")
 
 cat <<TXT
 
@@ -70,13 +73,15 @@ portcullis is starting on 127.0.0.1:4000 in front of MariaDB on 127.0.0.1:3306
 A dev token for alice@example.com (roles: reader via group engineering, writer via the roles claim; valid 1h)
 is in $run/alice.token. In another terminal, paste:
 
-  mariadb -h 127.0.0.1 -P 4000 --ssl -u alice@example.com -p"\$(cat $run/alice.token)" -e 'SELECT CURRENT_USER(), body FROM $db.notes'
+  mariadb -h 127.0.0.1 -P 4000 --ssl-ca=$run/ca.pem --ssl-verify-server-cert -u alice@example.com -p"\$(cat $run/alice.token)" -e 'SELECT CURRENT_USER(), body FROM $db.notes'
 
 and as the writer role (identity/role):
 
-  mariadb -h 127.0.0.1 -P 4000 --ssl -u alice@example.com/writer -p"\$(cat $run/alice.token)" $db
+  mariadb -h 127.0.0.1 -P 4000 --ssl-ca=$run/ca.pem --ssl-verify-server-cert -u alice@example.com/writer -p"\$(cat $run/alice.token)" $db
 
-$run/alice.cnf holds the same settings (mode 0600), which keeps the token off the command line:
+$run/ca.pem is the CA the proxy's certificate is signed by (\`portcullis cert\`, or GET /v1/ca.pem on the portal):
+the commands above verify the proxy with it. $run/alice.cnf holds the same settings (mode 0600), which keeps
+the token off the command line:
   mariadb --defaults-extra-file=$run/alice.cnf
 
 Stop portcullis with Ctrl-C. Audit events: $run/audit.log

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -45,6 +46,9 @@ type Service struct {
 	MySQLAddr   net.Addr
 	HTTPAddr    net.Addr
 	Fingerprint string // SHA-256 of the client-leg certificate
+	// Certs keeps the client-leg certificate made in the store when none
+	// is configured (nil with tls.cert_file or --insecure-no-tls).
+	Certs *proxy.CertKeeper
 
 	audit  *audit.Logger
 	kek    []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
@@ -117,12 +121,22 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	s.verifier.Store(verifier)
 	s.liveCancel = vcancel
-	clientTLS, fingerprint, err := loadClientTLS(cfg.TLS, opt.InsecureNoTLS)
+	if !opt.InsecureNoTLS && cfg.TLS.CertFile == "" {
+		if s.Certs, err = NewCertKeeper(ctx, cfg, s.kek, s.Store, log); err != nil {
+			return nil, err
+		}
+		go s.Certs.Run(ctx, time.Minute) // renews, and picks up another node's renewal
+	}
+	clientTLS, fingerprint, err := s.loadClientTLS(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
 	s.Fingerprint = fingerprint
 	backendTLS, err := backendTLS(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	backendKey, err := backendPublicKey(cfg.Backend)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +172,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			DialTimeout: cfg.Backend.DialTimeout,
 			TLS:         backendTLS,
 			TLSOptional: cfg.Backend.TLS == config.BackendTLSPreferred,
+			PublicKey:   backendKey,
 		},
 		MaxConnections:             cfg.Proxy.MaxConnections,
 		HandshakeTimeout:           cfg.Proxy.HandshakeTimeout,
@@ -209,6 +224,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			Ready:     s.ready,
 
 			WhoAmI: s.whoami, // portcullis status
+			CACert: s.caCert(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -282,7 +298,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 	if cfg.TLS.CertFile != "" {
 		// A configured certificate is re-read; a self-signed one is kept,
 		// so clients that pinned its fingerprint keep working.
-		if clientTLS, fingerprint, err = loadClientTLS(cfg.TLS, s.opt.InsecureNoTLS); err != nil {
+		if clientTLS, fingerprint, err = s.loadClientTLS(cfg.TLS); err != nil {
 			vcancel()
 			return err
 		}
@@ -352,14 +368,16 @@ func devLocal(d *auth.DevIssuer) auth.LocalIssuer {
 	return d
 }
 
-func loadClientTLS(c config.TLS, insecure bool) (*tls.Config, string, error) {
+func (s *Service) loadClientTLS(c config.TLS) (*tls.Config, string, error) {
 	switch {
-	case insecure:
+	case s.opt.InsecureNoTLS:
 		return nil, "", nil
 	case c.CertFile != "":
 		return proxy.LoadTLS(c.CertFile, c.KeyFile)
+	case s.Certs != nil:
+		return s.Certs.TLSConfig(), s.Certs.Fingerprint(), nil
 	default:
-		return proxy.SelfSignedTLS()
+		return nil, "", errors.New("no client-leg certificate: set tls.cert_file, or leave it unset for one kept in the store")
 	}
 }
 
@@ -393,4 +411,50 @@ func backendTLS(b config.Backend) (*tls.Config, error) {
 		return cfg, nil
 	}
 	return nil, fmt.Errorf("backend.tls: unknown mode %q", b.TLS)
+}
+
+// NewCertKeeper loads (or makes, the first time) the client-leg CA and
+// server certificate kept in the store, for the names clients connect to:
+// listen.mysql's host (this machine's name too when it is a wildcard) and
+// tls.names.
+func NewCertKeeper(ctx context.Context, cfg *config.Config, kek []byte, st store.Store, log *slog.Logger) (*proxy.CertKeeper, error) {
+	seal, err := auth.NewKeySealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	names := append([]string{}, cfg.TLS.Names...)
+	if host, _, err := net.SplitHostPort(cfg.Listen.MySQL); err == nil {
+		names = append(names, host)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			if h, err := os.Hostname(); err == nil {
+				names = append(names, h)
+			}
+		}
+	}
+	return proxy.NewCertKeeper(ctx, st, seal, names, log)
+}
+
+// caCert is the portal's /v1/ca.pem source: the kept CA, or nil when the
+// certificate is configured.
+func (s *Service) caCert() func() []byte {
+	if s.Certs == nil {
+		return nil
+	}
+	return s.Certs.CAPEM
+}
+
+// backendPublicKey reads backend.public_key_file, if set.
+func backendPublicKey(b config.Backend) (*rsa.PublicKey, error) {
+	if b.PublicKeyFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(b.PublicKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("backend.public_key_file: %w", err)
+	}
+	key, err := proxy.ParseRSAPublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("backend.public_key_file %s: %w: give the backend's RSA public key in PEM (MySQL's public_key.pem)", b.PublicKeyFile, err)
+	}
+	return key, nil
 }

@@ -1,8 +1,9 @@
 // Package store is portcullis's persistence: the SCIM directory (users and
 // groups), teams, the token issuer's signing keys, refresh tokens and
 // one-time codes, SCIM bearer tokens, the event log the proxy nodes poll to
-// kill sessions after an offboarding, and the ephemeral backend users a
-// sweeper removes after a crash.
+// kill sessions after an offboarding, the ephemeral backend users a
+// sweeper removes after a crash, and the client-leg CA and certificate the
+// proxy makes when none is configured (their keys sealed by the caller).
 //
 // Boundary: store speaks SQL to its own database and nothing else. It knows
 // no HTTP, no MySQL wire protocol, no SCIM filter syntax, no token format:

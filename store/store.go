@@ -232,6 +232,15 @@ type Store interface {
 	// tx, never the Store it was called on, and must not call Close.
 	Update(ctx context.Context, fn func(tx Store) error) error
 
+	// GetTLSCertificate returns the stored certificate name; ErrNotFound
+	// if there is none yet.
+	GetTLSCertificate(ctx context.Context, name string) (TLSCertificate, error)
+	// PutTLSCertificate stores c. expectedVersion 0 creates it and is
+	// ErrConflict when it exists (another node was first); otherwise it
+	// replaces the stored one only while that is at expectedVersion
+	// (ErrVersionMismatch), so of nodes renewing at once one wins.
+	PutTLSCertificate(ctx context.Context, c TLSCertificate, expectedVersion int64) (TLSCertificate, error)
+
 	// Ping checks the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -441,4 +450,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	default:
 		return nil, fmt.Errorf("open store: unknown engine %q (want %q or %q)", cfg.Engine, EngineSQLite, EngineMySQL)
 	}
+}
+
+// TLSCertificate is a certificate portcullis made and keeps in the store,
+// with its private key sealed (as SigningKey.PrivateKey) under the
+// key-encryption key, so every node sharing the store serves the same.
+type TLSCertificate struct {
+	Name      string // "ca", "server"
+	CertPEM   []byte
+	SealedKey []byte
+	NotAfter  time.Time
+	Version   int64
+	Updated   time.Time
 }

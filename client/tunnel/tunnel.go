@@ -143,7 +143,7 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 	d := net.Dialer{Timeout: t.opt.HandshakeTimeout}
 	raw, err := d.DialContext(ctx, "tcp", t.opt.ProxyAddr)
 	if err != nil {
-		return nil, "", fail(0, 2003, fmt.Sprintf("cannot reach the portcullis proxy at %s: %v", t.opt.ProxyAddr, err))
+		return nil, "", fail(0, codeCannotConnect, fmt.Sprintf("cannot reach the portcullis proxy at %s: %v", t.opt.ProxyAddr, err))
 	}
 	ok := false
 	defer func() {
@@ -154,7 +154,11 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 	raw.SetDeadline(time.Now().Add(t.opt.HandshakeTimeout))
 	gp, _, err := wire.ReadPacket(raw, maxHandshakePacket)
 	if err != nil {
-		return nil, "", fail(0, 2013, fmt.Sprintf("the proxy at %s sent no greeting: %v", t.opt.ProxyAddr, err))
+		return nil, "", fail(0, codeLost, fmt.Sprintf("the proxy at %s sent no greeting: %v", t.opt.ProxyAddr, err))
+	}
+	if len(gp) > 0 && gp[0] == mysql.ERR_HEADER { // e.g. 1040 too many connections: the proxy's own words
+		wire.WritePacket(local, 0, gp)
+		return nil, "", errors.New("the proxy refused: " + replyMessage(gp))
 	}
 	g, err := wire.ParseGreeting(gp)
 	if err != nil {
@@ -179,22 +183,22 @@ func (t *Tunnel) connect(ctx context.Context, local net.Conn) (net.Conn, string,
 	up.Caps = resp.Caps&g.Caps | mysql.CLIENT_SSL | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_SECURE_CONNECTION |
 		mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
 	if err := wire.WritePacket(raw, 1, up.Encode(true)); err != nil {
-		return nil, "", fail(seq+1, 2013, "lost the proxy: "+err.Error())
+		return nil, "", fail(seq+1, codeLost, "lost the proxy: "+err.Error())
 	}
 	tc := tls.Client(raw, t.opt.TLS)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, "", fail(seq+1, 2026, fmt.Sprintf("TLS to the proxy at %s failed: %v", t.opt.ProxyAddr, err))
+		return nil, "", fail(seq+1, codeCannotConnect, fmt.Sprintf("TLS to the proxy at %s failed: %v", t.opt.ProxyAddr, err))
 	}
 	up.User, up.AuthData, up.Plugin = user, []byte(token), mysql.AUTH_CLEAR_PASSWORD
 	if up.Caps&mysql.CLIENT_CONNECT_ATTRS != 0 {
 		up.Attrs = wire.AppendAttr(resp.Attrs, "portcullis_tunnel", "1")
 	}
 	if err := wire.WritePacket(tc, 2, up.Encode(false)); err != nil {
-		return nil, "", fail(seq+1, 2013, "lost the proxy: "+err.Error())
+		return nil, "", fail(seq+1, codeLost, "lost the proxy: "+err.Error())
 	}
 	reply, _, err := wire.ReadPacket(tc, maxHandshakePacket)
 	if err != nil || len(reply) == 0 {
-		return nil, "", fail(seq+1, 2013, fmt.Sprintf("the proxy closed the connection during login: %v", err))
+		return nil, "", fail(seq+1, codeLost, fmt.Sprintf("the proxy closed the connection during login: %v", err))
 	}
 	switch reply[0] {
 	case mysql.OK_HEADER:
@@ -286,6 +290,14 @@ func relay(ctx context.Context, local, remote net.Conn) string {
 		return "tunnel stopped"
 	}
 }
+
+// The tunnel's own error codes, server codes as the proxy's are:
+// libmariadb shows "Received malformed packet" for a client-range code
+// (2003, 2013, 2026) from a server.
+const (
+	codeCannotConnect uint16 = 1429 // ER_CONNECT_TO_FOREIGN_DATA_SOURCE: the proxy is unreachable or its TLS failed
+	codeLost          uint16 = 1158 // ER_NET_READ_ERROR: the proxy went away during the login
+)
 
 // maxHandshakePacket bounds handshake packets from either side.
 const maxHandshakePacket = 1 << 20

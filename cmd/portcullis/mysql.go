@@ -31,16 +31,20 @@ func mysqlCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			server := serverURL(cmd)
 			if address == "" {
-				server := serverURL(cmd)
 				d, err := client.Discover(cmd.Context(), server)
 				if err != nil {
 					return err
 				}
 				address = d.MySQLAddress
 			}
+			ca, err := client.ProxyCA(cmd.Context(), server) // the client verifies the proxy with it
+			if err != nil {
+				return err
+			}
 			err = client.RunMySQL(cmd.Context(), e, client.MySQLOptions{
-				Address: address, Role: role, Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+				Address: address, Role: role, CA: ca, Args: args, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 			})
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {

@@ -41,6 +41,7 @@ func rootCmd() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "portcullis.yaml", "path to the configuration file")
 	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), statusCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd(), manCmd())
+	root.AddCommand(certCmd())
 	return root
 }
 

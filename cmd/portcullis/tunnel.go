@@ -49,7 +49,13 @@ func tunnelCmd() *cobra.Command {
 				}
 				address = d.MySQLAddress
 			}
-			tlsCfg, err := proxyTLS(address, caFile, fingerprint)
+			var portalCA []byte
+			if caFile == "" && fingerprint == "" {
+				if portalCA, err = client.ProxyCA(ctx, server); err != nil {
+					return err
+				}
+			}
+			tlsCfg, err := proxyTLS(address, caFile, fingerprint, portalCA)
 			if err != nil {
 				return err
 			}
@@ -80,9 +86,10 @@ func tunnelCmd() *cobra.Command {
 	return cmd
 }
 
-// proxyTLS verifies the proxy's certificate: by fingerprint (the
-// self-signed one the proxy makes), by a CA file, or by the system's CAs.
-func proxyTLS(address, caFile, fingerprint string) (*tls.Config, error) {
+// proxyTLS verifies the proxy's certificate: by fingerprint, by a CA
+// file, by the CA the portal hands out (portalCA, when the proxy's
+// certificate comes from the store), or by the system's CAs.
+func proxyTLS(address, caFile, fingerprint string, portalCA []byte) (*tls.Config, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil, fmt.Errorf("proxy address %q: %w", address, err)
@@ -115,6 +122,9 @@ func proxyTLS(address, caFile, fingerprint string) (*tls.Config, error) {
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--ca %s holds no PEM certificate", caFile)
 		}
+	} else if portalCA != nil {
+		cfg.RootCAs = x509.NewCertPool()
+		cfg.RootCAs.AppendCertsFromPEM(portalCA)
 	}
 	return cfg, nil
 }

@@ -56,8 +56,14 @@ func WritePacket(w io.Writer, seq byte, payload []byte) error {
 }
 
 // ErrPacket builds an ERR packet. The message is what a person reads in
-// their client: it must never carry a token, password or key.
+// their client: it must never carry a token, password or key. code must be
+// a server error code: libmariadb turns a code from a client library's
+// range (2000-2999, 5000-5999) into 2027 "Received malformed packet"
+// without the message, so such a code is sent as 1105 (ER_UNKNOWN_ERROR).
 func ErrPacket(code uint16, message string) []byte {
+	if IsClientCode(code) {
+		code = mysql.ER_UNKNOWN_ERROR
+	}
 	state, ok := mysql.MySQLState[code]
 	if !ok {
 		state = mysql.DEFAULT_MYSQL_STATE
@@ -65,6 +71,12 @@ func ErrPacket(code uint16, message string) []byte {
 	p := []byte{mysql.ERR_HEADER, byte(code), byte(code >> 8), '#'}
 	p = append(p, state...)
 	return append(p, message...)
+}
+
+// IsClientCode reports whether code is in a client library's own range,
+// which no server may send.
+func IsClientCode(code uint16) bool {
+	return code >= 2000 && code <= 2999 || code >= 5000 && code <= 5999
 }
 
 // ParseErrPacket reads the code and message of an ERR packet.

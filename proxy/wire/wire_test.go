@@ -133,3 +133,26 @@ func FuzzParseGreeting(f *testing.F) {
 		ParseGreeting(p)
 	})
 }
+
+// TestErrPacketSendsServerCodes: libmariadb shows "Received malformed
+// packet" for a client-library code from a server, so ErrPacket never
+// sends one.
+func TestErrPacketSendsServerCodes(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		code, want uint16
+	}{
+		{"server code kept", 1429, 1429},
+		{"MariaDB server code kept", 1927, 1927},
+		{"libmysql client code (CR_CONN_HOST_ERROR)", 2003, mysql.ER_UNKNOWN_ERROR},
+		{"libmysql client code (CR_SERVER_LOST)", 2013, mysql.ER_UNKNOWN_ERROR},
+		{"Connector/C client code", 5001, mysql.ER_UNKNOWN_ERROR},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, msg := ParseErrPacket(ErrPacket(tt.code, "portcullis: why"))
+			if code != tt.want || msg != "portcullis: why" {
+				t.Fatalf("sent %d %q, want %d", code, msg, tt.want)
+			}
+		})
+	}
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"tombstones", testTombstones},
 		{"user and group sources", testUserSource},
 		{"local credentials", testLocalCredentials},
+		{"tls certificates", testTLSCertificates},
 		{"injection-looking strings", testInjectionStrings},
 		{"invalid input", testInvalid},
 		{"ping", func(t *testing.T, s store.Store) {
@@ -1487,4 +1488,32 @@ func testInvalid(t *testing.T, s store.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantErr(t, tt.name, tt.err, store.ErrInvalid) })
 	}
+}
+
+// --- TLS certificates ---
+
+func testTLSCertificates(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	_, err := s.GetTLSCertificate(ctx, "server")
+	wantErr(t, "get before any", err, store.ErrNotFound)
+	exp := micro(time.Now().Add(90 * 24 * time.Hour))
+	c1 := must[store.TLSCertificate](t, "create")(s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "server", CertPEM: []byte("cert 1"), SealedKey: []byte("key 1"), NotAfter: exp}, 0))
+	wantEqual(t, "created version", c1.Version, int64(1))
+	got := must[store.TLSCertificate](t, "get")(s.GetTLSCertificate(ctx, "server"))
+	wantEqual(t, "read back", got, c1)
+	wantUTC(t, "times", got.NotAfter, got.Updated)
+	_, err = s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "server", CertPEM: []byte("other"), SealedKey: []byte("other")}, 0)
+	wantErr(t, "second create", err, store.ErrConflict)
+	c2 := must[store.TLSCertificate](t, "renew")(s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "server", CertPEM: []byte("cert 2"), SealedKey: []byte("key 2"), NotAfter: exp.Add(time.Hour)}, 1))
+	wantEqual(t, "renewed", []any{c2.Version, string(c2.CertPEM), string(c2.SealedKey), c2.NotAfter}, []any{int64(2), "cert 2", "key 2", exp.Add(time.Hour)})
+	_, err = s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "server", CertPEM: []byte("late"), SealedKey: []byte("late")}, 1)
+	wantErr(t, "renewal from a stale version", err, store.ErrVersionMismatch)
+	_, err = s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "ca"}, 0)
+	wantErr(t, "no certificate", err, store.ErrInvalid)
+	t.Run("created once under concurrency", func(t *testing.T) {
+		checkOneWinner(t, race(8, func(i int) error {
+			_, err := s.PutTLSCertificate(ctx, store.TLSCertificate{Name: "ca", CertPEM: []byte{byte(i)}, SealedKey: []byte{byte(i)}}, 0)
+			return err
+		}))
+	})
 }
