@@ -151,7 +151,9 @@ func TestManyIdleFewBusy(t *testing.T) {
 					err = c.PingContext(context.Background())
 				}
 				if err != nil {
-					failed.Add(1)
+					if failed.Add(1) == 1 {
+						t.Logf("first idle session that failed to open: %v", err)
+					}
 					continue
 				}
 				held[i] = c
