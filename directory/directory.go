@@ -353,8 +353,7 @@ func (d *Directory) RevokeLogins(ctx context.Context, a Actor, userID string) er
 // KillSession ends a proxied session on whichever node holds it.
 func (d *Directory) KillSession(ctx context.Context, a Actor, sessionID string) error {
 	_, err := d.update(ctx, a, func(t *tx) error {
-		data, _ := json.Marshal(map[string]string{"actor": a.Kind, "by": a.Name})
-		_, err := t.AppendEvent(ctx, store.Event{Kind: store.EventSessionKill, Subject: sessionID, Data: data})
+		_, err := t.AppendEvent(ctx, store.Event{Kind: store.EventSessionKill, Subject: sessionID, Data: killData(ctx, t, a, sessionID)})
 		return err
 	})
 	return err

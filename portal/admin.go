@@ -27,13 +27,14 @@ type SessionInfo struct {
 	BackendUser string    `json:"backend_user"`
 	ClientAddr  string    `json:"client_addr"`
 	Started     time.Time `json:"started"`
+	Node        string    `json:"node,omitempty"` // the node holding it
 }
 
 // AdminOptions enable the admin API.
 type AdminOptions struct {
 	Token    string // the bearer token; empty disables the API
 	Store    store.Store
-	Sessions func() []SessionInfo // this node's sessions
+	Sessions func() []SessionInfo // the live sessions of every node
 	Roles    []string             // configured role names, to validate teams
 	// RotateSCIMToken makes a new token for a connection and returns it
 	// in the clear, once.

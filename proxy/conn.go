@@ -71,7 +71,13 @@ func (c *clientConn) write(p []byte) error {
 // before the relay leaves through one place that writes the ERR packet and
 // the audit line.
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
-	id := connIDBase + s.nextID.Add(1)
+	id, err := s.sessionID(ctx)
+	if err != nil {
+		s.log.Error("connection refused: no connection id", "client", raw.RemoteAddr().String(), "err", err)
+		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, "portcullis cannot reach its store to number the connection: try again"))
+		raw.Close()
+		return
+	}
 	log := s.log.With("conn_id", id, "client", raw.RemoteAddr().String())
 	c := &clientConn{Conn: raw}
 	defer func() { c.Close() }()

@@ -79,6 +79,12 @@ type Options struct {
 	// is applied, so a cache of the directory drops what the events
 	// change before sessions are rechecked against it.
 	DirectoryChanged func()
+
+	// Records is the cluster-wide session registry (connection id blocks,
+	// live sessions, heartbeats); nil: ids from a per-process counter and
+	// no registry. Node names this process in it.
+	Records SessionRecords
+	Node    string
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens
@@ -101,6 +107,11 @@ type Server struct {
 	mu       sync.Mutex
 	listener net.Listener
 	closing  atomic.Bool
+
+	idMu     sync.Mutex // guards block and inBlock
+	block    int64      // the current block of connection ids (0: none yet)
+	inBlock  uint32     // ids of block handed out
+	instance atomic.Int64
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that

@@ -65,6 +65,8 @@ type Service struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	node string // cfg.Node: names this process in the session registry
 }
 
 // Start builds every part from cfg, listens, and serves in the background.
@@ -74,7 +76,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log}
+	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log, node: cfg.Node}
 	started := false
 	defer func() {
 		if !started {
@@ -163,6 +165,8 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		FailedAuthPerUserPerMinute: cfg.Proxy.FailedAuthPerUserPerMinute,
 		IdleTimeout:                cfg.Proxy.IdleTimeout,
 		DirectoryChanged:           s.dir.Invalidate,
+		Records:                    st,
+		Node:                       cfg.Node,
 	})
 	if err != nil {
 		return nil, err
@@ -208,6 +212,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	go func() { s.served <- s.Proxy.Serve(ctx, ln) }()
 	go s.Proxy.WatchEvents(ctx, s.Store, 200*time.Millisecond)
+	go s.Proxy.SyncRegistry(ctx, RegistryHeartbeat, RegistryStale)
 	go s.watchKeySets(ctx, 15*time.Second)
 	go func() {
 		if err := s.http.Serve(hln); !errors.Is(err, http.ErrServerClosed) {

@@ -202,6 +202,27 @@ type Store interface {
 	// tx, never the Store it was called on, and must not call Close.
 	Update(ctx context.Context, fn func(tx Store) error) error
 
+	// AllocateSessionBlock returns a block number no other caller ever
+	// gets (1, 2, ...); a proxy process makes its connection ids from it
+	// so that ids are unique across the cluster.
+	AllocateSessionBlock(ctx context.Context) (int64, error)
+	// HeartbeatNode records that the proxy process instance (named node)
+	// is alive, now.
+	HeartbeatNode(ctx context.Context, instance int64, node string) error
+	// RemoveNode removes a process and its sessions from the registry
+	// (at a clean shutdown).
+	RemoveNode(ctx context.Context, instance int64) error
+	// PutProxySessions records live sessions (replacing a record of the
+	// same ID); RemoveProxySessions removes ended ones.
+	PutProxySessions(ctx context.Context, sessions ...ProxySession) error
+	RemoveProxySessions(ctx context.Context, ids ...int64) error
+	// ListProxySessions returns the sessions of every process that
+	// heartbeat at or after aliveSince, ordered by Started then ID.
+	ListProxySessions(ctx context.Context, aliveSince time.Time) ([]ProxySession, error)
+	// SweepNodes removes the processes silent since before, with their
+	// sessions, and returns how many processes it removed.
+	SweepNodes(ctx context.Context, before time.Time) (int64, error)
+
 	// Ping checks the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

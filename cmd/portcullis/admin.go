@@ -121,7 +121,7 @@ func sessionsCmd() *cobra.Command {
 	sessions := &cobra.Command{Use: "sessions", Short: "Live proxied sessions (admin API)"}
 	serverFlag(sessions)
 	sessions.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the live sessions of the node serving --server",
+		Use: "list", Short: "List the live sessions of every node (each with its node name)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := newAdminClient(cmd)
 			if err != nil {
@@ -135,6 +135,7 @@ func sessionsCmd() *cobra.Command {
 					BackendUser string    `json:"backend_user"`
 					ClientAddr  string    `json:"client_addr"`
 					Started     time.Time `json:"started"`
+					Node        string    `json:"node"`
 				} `json:"sessions"`
 			}
 			if err := a.do("GET", "/v1/admin/sessions", nil, &out); err != nil {
@@ -142,9 +143,9 @@ func sessionsCmd() *cobra.Command {
 			}
 			var rows [][]string
 			for _, s := range out.Sessions {
-				rows = append(rows, []string{fmt.Sprint(s.ID), s.Identity, s.Role, s.BackendUser, s.ClientAddr, time.Since(s.Started).Round(time.Second).String()})
+				rows = append(rows, []string{fmt.Sprint(s.ID), s.Node, s.Identity, s.Role, s.BackendUser, s.ClientAddr, time.Since(s.Started).Round(time.Second).String()})
 			}
-			table(cmd, "ID\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
+			table(cmd, "ID\tNODE\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
 			return nil
 		},
 	}, &cobra.Command{
