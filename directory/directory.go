@@ -264,6 +264,9 @@ func (t *tx) userEvents(ctx context.Context, old, cur store.User, explicitDeacti
 		if _, err := t.RevokeUserRefreshTokens(ctx, cur.ID, time.Now()); err != nil {
 			return fmt.Errorf("revoke refresh tokens of %q: %w", cur.UserName, err)
 		}
+		if err := t.endTokens(ctx, cur.UserName, "deactivated"); err != nil { // re-activation does not revive them
+			return err
+		}
 	}
 	if old.Role != cur.Role {
 		if err := t.event(ctx, store.EventUserRolesChanged, cur, fmt.Sprintf("%s: role changed from %q to %q", t.actor.Kind, old.Role, cur.Role)); err != nil {

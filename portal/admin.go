@@ -98,6 +98,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "kill session " + id, ClientAddr: clientIP(r)})
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "the session ends within a second on the node that holds it"})
 	}))
+	s.mux.HandleFunc("POST /v1/admin/logins/end", guard(s.adminEndLogins))
 	s.mux.HandleFunc("POST /v1/admin/reload", guard(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Reload(r.Context()); err != nil {
 			s.record(audit.Event{Event: "admin", Outcome: "error", Reason: "reload refused", ClientAddr: clientIP(r)})

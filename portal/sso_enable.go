@@ -100,6 +100,9 @@ func (s *Server) setConnection(ctx context.Context, name string, enabled, enforc
 		what = append(what, map[bool]string{true: "MFA enforced on", false: "MFA no longer enforced on"}[*enforceMFA])
 	}
 	_, err = s.sso().opt.Store.PutConnectionSetting(ctx, store.ConnectionSetting{Connection: name, Enabled: cur.Enabled, EnforceMFA: cur.EnforceMFA, UpdatedBy: by})
+	if err == nil && enabled != nil && !*enabled {
+		err = s.endConnectionLogins(ctx, name, by)
+	}
 	return strings.Join(what, ", ") + " connection " + name, err
 }
 

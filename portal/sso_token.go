@@ -45,11 +45,10 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 	c, err := rt.opt.Store.ConsumeAuthCode(ctx, hashSecret("code", code), time.Now())
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		n, rerr := rt.opt.Store.RevokeRefreshFamily(ctx, c.FamilyID, time.Now())
-		if rerr != nil {
+		if rerr := s.endLogin(ctx, c.UserID, c.FamilyID, "its one-time login code was used twice"); rerr != nil {
 			s.opt.Log.Error("sso: revoke after a reused code", "err", rerr)
 		}
-		s.opt.Log.Warn("sso: a login code was used twice; revoked what the first use issued", "user_id", c.UserID, "revoked", n)
+		s.opt.Log.Warn("sso: a login code was used twice; ended the login the first use made", "user_id", c.UserID)
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant",
 			"this login code was already used; the tokens it gave are now revoked: run portcullis login again", audit.Event{})
 		return
@@ -188,11 +187,10 @@ func (s *Server) refreshUpstream(ctx context.Context, rt *ssoRuntime, conn *SSOC
 // reuse answers a refresh token presented a second time by revoking its
 // whole family.
 func (s *Server) reuse(w http.ResponseWriter, ip string, rt *ssoRuntime, t store.RefreshToken) {
-	n, err := rt.opt.Store.RevokeRefreshFamily(context.Background(), t.FamilyID, time.Now())
-	if err != nil {
+	if err := s.endLogin(context.Background(), t.UserID, t.FamilyID, "a refresh token was used twice"); err != nil {
 		s.opt.Log.Error("sso: revoke a reused refresh token's family", "err", err)
 	}
-	s.opt.Log.Warn("sso: a refresh token was used twice; revoked its login", "user_id", t.UserID, "revoked", n)
+	s.opt.Log.Warn("sso: a refresh token was used twice; ended its login", "user_id", t.UserID)
 	s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant",
 		"this refresh token was already used (a copy of it may be in someone else's hands): every token of this login is revoked; run portcullis login",
 		audit.Event{})
@@ -234,7 +232,7 @@ func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime
 	if left := time.Until(sessionEnd); left < ttl {
 		ttl = left
 	}
-	access, exp, err := s.opt.Issuer.Issue(auth.AccessClaims{Subject: u.ID, Username: u.UserName, Roles: roles, AuthMethod: d.Method, TTL: ttl})
+	access, exp, err := s.opt.Issuer.Issue(auth.AccessClaims{Subject: u.ID, Username: u.UserName, Roles: roles, AuthMethod: d.Method, TTL: ttl, LoginID: family})
 	if err != nil {
 		s.tokenInternal(w, err)
 		return
@@ -277,7 +275,7 @@ func (s *Server) ssoRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := rt.opt.Store.GetRefreshTokenByHash(r.Context(), hashSecret("refresh", r.PostForm.Get("token")))
 	if err == nil {
-		if _, err := rt.opt.Store.RevokeRefreshFamily(r.Context(), t.FamilyID, time.Now()); err != nil {
+		if err := s.endLogin(r.Context(), t.UserID, t.FamilyID, "signed out"); err != nil {
 			s.tokenInternal(w, err)
 			return
 		}

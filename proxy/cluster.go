@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullisdb/portcullis/store"
@@ -153,4 +155,30 @@ func (s *Server) killEvent(e store.Event, instance int64) {
 		return
 	}
 	s.Sessions.Kill(uint32(id), "ended by an administrator")
+}
+
+// loginEnded ends the sessions a login.ended event names: those opened
+// with the tokens of one login, or (no login id) every session of the
+// user.
+func (s *Server) loginEnded(e store.Event) {
+	var d struct {
+		LoginID string `json:"login_id"`
+		Reason  string `json:"reason"`
+	}
+	json.Unmarshal(e.Data, &d)
+	reason := "the login of " + e.Subject + " was ended"
+	if d.Reason != "" {
+		reason += " (" + d.Reason + ")"
+	}
+	n := 0
+	for _, sess := range s.Sessions.List() {
+		if !strings.EqualFold(sess.Identity, e.Subject) || (d.LoginID != "" && sess.LoginID != d.LoginID) {
+			continue
+		}
+		sess.kill(reason)
+		n++
+	}
+	if n > 0 {
+		s.log.Info("ended sessions: login ended", "user", e.Subject, "login_id", d.LoginID, "sessions", n)
+	}
 }

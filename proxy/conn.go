@@ -333,7 +333,7 @@ func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant
 	}
 	sess := &Session{
 		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
-		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
+		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(), LoginID: who.LoginID,
 		who: who, release: release, pooled: pc, poolKey: key,
 	}
 	if grant.EndAtExpiry {

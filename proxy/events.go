@@ -71,6 +71,8 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		}
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
+	case store.EventLoginEnded:
+		s.loginEnded(e)
 	case store.EventSessionKill:
 		var d struct {
 			Instance int64 `json:"instance"`

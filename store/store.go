@@ -223,6 +223,15 @@ type Store interface {
 	// sessions, and returns how many processes it removed.
 	SweepNodes(ctx context.Context, before time.Time) (int64, error)
 
+	// PutLoginEnd records an ended login, or (LoginID empty) that every
+	// token of e.UserName issued until now is refused.
+	PutLoginEnd(ctx context.Context, e LoginEnd) (LoginEnd, error)
+	// LoginEnded returns what refuses a token of loginID (may be empty)
+	// for userName issued at issuedAt: its login ended, or the user's
+	// tokens were ended after it was issued. ErrNotFound when nothing
+	// does.
+	LoginEnded(ctx context.Context, loginID, userName string, issuedAt time.Time) (LoginEnd, error)
+
 	// Ping checks the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -369,6 +378,10 @@ const (
 	EventUserDeleted      = "user.deleted"
 	EventUserRolesChanged = "user.roles_changed"
 	EventSessionKill      = "session.kill"
+	// EventLoginEnded: Subject is the user name; Data's "login_id" names
+	// the login whose sessions end, or, when empty, every session of the
+	// user ends.
+	EventLoginEnded = "login.ended"
 )
 
 // Event is one entry of the append-only log the proxy nodes poll to act on

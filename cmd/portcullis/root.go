@@ -28,7 +28,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "portcullis.yaml", "path to the configuration file")
-	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd())
+	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd(), tokensCmd())
 	return root
 }
 

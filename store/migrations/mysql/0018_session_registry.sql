@@ -29,3 +29,15 @@ CREATE TABLE IF NOT EXISTS proxy_sessions (
 	started      BIGINT         NOT NULL,
 	KEY proxy_sessions_instance (instance)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Ended logins: a login (a refresh family, or a workload exchange) whose
+-- access tokens are refused ("login:" + its id), or a person or workload
+-- identity all of whose tokens issued before `at` are ("user:" + the
+-- lowercased name).
+CREATE TABLE IF NOT EXISTS logins_ended (
+	ended_key VARBINARY(1100) NOT NULL PRIMARY KEY,
+	user_name TEXT            NOT NULL,
+	reason    TEXT            NOT NULL,
+	at        BIGINT          NOT NULL,
+	KEY logins_ended_at (at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

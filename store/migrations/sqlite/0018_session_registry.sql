@@ -29,3 +29,15 @@ CREATE TABLE proxy_sessions (
 	started      INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX proxy_sessions_instance ON proxy_sessions (instance);
+
+-- Ended logins: a login (a refresh family, or a workload exchange) whose
+-- access tokens are refused ("login:" + its id), or a person or workload
+-- identity all of whose tokens issued before `at` are ("user:" + the
+-- lowercased name).
+CREATE TABLE logins_ended (
+	ended_key TEXT    NOT NULL PRIMARY KEY,
+	user_name TEXT    NOT NULL,
+	reason    TEXT    NOT NULL,
+	at        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX logins_ended_at ON logins_ended (at);
