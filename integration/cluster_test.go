@@ -3,7 +3,10 @@ package integration
 import (
 	"bufio"
 	"database/sql"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/portcullisdb/portcullis/service"
 )
@@ -177,4 +182,51 @@ func TestSessionRegistryForgetsAKilledNode(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("the killed node's session left sessions list %v after SIGKILL (window %v)", time.Since(killed).Round(time.Millisecond), window)
+}
+
+// TestFailedAuthBudgetSharedAcrossNodes: failures spread over two nodes
+// sharing a MariaDB store lock out at the same count as on one node,
+// on the MySQL leg and at the token endpoint.
+func TestFailedAuthBudgetSharedAcrossNodes(t *testing.T) {
+	dsn := sharedStoreDSN(t)
+	const budget = 4
+	opts := harnessOpts{storeDSN: dsn, failedAuth: budget, topYAML: fmt.Sprintf("exchange: {failures_per_minute: %d}", budget)}
+	a := startHarness(t, opts)
+	b := startHarness(t, opts)
+	nodes := []*harness{a, b}
+
+	t.Run("MySQL leg", func(t *testing.T) {
+		var me *mysql.MySQLError
+		for i := range budget {
+			if err := nodes[i%2].open("guess@example.com", "garbage").Ping(); !errors.As(err, &me) || !strings.Contains(me.Message, "malformed") {
+				t.Fatalf("bad token %d: %v", i+1, err)
+			}
+		}
+		good := a.mint("guess@example.com", []string{"reader"}, nil)
+		if err := a.open("guess@example.com", good).Ping(); !errors.As(err, &me) || me.Number != 1045 || !strings.Contains(me.Message, "too many failed logins") {
+			t.Fatalf("after %d failures spread over two nodes, node A: %v (want the budget spent)", budget, err)
+		}
+	})
+	t.Run("token endpoint", func(t *testing.T) {
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:jwt"}, "subject_token": {"garbage"}}
+		for i := range budget {
+			resp, err := http.PostForm(nodes[i%2].http+"/v1/token", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				t.Fatalf("refused token request %d already rate limited", i+1)
+			}
+		}
+		resp, err := http.PostForm(a.http+"/v1/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("after %d refused token requests spread over two nodes, node A answered %d, want 429", budget, resp.StatusCode)
+		}
+	})
 }

@@ -25,7 +25,7 @@ type refreshData struct {
 // ssoFail refuses a token request: counted against the address by the
 // failure limiter, audited, answered as an OAuth error.
 func (s *Server) ssoFail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(ip)
+	s.tokenFailed(ip)
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "sso_token", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)

@@ -254,13 +254,8 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if name == "" {
 		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
 	}
-	if wait, ok := s.failIP.Allow(clientHost(c)); !ok {
-		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
-			msg: fmt.Sprintf("too many failed logins from %s: wait %v and try again", clientHost(c), wait.Round(time.Second)+time.Second)}
-	}
-	if wait, ok := s.failUser.Allow(strings.ToLower(name)); !ok {
-		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
-			msg: fmt.Sprintf("too many failed logins as %s: wait %v and try again", name, wait.Round(time.Second)+time.Second)}
+	if err := s.checkBudget(ctx, clientHost(c), name); err != nil {
+		return nil, nil, err
 	}
 	token, err := s.captureToken(c, resp)
 	if err != nil {
@@ -268,8 +263,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	}
 	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
 	if err != nil {
-		s.failIP.Failed(clientHost(c))
-		s.failUser.Failed(strings.ToLower(name))
+		s.spendBudget(ctx, clientHost(c), name)
 		return nil, nil, err
 	}
 	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {

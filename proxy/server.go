@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 	"github.com/portcullisdb/portcullis/rbac"
@@ -85,6 +86,10 @@ type Options struct {
 	// no registry. Node names this process in it.
 	Records SessionRecords
 	Node    string
+	// Failures, when set, holds the failed-login budgets in the store,
+	// one for all nodes (the in-memory ones still apply when it does
+	// not answer).
+	Failures local.FailureLog
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens
@@ -112,6 +117,8 @@ type Server struct {
 	block    int64      // the current block of connection ids (0: none yet)
 	inBlock  uint32     // ids of block handed out
 	instance atomic.Int64
+	lockOnce sync.Once
+	lock     *local.Lockout
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that

@@ -167,6 +167,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		DirectoryChanged:           s.dir.Invalidate,
 		Records:                    st,
 		Node:                       cfg.Node,
+		Failures:                   st,
 	})
 	if err != nil {
 		return nil, err
