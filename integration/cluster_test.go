@@ -230,3 +230,37 @@ func TestFailedAuthBudgetSharedAcrossNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestTokensRevokeIdentity: `portcullis tokens revoke --identity` ends a
+// workload identity's tokens (no directory user behind them) on every
+// node: its live session on the other node ends and the token is refused.
+func TestTokensRevokeIdentity(t *testing.T) {
+	remember(adminToken)
+	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+	dsn := sharedStoreDSN(t)
+	a := startHarness(t, adminNode(dsn, "node-a"))
+	b := startHarness(t, adminNode(dsn, "node-b"))
+	const workload = "svc-etl@workloads.example.com"
+	token := b.mint(workload, []string{"reader"}, nil)
+	_, live := sleeper(t, b, workload, token)
+	waitSession(t, b, workload)
+	if _, errOut, err := admin(t, a, adminToken, "tokens", "revoke", "--identity", workload); err != nil {
+		t.Fatalf("tokens revoke: %v %s", err, errOut)
+	}
+	select {
+	case err := <-live:
+		if err == nil || !strings.Contains(err.Error(), "login of "+workload+" was ended") {
+			t.Fatalf("the client was not told: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the workload's session still running 3s after tokens revoke")
+	}
+	var me *mysql.MySQLError
+	if err := b.open(workload, token).Ping(); !errors.As(err, &me) || me.Number != 1045 || !strings.Contains(me.Message, "were ended") {
+		t.Fatalf("new connection with the revoked token: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond) // a token of the cutoff's second counts as before it
+	if err := b.open(workload, b.mint(workload, []string{"reader"}, nil)).Ping(); err != nil {
+		t.Fatalf("a token issued after the revocation: %v", err)
+	}
+}

@@ -163,7 +163,10 @@ node: %s`, o.issuer, idpClientID, node)
 	}
 	ways := []way{
 		{"SCIM deactivate", true,
-			func(i int, user string, node *harness) string { provision(t, st, user); return node.mint(user, nil, nil) },
+			func(i int, user string, node *harness) string {
+				provision(t, st, user)
+				return node.mint(user, nil, nil)
+			},
 			func(i int, user string, _ uint32) { deactivate(t, a, user) }},
 		{"SCIM delete", true,
 			func(i int, user string, node *harness) string {
@@ -197,7 +200,10 @@ node: %s`, o.issuer, idpClientID, node)
 				}
 			}},
 		{"console disable", true,
-			func(i int, user string, node *harness) string { provision(t, st, user); return node.mint(user, nil, nil) },
+			func(i int, user string, node *harness) string {
+				provision(t, st, user)
+				return node.mint(user, nil, nil)
+			},
 			func(i int, user string, _ uint32) {
 				p := console.post(a.http+"/console/users/"+userID(user)+"/active", url.Values{"csrf": {console.csrf(a.http)}, "active": {"false"}})
 				if p.status != http.StatusSeeOther || !strings.Contains(p.loc.String(), "disabled") {
