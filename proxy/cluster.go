@@ -66,7 +66,7 @@ func (s *Server) Instance() int64 { return s.instance.Load() }
 // until ctx ends: every interval it heartbeats, records the sessions that
 // started and removes those that ended since the last beat, and sweeps
 // the processes silent for longer than stale (a node killed without a
-// chance to clean up). At the end it removes its own entry.
+// chance to clean up). LeaveRegistry removes this process's entry.
 func (s *Server) SyncRegistry(ctx context.Context, interval, stale time.Duration) {
 	if s.opt.Records == nil {
 		return
@@ -87,20 +87,34 @@ func (s *Server) SyncRegistry(ctx context.Context, interval, stale time.Duration
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		s.syncMu.Lock()
+		if s.left {
+			s.syncMu.Unlock()
+			return
+		}
 		if err := s.syncOnce(ctx, rec, instance, written, stale); err != nil && ctx.Err() == nil {
 			s.log.Warn("session registry: sync", "err", err)
 		}
+		s.syncMu.Unlock()
 		select {
 		case <-ctx.Done():
-			c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := rec.RemoveNode(c, instance); err != nil {
-				s.log.Warn("session registry: remove this node", "err", err)
-			}
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// LeaveRegistry removes this process and its sessions from the
+// cluster-wide registry (a clean shutdown, before the store closes); the
+// registry is not written again.
+func (s *Server) LeaveRegistry(ctx context.Context) error {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.left = true
+	if s.opt.Records == nil || s.Instance() == 0 {
+		return nil
+	}
+	return s.opt.Records.RemoveNode(ctx, s.Instance())
 }
 
 func (s *Server) syncOnce(ctx context.Context, rec SessionRecords, instance int64, written map[uint32]bool, stale time.Duration) error {

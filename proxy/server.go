@@ -119,6 +119,8 @@ type Server struct {
 	instance atomic.Int64
 	lockOnce sync.Once
 	lock     *local.Lockout
+	syncMu   sync.Mutex // one registry write at a time; guards left
+	left     bool       // LeaveRegistry ran
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that

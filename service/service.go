@@ -239,6 +239,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		if serr := <-s.served; serr != nil && err == nil {
 			err = serr
 		}
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if lerr := s.Proxy.LeaveRegistry(lctx); lerr != nil {
+			s.log.Warn("session registry: remove this node", "err", lerr)
+		}
+		lcancel()
 		s.close()
 		s.shutdownErr = errors.Join(err, herr)
 	})
