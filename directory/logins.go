@@ -82,15 +82,20 @@ func (d *Directory) EndUserLogins(ctx context.Context, a Actor, userName, reason
 	return err
 }
 
-// EndConnectionLogins ends the logins of every user of an SSO (or SCIM)
-// connection that was just disabled; enabling it again does not revive
-// them. It returns how many users it ended.
-func (d *Directory) EndConnectionLogins(ctx context.Context, a Actor, connection string) (int, error) {
+// DisableConnection stores setting (a connection turned off) and ends the
+// logins of every user of that SSO (or SCIM) connection, in one
+// transaction; enabling it again does not revive them. It returns how
+// many users it ended.
+func (d *Directory) DisableConnection(ctx context.Context, a Actor, setting store.ConnectionSetting) (int, error) {
 	if !a.grantsAdmin() {
 		return 0, refuse(ErrForbidden, "%s may not disable a connection", a)
 	}
+	connection := setting.Connection
 	n := 0
 	_, err := d.update(ctx, a, func(t *tx) error {
+		if _, err := t.PutConnectionSetting(ctx, setting); err != nil {
+			return err
+		}
 		for offset := 0; ; {
 			users, total, err := t.ListUsers(ctx, store.ListOptions{Offset: offset, Limit: 500})
 			if err != nil {

@@ -44,12 +44,13 @@ func (s *Server) adminEndLogins(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "the tokens of " + name + " issued until now are refused; its sessions end within a second on every node"})
 }
 
-// endConnectionLogins ends the logins and sessions of every user of a
-// connection just disabled; enabling it again does not revive them.
-func (s *Server) endConnectionLogins(ctx context.Context, connection, by string) error {
-	n, err := s.dir.EndConnectionLogins(ctx, directory.Actor{Kind: directory.ActorConsole, Name: by}, connection)
+// disableConnection stores a disabled connection's setting and ends the
+// logins and sessions of its users; enabling it again does not revive
+// them.
+func (s *Server) disableConnection(ctx context.Context, setting store.ConnectionSetting) error {
+	n, err := s.dir.DisableConnection(ctx, directory.Actor{Kind: directory.ActorConsole, Name: setting.UpdatedBy}, setting)
 	if err == nil && n > 0 {
-		s.opt.Log.Info("ended the logins of a disabled connection's users", "connection", connection, "users", n, "by", by)
+		s.opt.Log.Info("ended the logins of a disabled connection's users", "connection", setting.Connection, "users", n, "by", setting.UpdatedBy)
 	}
 	return err
 }
