@@ -56,13 +56,14 @@ type Options struct {
 
 // Server is the portal's HTTP handler.
 type Server struct {
-	opt      Options
-	mux      *http.ServeMux
-	limiter  *limit.Failures
+	opt     Options
+	mux     *http.ServeMux
+	limiter *limit.Failures
+	local   *localRuntime // nil: local accounts off
+	dir     *directory.Directory
+
 	lockOnce sync.Once // builds lock, the token endpoint's budget in the store
 	lock     *local.Lockout
-	local    *localRuntime // nil: local accounts off
-	dir      *directory.Directory
 }
 
 // New builds the portal.

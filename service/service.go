@@ -76,7 +76,8 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log, node: cfg.Node}
+	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log}
+	s.node = cfg.Node
 	started := false
 	defer func() {
 		if !started {
