@@ -210,6 +210,14 @@ node: %s`, o.issuer, idpClientID, node)
 					t.Fatalf("console disable: %d %v", p.status, p.loc)
 				}
 			}},
+		{"console end logins", true,
+			func(i int, user string, node *harness) string { provision(t, st, user); return node.mint(user, nil, nil) },
+			func(i int, user string, _ uint32) {
+				p := console.post(a.http+"/console/users/"+userID(user)+"/logins/end", url.Values{"csrf": {console.csrf(a.http)}})
+				if p.status != http.StatusSeeOther || !strings.Contains(p.loc.String(), "ended") {
+					t.Fatalf("console end logins: %d %v", p.status, p.loc)
+				}
+			}},
 		{"logout", true,
 			func(i int, user string, node *harness) string {
 				access, rt := localLogin(t, node, user, localPW[user]) // each node's portal issues its own tokens

@@ -46,6 +46,7 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("POST /console/teams", s.consoleAdmin(s.consolePutTeam))
 	s.mux.HandleFunc("POST /console/teams/{name}/delete", s.consoleAdmin(s.consoleDeleteTeam))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
+	s.mux.HandleFunc("POST /console/users/{id}/logins/end", s.consoleAdmin(s.consoleEndLogins))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
 

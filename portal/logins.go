@@ -54,3 +54,22 @@ func (s *Server) disableConnection(ctx context.Context, setting store.Connection
 	}
 	return err
 }
+
+// consoleEndLogins ends every login of a user ("End logins" on the
+// console's Users page): the tokens issued until now are refused and the
+// user's sessions end on every node; the account stays enabled, so the
+// person may log in again.
+func (s *Server) consoleEndLogins(w http.ResponseWriter, r *http.Request, admin store.User) {
+	u, err := s.dir.Store().GetUser(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = s.dir.EndUserLogins(r.Context(), consoleActor(admin), u.UserName, "ended by "+admin.UserName+" in the console")
+	}
+	if err != nil {
+		s.opt.Log.Error("console: end logins", "admin", admin.UserName, "err", err)
+		http.Redirect(w, r, "/console?done="+urlQuery("the change failed: "+err.Error()), http.StatusSeeOther)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: end the logins of " + u.UserName + " by " + admin.UserName,
+		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
+	http.Redirect(w, r, "/console?done="+urlQuery("the logins of "+u.UserName+" are ended; its sessions end within a second on every node"), http.StatusSeeOther)
+}
