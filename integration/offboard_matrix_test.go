@@ -211,7 +211,10 @@ node: %s`, o.issuer, idpClientID, node)
 				}
 			}},
 		{"console end logins", true,
-			func(i int, user string, node *harness) string { provision(t, st, user); return node.mint(user, nil, nil) },
+			func(i int, user string, node *harness) string {
+				provision(t, st, user)
+				return node.mint(user, nil, nil)
+			},
 			func(i int, user string, _ uint32) {
 				p := console.post(a.http+"/console/users/"+userID(user)+"/logins/end", url.Values{"csrf": {console.csrf(a.http)}})
 				if p.status != http.StatusSeeOther || !strings.Contains(p.loc.String(), "ended") {
