@@ -16,6 +16,7 @@ type Identity struct {
 	ExpiresAt time.Time // `exp`
 	IssuedAt  time.Time // `iat` (or `nbf` when it has none): a directory that re-provisioned the user after a deletion refuses tokens from before
 	TokenID   string    // `jti`, when present
+	LoginID   string    // `sid`, when present: the login or workload exchange the token came from
 }
 
 // DeniedError is a refusal with a reason a person can act on. It never

@@ -86,6 +86,10 @@ type AccessClaims struct {
 	Groups     []string
 	AuthMethod string
 	TTL        time.Duration // capped at MaxTTL
+	// LoginID names the login (refresh family) or workload exchange the
+	// token comes from, as its "sid" claim, so that ending the login
+	// refuses the token and ends its sessions.
+	LoginID string
 }
 
 var _ LocalIssuer = (*TokenIssuer)(nil)
@@ -254,6 +258,9 @@ func (ti *TokenIssuer) Issue(c AccessClaims) (string, time.Time, error) {
 		"iss": ti.cfg.URL, "sub": c.Subject, "aud": ti.cfg.Audience,
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "jti": hex.EncodeToString(jti),
 		"username": c.Username, "auth_method": c.AuthMethod,
+	}
+	if c.LoginID != "" {
+		claims["sid"] = c.LoginID
 	}
 	if len(c.Roles) > 0 {
 		claims["roles"] = slices.Clone(c.Roles)

@@ -349,6 +349,11 @@ func (is *verifiedIssuer) identity(claims jwt.MapClaims) (Identity, error) {
 			return Identity{}, Denied(`token claim "jti" is not a string`)
 		}
 	}
+	if raw, ok := claims["sid"]; ok && raw != nil {
+		if id.LoginID, ok = raw.(string); !ok {
+			return Identity{}, Denied(`token claim "sid" is not a string`)
+		}
+	}
 	return id, nil
 }
 

@@ -61,6 +61,9 @@ func New(st store.Store, roles []string, log *slog.Logger) *Directory {
 	return &Directory{st: st, roles: slices.Clone(roles), log: log, now: time.Now}
 }
 
+// Store is the store the directory writes through, for reads.
+func (d *Directory) Store() store.Store { return d.st }
+
 // Change is an event a write committed, for hooks that run after it.
 type Change struct {
 	Kind     string // a store.Event kind
@@ -285,6 +288,9 @@ func (t *tx) userEvents(ctx context.Context, old, cur store.User, explicitDeacti
 		if _, err := t.RevokeUserRefreshTokens(ctx, cur.ID, time.Now()); err != nil {
 			return fmt.Errorf("revoke refresh tokens of %q: %w", cur.UserName, err)
 		}
+		if err := t.endTokens(ctx, cur.UserName, "deactivated"); err != nil { // re-activation does not revive them
+			return err
+		}
 	}
 	if old.Role != cur.Role {
 		if err := t.event(ctx, store.EventUserRolesChanged, cur, fmt.Sprintf("%s: role changed from %q to %q", t.actor.Kind, old.Role, cur.Role)); err != nil {
@@ -374,8 +380,7 @@ func (d *Directory) RevokeLogins(ctx context.Context, a Actor, userID string) er
 // KillSession ends a proxied session on whichever node holds it.
 func (d *Directory) KillSession(ctx context.Context, a Actor, sessionID string) error {
 	_, err := d.update(ctx, a, func(t *tx) error {
-		data, _ := json.Marshal(map[string]string{"actor": a.Kind, "by": a.Name})
-		_, err := t.AppendEvent(ctx, store.Event{Kind: store.EventSessionKill, Subject: sessionID, Data: data})
+		_, err := t.AppendEvent(ctx, store.Event{Kind: store.EventSessionKill, Subject: sessionID, Data: killData(ctx, t, a, sessionID)})
 		return err
 	})
 	return err

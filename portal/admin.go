@@ -27,22 +27,20 @@ type SessionInfo struct {
 	BackendUser string    `json:"backend_user"`
 	ClientAddr  string    `json:"client_addr"`
 	Started     time.Time `json:"started"`
+	Node        string    `json:"node,omitempty"` // the node holding it
 }
 
 // AdminOptions enable the admin API.
 type AdminOptions struct {
 	Token    string // the bearer token; empty disables the API
 	Store    store.Store
-	Sessions func() []SessionInfo // this node's sessions
+	Sessions func() []SessionInfo // the live sessions of every node
 	Roles    []string             // configured role names, to validate teams
 	// RotateSCIMToken makes a new token for a connection and returns it
 	// in the clear, once.
 	RotateSCIMToken func(ctx context.Context, connection string) (string, error)
 	// Reload re-reads the server's config file.
 	Reload func(ctx context.Context) error
-	// SingleNode says no other node shares the store (SQLite): a session
-	// id that Sessions does not list exists nowhere.
-	SingleNode bool
 }
 
 func (s *Server) mountAdmin(a AdminOptions) {
@@ -74,6 +72,7 @@ func (s *Server) mountAdmin(a AdminOptions) {
 		{"PATCH /v1/admin/users/{id}", h.patchUser},
 		{"GET /v1/admin/sessions", h.listSessions},
 		{"DELETE /v1/admin/sessions/{id}", h.killSession},
+		{"POST /v1/admin/logins/end", s.adminEndLogins},
 		{"POST /v1/admin/reload", h.reload},
 		{"GET /v1/admin/teams", h.listTeams},
 		{"PUT /v1/admin/teams/{name}", h.putTeam},
@@ -127,9 +126,16 @@ func (h *adminHandlers) killSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id = strconv.FormatUint(n, 10)
-	here := h.opt.Sessions != nil && slices.ContainsFunc(h.opt.Sessions(), func(si SessionInfo) bool { return uint64(si.ID) == n })
-	if !here && h.opt.SingleNode {
-		oauthError(w, http.StatusNotFound, "not_found", "no session "+id+": `portcullis sessions list` shows the live ones")
+	// Sessions lists every node's (the registry in the store).
+	var held *SessionInfo
+	if h.opt.Sessions != nil {
+		list := h.opt.Sessions()
+		if i := slices.IndexFunc(list, func(si SessionInfo) bool { return uint64(si.ID) == n }); i >= 0 {
+			held = &list[i]
+		}
+	}
+	if held == nil {
+		oauthError(w, http.StatusNotFound, "not_found", "no session "+id+" on any node: `portcullis sessions list` shows the live ones")
 		return
 	}
 	// Through the event log, so the node that holds the session ends it.
@@ -139,8 +145,8 @@ func (h *adminHandlers) killSession(w http.ResponseWriter, r *http.Request) {
 	}
 	h.s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "kill session " + id, ClientAddr: clientIP(r)})
 	status := "session " + id + " ends within a second"
-	if !here {
-		status = "session " + id + " is not on this node: the kill went to every node sharing the store, and ends it within a second where it is"
+	if held.Node != "" {
+		status += " on node " + held.Node
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": status})
 }

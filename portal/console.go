@@ -47,6 +47,7 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("POST /console/teams/{name}/delete", s.consoleAdmin(s.consoleDeleteTeam))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
 	s.mux.HandleFunc("POST /console/users/{id}/role", s.consoleAdmin(s.consoleSetRole))
+	s.mux.HandleFunc("POST /console/users/{id}/logins/end", s.consoleAdmin(s.consoleEndLogins))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
 

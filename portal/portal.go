@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
@@ -65,6 +67,9 @@ type Server struct {
 	limiter *limit.Failures
 	local   *localRuntime // nil: local accounts off
 	dir     *directory.Directory
+
+	lockOnce sync.Once // builds lock, the token endpoint's budget in the store
+	lock     *local.Lockout
 }
 
 // New builds the portal.
@@ -183,7 +188,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 // fail answers a refused request, counts it against the source address
 // and audits it.
 func (s *Server) fail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(limit.AddressKey(ip))
+	s.tokenFailed(ip)
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "exchange", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)

@@ -100,7 +100,12 @@ func (s *Server) setConnection(ctx context.Context, name string, enabled, enforc
 		cur.EnforceMFA = *enforceMFA
 		what = append(what, map[bool]string{true: "MFA enforced on", false: "MFA no longer enforced on"}[*enforceMFA])
 	}
-	_, err = s.sso().opt.Store.PutConnectionSetting(ctx, store.ConnectionSetting{Connection: name, Enabled: cur.Enabled, EnforceMFA: cur.EnforceMFA, UpdatedBy: by})
+	setting := store.ConnectionSetting{Connection: name, Enabled: cur.Enabled, EnforceMFA: cur.EnforceMFA, UpdatedBy: by}
+	if enabled != nil && !*enabled {
+		err = s.disableConnection(ctx, setting) // with its users' logins, in one transaction
+	} else {
+		_, err = s.sso().opt.Store.PutConnectionSetting(ctx, setting)
+	}
 	return strings.Join(what, ", ") + " connection " + name, err
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/oidc"
-	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -26,7 +25,7 @@ type refreshData struct {
 // ssoFail refuses a token request: counted against the address by the
 // failure limiter, audited, answered as an OAuth error.
 func (s *Server) ssoFail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(limit.AddressKey(ip))
+	s.tokenFailed(ip)
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "sso_token", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)
@@ -70,11 +69,10 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", string(refused), audit.Event{})
 		return
 	case errors.Is(err, store.ErrConflict):
-		n, rerr := rt.opt.Store.RevokeRefreshFamily(ctx, c.FamilyID, time.Now())
-		if rerr != nil {
+		if rerr := s.endLogin(ctx, c.UserID, c.FamilyID, "its one-time login code was used twice"); rerr != nil {
 			s.opt.Log.Error("sso: revoke after a reused code", "err", rerr)
 		}
-		s.opt.Log.Warn("sso: a login code was used twice; revoked what the first use issued", "user_id", c.UserID, "revoked", n)
+		s.opt.Log.Warn("sso: a login code was used twice; ended the login the first use made", "user_id", c.UserID)
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant",
 			"this login code was already used; the tokens it gave are now revoked: run portcullis login again", audit.Event{})
 		return
@@ -97,7 +95,7 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 		return
 	}
 	rd := refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream}
-	s.issueSSO(w, r, rt, ip, u, rd, refresh, sessionEnd, "authorization_code")
+	s.issueSSO(w, r, rt, ip, u, c.FamilyID, rd, refresh, sessionEnd, "authorization_code")
 }
 
 // codeRefused is a check of the code request that failed: the code stays
@@ -197,7 +195,7 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request, rt *ssoRun
 		s.tokenInternal(w, err)
 		return
 	}
-	s.issueSSO(w, r, rt, ip, u, d, refresh, t.ExpiresAt, "refresh_token")
+	s.issueSSO(w, r, rt, ip, u, t.FamilyID, d, refresh, t.ExpiresAt, "refresh_token")
 }
 
 // refreshUpstream renews the OIDC login at the IdP and returns the sealed
@@ -220,11 +218,10 @@ func (s *Server) refreshUpstream(ctx context.Context, rt *ssoRuntime, conn *SSOC
 // reuse answers a refresh token presented a second time by revoking its
 // whole family.
 func (s *Server) reuse(w http.ResponseWriter, ip string, rt *ssoRuntime, t store.RefreshToken) {
-	n, err := rt.opt.Store.RevokeRefreshFamily(context.Background(), t.FamilyID, time.Now())
-	if err != nil {
+	if err := s.endLogin(context.Background(), t.UserID, t.FamilyID, "a refresh token was used twice"); err != nil {
 		s.opt.Log.Error("sso: revoke a reused refresh token's family", "err", err)
 	}
-	s.opt.Log.Warn("sso: a refresh token was used twice; revoked its login", "user_id", t.UserID, "revoked", n)
+	s.opt.Log.Warn("sso: a refresh token was used twice; ended its login", "user_id", t.UserID)
 	s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant",
 		"this refresh token was already used (a copy of it may be in someone else's hands): every token of this login is revoked; run portcullis login",
 		audit.Event{})
@@ -270,7 +267,7 @@ func newRefresh(d refreshData, sessionEnd time.Time) (string, *store.RefreshToke
 // issueSSO answers with a new access token and the refresh token stored
 // with the code's or the old token's use ("" when the login does not
 // renew).
-func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, ip string, u store.User, d refreshData, refresh string, sessionEnd time.Time, grant string) {
+func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, ip string, u store.User, family string, d refreshData, refresh string, sessionEnd time.Time, grant string) {
 	var roles []string
 	if u.Role != "" {
 		roles = []string{u.Role}
@@ -279,7 +276,7 @@ func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime
 	if left := time.Until(sessionEnd); left < ttl {
 		ttl = left
 	}
-	access, exp, err := s.opt.Issuer.Issue(auth.AccessClaims{Subject: u.ID, Username: u.UserName, Roles: roles, AuthMethod: d.Method, TTL: ttl})
+	access, exp, err := s.opt.Issuer.Issue(auth.AccessClaims{Subject: u.ID, Username: u.UserName, Roles: roles, AuthMethod: d.Method, TTL: ttl, LoginID: family})
 	if err != nil {
 		s.tokenInternal(w, err)
 		return
@@ -313,7 +310,7 @@ func (s *Server) ssoRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := rt.opt.Store.GetRefreshTokenByHash(r.Context(), hashSecret("refresh", r.PostForm.Get("token")))
 	if err == nil {
-		if _, err := rt.opt.Store.RevokeRefreshFamily(r.Context(), t.FamilyID, time.Now()); err != nil {
+		if err := s.endLogin(r.Context(), t.UserID, t.FamilyID, "signed out"); err != nil {
 			s.tokenInternal(w, err)
 			return
 		}

@@ -83,7 +83,13 @@ func (c *clientConn) write(p []byte) error {
 // before the relay leaves through one place that writes the ERR packet and
 // the audit line.
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
-	id := connIDBase + s.nextID.Add(1)
+	id, err := s.sessionID(ctx)
+	if err != nil {
+		s.log.Error("connection refused: no connection id", "client", raw.RemoteAddr().String(), "err", err)
+		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, "portcullis cannot reach its store to number the connection: try again"))
+		raw.Close()
+		return
+	}
 	log := s.log.With("conn_id", id, "client", raw.RemoteAddr().String())
 	c := &clientConn{Conn: raw}
 	defer func() { c.Close() }()
@@ -274,13 +280,8 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if name == "" {
 		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
 	}
-	if wait, ok := s.failIP.Allow(clientHost(c)); !ok {
-		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
-			msg: fmt.Sprintf("too many failed logins from %s: wait %v and try again", clientHost(c), wait.Round(time.Second)+time.Second)}
-	}
-	if wait, ok := s.failUser.Allow(identityKey(name)); !ok {
-		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
-			msg: fmt.Sprintf("too many failed logins as %s: wait %v and try again", name, wait.Round(time.Second)+time.Second)}
+	if err := s.checkBudget(ctx, clientHost(c), name); err != nil {
+		return nil, nil, err
 	}
 	token, err := s.captureToken(c, resp)
 	if err != nil {
@@ -288,8 +289,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	}
 	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
 	if err != nil {
-		s.failIP.Failed(clientHost(c))
-		s.failUser.Failed(identityKey(name))
+		s.spendBudget(ctx, clientHost(c), name)
 		return nil, nil, err
 	}
 	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
@@ -356,7 +356,7 @@ func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant
 	}
 	sess := &Session{
 		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
-		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
+		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(), LoginID: who.LoginID,
 		who: who, release: release, pooled: pc, poolKey: key,
 	}
 	if grant.EndAtExpiry {

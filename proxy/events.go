@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"context"
-	"strconv"
+	"encoding/json"
 	"time"
 
 	"github.com/portcullisdb/portcullis/limit"
@@ -76,10 +76,14 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		}
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
+	case store.EventLoginEnded:
+		s.loginEnded(e)
 	case store.EventSessionKill:
-		if id, err := strconv.ParseUint(e.Subject, 10, 32); err == nil {
-			s.Sessions.Kill(uint32(id), "ended by an administrator")
+		var d struct {
+			Instance int64 `json:"instance"`
 		}
+		json.Unmarshal(e.Data, &d)
+		s.killEvent(e, d.Instance)
 	}
 }
 

@@ -22,6 +22,9 @@ type Session struct {
 	BackendThreadID uint32    `json:"backend_thread_id"`
 	ClientAddr      string    `json:"client_addr"`
 	Started         time.Time `json:"started"`
+	// LoginID is the login (or workload exchange) the token came from
+	// (its sid claim); "" for tokens without one.
+	LoginID string `json:"login_id,omitempty"`
 
 	who        auth.Identity // what the token said, to re-check the role later
 	release    func()        // ends what the session acquired (a per-session backend user)

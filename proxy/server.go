@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/proxy/wire"
@@ -89,6 +90,16 @@ type Options struct {
 	MaxHandshakes           int
 	MaxHandshakesPerAddress int
 	FirstPacketTimeout      time.Duration
+
+	// Records is the cluster-wide session registry (connection id blocks,
+	// live sessions, heartbeats); nil: ids from a per-process counter and
+	// no registry. Node names this process in it.
+	Records SessionRecords
+	Node    string
+	// Failures, when set, holds the failed-login budgets in the store,
+	// one for all nodes (the in-memory ones still apply when it does
+	// not answer).
+	Failures local.FailureLog
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens
@@ -114,6 +125,14 @@ type Server struct {
 
 	budgets     *budgets
 	acceptFails *limit.Outage
+	idMu     sync.Mutex // guards block and inBlock
+	block    int64      // the current block of connection ids (0: none yet)
+	inBlock  uint32     // ids of block handed out
+	instance atomic.Int64
+	lockOnce sync.Once
+	lock     *local.Lockout
+	syncMu   sync.Mutex // one registry write at a time; guards left
+	left     bool       // LeaveRegistry ran
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that

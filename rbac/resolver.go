@@ -62,6 +62,9 @@ func NewResolver(cfg *config.Config, dir Directory) *Resolver {
 // claims are ignored, so a change at the IdP applies at once even to
 // unexpired tokens. A deactivated user holds nothing and gets a refusal.
 func (r *Resolver) Roles(ctx context.Context, id auth.Identity) ([]string, error) {
+	if err := r.checkLogin(ctx, id); err != nil {
+		return nil, err
+	}
 	held := map[string]bool{}
 	known, err := r.directoryRoles(ctx, id, held)
 	if err != nil {

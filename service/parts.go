@@ -109,14 +109,16 @@ func subjectVerifiers(ctx context.Context, cfg *config.Config, v *auth.Verifier,
 	return out, nil
 }
 
-// sessions adapts the proxy's registry for the admin API.
+// sessions adapts the proxy's registry for the admin API: this node's
+// sessions as it holds them, and every other live node's from the store
+// (see clusterSessions).
 func (s *Service) sessions() []portal.SessionInfo {
 	var out []portal.SessionInfo
 	for _, p := range s.Proxy.Sessions.List() {
 		out = append(out, portal.SessionInfo{ID: p.ID, Identity: p.Identity, Issuer: p.Issuer, Role: p.Role,
-			BackendUser: p.BackendUser, ClientAddr: p.ClientAddr, Started: p.Started})
+			BackendUser: p.BackendUser, ClientAddr: p.ClientAddr, Started: p.Started, Node: s.node})
 	}
-	return out
+	return s.clusterSessions(out)
 }
 
 // rotateSCIMToken replaces a connection's SCIM bearer token; only its

@@ -70,6 +70,8 @@ type Service struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	draining     atomic.Bool // /readyz says not ready from the start of Shutdown
+
+	node string // cfg.Node: names this process in the session registry
 }
 
 // Start builds every part from cfg, listens, and serves in the background.
@@ -80,6 +82,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Service{served: make(chan error, 2), ctx: ctx, cancel: cancel, opt: opt, log: log}
+	s.node = cfg.Node
 	started := false
 	defer func() {
 		if !started {
@@ -185,6 +188,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		MaxHandshakes:              cfg.Proxy.MaxHandshakes,
 		MaxHandshakesPerAddress:    cfg.Proxy.MaxHandshakesPerAddress,
 		FirstPacketTimeout:         cfg.Proxy.FirstPacketTimeout,
+		Records:                    st,
+		Node:                       cfg.Node,
+		Failures:                   st,
 	})
 	if err != nil {
 		return nil, err
@@ -215,7 +221,6 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: func(ctx context.Context, conn string) (string, error) { return s.rotateSCIMToken(ctx, cfg, conn) },
 				Reload:          s.ReloadFile,
-				SingleNode:      cfg.Store.Engine != "mysql",
 			},
 			SSO:       sso,
 			Local:     s.localOptions(cfg, log),
@@ -234,6 +239,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	go func() { s.served <- s.Proxy.Serve(ctx, ln) }()
 	go s.Proxy.WatchEvents(ctx, s.Store, 200*time.Millisecond)
+	go s.Proxy.SyncRegistry(ctx, RegistryHeartbeat, RegistryStale)
 	go s.watchKeySets(ctx, 15*time.Second)
 	go func() {
 		if err := s.http.Serve(hln); !errors.Is(err, http.ErrServerClosed) {
@@ -266,6 +272,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		if herr := s.http.Shutdown(ctx); herr != nil {
 			s.http.Close() // out of time: portal requests end too
 		}
+		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if lerr := s.Proxy.LeaveRegistry(lctx); lerr != nil {
+			s.log.Warn("session registry: remove this node", "err", lerr)
+		}
+		lcancel()
 		s.close()
 		s.shutdownErr = err
 	})

@@ -241,6 +241,36 @@ type Store interface {
 	// (ErrVersionMismatch), so of nodes renewing at once one wins.
 	PutTLSCertificate(ctx context.Context, c TLSCertificate, expectedVersion int64) (TLSCertificate, error)
 
+	// AllocateSessionBlock returns a block number no other caller ever
+	// gets (1, 2, ...); a proxy process makes its connection ids from it
+	// so that ids are unique across the cluster.
+	AllocateSessionBlock(ctx context.Context) (int64, error)
+	// HeartbeatNode records that the proxy process instance (named node)
+	// is alive, now.
+	HeartbeatNode(ctx context.Context, instance int64, node string) error
+	// RemoveNode removes a process and its sessions from the registry
+	// (at a clean shutdown).
+	RemoveNode(ctx context.Context, instance int64) error
+	// PutProxySessions records live sessions (replacing a record of the
+	// same ID); RemoveProxySessions removes ended ones.
+	PutProxySessions(ctx context.Context, sessions ...ProxySession) error
+	RemoveProxySessions(ctx context.Context, ids ...int64) error
+	// ListProxySessions returns the sessions of every process that
+	// heartbeat at or after aliveSince, ordered by Started then ID.
+	ListProxySessions(ctx context.Context, aliveSince time.Time) ([]ProxySession, error)
+	// SweepNodes removes the processes silent since before, with their
+	// sessions, and returns how many processes it removed.
+	SweepNodes(ctx context.Context, before time.Time) (int64, error)
+
+	// PutLoginEnd records an ended login, or (LoginID empty) that every
+	// token of e.UserName issued until now is refused.
+	PutLoginEnd(ctx context.Context, e LoginEnd) (LoginEnd, error)
+	// LoginEnded returns what refuses a token of loginID (may be empty)
+	// for userName issued at issuedAt: its login ended, or the user's
+	// tokens were ended after it was issued. ErrNotFound when nothing
+	// does.
+	LoginEnded(ctx context.Context, loginID, userName string, issuedAt time.Time) (LoginEnd, error)
+
 	// Ping checks the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -387,6 +417,10 @@ const (
 	EventUserDeleted      = "user.deleted"
 	EventUserRolesChanged = "user.roles_changed"
 	EventSessionKill      = "session.kill"
+	// EventLoginEnded: Subject is the user name; Data's "login_id" names
+	// the login whose sessions end, or, when empty, every session of the
+	// user ends.
+	EventLoginEnded = "login.ended"
 )
 
 // Event is one entry of the append-only log the proxy nodes poll to act on

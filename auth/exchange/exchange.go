@@ -79,7 +79,7 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 		return Result{Identity: id}, auth.Denied("the %s proof has expired", id.Platform)
 	}
 	method := map[string]string{"aws": auth.MethodAWS, "azure": auth.MethodAzure, "gcp": auth.MethodGCP, "jwt": auth.MethodJWT}[id.Platform]
-	tok, exp, err := e.signer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
+	tok, exp, err := e.signer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl, LoginID: newLoginID()})
 	if err != nil {
 		return Result{Identity: id}, fmt.Errorf("issue token: %w", err)
 	}

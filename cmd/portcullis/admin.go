@@ -103,6 +103,7 @@ type (
 		BackendUser string    `json:"backend_user"`
 		ClientAddr  string    `json:"client_addr"`
 		Started     time.Time `json:"started"`
+		Node        string    `json:"node"`
 	}
 	teamRow struct {
 		Name   string   `json:"name"`
@@ -176,7 +177,7 @@ func sessionsCmd() *cobra.Command {
 	sessions := &cobra.Command{Use: "sessions", Short: "Live proxied sessions (admin API)"}
 	serverFlag(sessions)
 	list := &cobra.Command{
-		Use: "list", Short: "List the live sessions of the node serving --server", Args: cobra.NoArgs,
+		Use: "list", Short: "List the live sessions of every node (each with its node name)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			asJSON, err := wantJSON(cmd)
 			if err != nil {
@@ -197,9 +198,9 @@ func sessionsCmd() *cobra.Command {
 			}
 			var rows [][]string
 			for _, s := range out.Sessions {
-				rows = append(rows, []string{fmt.Sprint(s.ID), s.Identity, s.Role, s.BackendUser, s.ClientAddr, time.Since(s.Started).Round(time.Second).String()})
+				rows = append(rows, []string{fmt.Sprint(s.ID), s.Node, s.Identity, s.Role, s.BackendUser, s.ClientAddr, time.Since(s.Started).Round(time.Second).String()})
 			}
-			table(cmd, "ID\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
+			table(cmd, "ID\tNODE\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
 			return nil
 		},
 	}

@@ -42,6 +42,7 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().StringP("config", "c", "portcullis.yaml", "path to the configuration file")
 	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), statusCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd(), manCmd())
 	root.AddCommand(certCmd())
+	root.AddCommand(tokensCmd())
 	return root
 }
 

@@ -59,6 +59,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"user and group sources", testUserSource},
 		{"local credentials", testLocalCredentials},
 		{"tls certificates", testTLSCertificates},
+		{"session registry", testSessionRegistry},
+		{"ended logins", testLoginEnds},
 		{"injection-looking strings", testInjectionStrings},
 		{"invalid input", testInvalid},
 		{"ping", func(t *testing.T, s store.Store) {
