@@ -125,14 +125,14 @@ type Server struct {
 
 	budgets     *budgets
 	acceptFails *limit.Outage
-	idMu     sync.Mutex // guards block and inBlock
-	block    int64      // the current block of connection ids (0: none yet)
-	inBlock  uint32     // ids of block handed out
-	instance atomic.Int64
-	lockOnce sync.Once
-	lock     *local.Lockout
-	syncMu   sync.Mutex // one registry write at a time; guards left
-	left     bool       // LeaveRegistry ran
+	idMu        sync.Mutex // guards block and inBlock
+	block       int64      // the current block of connection ids (0: none yet)
+	inBlock     uint32     // ids of block handed out
+	instance    atomic.Int64
+	lockOnce    sync.Once
+	lock        *local.Lockout
+	syncMu      sync.Mutex // one registry write at a time; guards left
+	left        bool       // LeaveRegistry ran
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that
