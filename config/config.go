@@ -139,6 +139,13 @@ type Role struct {
 	// expires (default false: a session outlives its token, as a
 	// database session outlives a password change).
 	EndAtTokenExpiry bool `yaml:"end_at_token_expiry"`
+	// AllowDynamicSQL lets PREPARE ... FROM @variable and EXECUTE
+	// IMMEDIATE <expression> through (default false: refused). The proxy
+	// refuses account and privilege statements (SET PASSWORD, GRANT, ...)
+	// wherever it can read them; SQL built at run time it cannot read, so
+	// turn this on only for a role whose backend account cannot change
+	// accounts or privileges anyway.
+	AllowDynamicSQL bool `yaml:"allow_dynamic_sql"`
 	// Pool keeps warm backend connections of a static role, so a new
 	// session skips the backend's login; they are reset
 	// (COM_RESET_CONNECTION) between sessions.

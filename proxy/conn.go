@@ -28,14 +28,15 @@ import (
 // advertisedCaps are the capabilities the proxy can pass through a raw
 // relay: everything about command and result formats. Compression is not
 // offered (the proxy would have to inflate to read commands), nor are the
-// client-only bits.
+// client-only bits, nor query attributes (they would come before the
+// statement text the guard reads).
 const advertisedCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_NO_SCHEMA | mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES |
 	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SIGPIPE |
 	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_RESERVED | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS |
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_SESSION_TRACK |
-	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_OPTIONAL_RESULTSET_METADATA | mysql.CLIENT_QUERY_ATTRIBUTES
+	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_OPTIONAL_RESULTSET_METADATA
 
 // clientError ends a handshake with an ERR packet to the client.
 type clientError struct {
@@ -328,7 +329,7 @@ func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant
 	sess := &Session{
 		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
 		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(),
-		who: who, release: release, pooled: pc, poolKey: key,
+		who: who, release: release, pooled: pc, poolKey: key, allowDynamicSQL: grant.AllowDynamicSQL,
 	}
 	if grant.EndAtExpiry {
 		sess.endAt = who.ExpiresAt

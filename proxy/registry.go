@@ -22,16 +22,17 @@ type Session struct {
 	ClientAddr      string    `json:"client_addr"`
 	Started         time.Time `json:"started"`
 
-	who        auth.Identity // what the token said, to re-check the role later
-	release    func()        // ends what the session acquired (a per-session backend user)
-	endAt      time.Time     // when set, the session ends then (its token's expiry)
-	pooled     *pooled       // the backend connection, when it may return to the pool
-	poolKey    poolKey
-	returned   bool // the relay ended with the backend connection back in the pool
-	once       sync.Once
-	killReason string
-	client     net.Conn
-	backend    net.Conn
+	who             auth.Identity // what the token said, to re-check the role later
+	allowDynamicSQL bool          // the role lets PREPARE/EXECUTE IMMEDIATE take SQL from variables
+	release         func()        // ends what the session acquired (a per-session backend user)
+	endAt           time.Time     // when set, the session ends then (its token's expiry)
+	pooled          *pooled       // the backend connection, when it may return to the pool
+	poolKey         poolKey
+	returned        bool // the relay ended with the backend connection back in the pool
+	once            sync.Once
+	killReason      string
+	client          net.Conn
+	backend         net.Conn
 }
 
 // kill closes both legs once; the relay then ends with reason. A kill
@@ -108,6 +109,18 @@ func (r *Registry) get(id uint32) *Session {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sessions[id]
+}
+
+// byBackendThread returns the live session on backend thread id, or nil.
+func (r *Registry) byBackendThread(id uint32) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.sessions {
+		if s.BackendThreadID == id {
+			return s
+		}
+	}
+	return nil
 }
 
 // List returns a snapshot of the live sessions, oldest first.
