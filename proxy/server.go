@@ -136,6 +136,7 @@ func New(opt Options) (*Server, error) {
 	srv.pool = newPool(func(ctx context.Context, r recipe) (*backendConn, error) {
 		return srv.dialBackend(ctx, r.resp, r.user, r.password)
 	})
+	srv.pool.log = opt.Log
 	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS, Pools: opt.Pools})
 	return srv, nil
 }
