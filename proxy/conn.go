@@ -118,7 +118,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
 	if sess.returned {
-		go s.pool.giveBack(sess.poolKey, s.live.Load().Pools[sess.poolKey.User], sess.pooled)
+		go s.pool.giveBack(sess.poolKey, s.poolConfig(s.live.Load(), sess.poolKey), sess.pooled)
 	} else {
 		backend.Close()
 	}

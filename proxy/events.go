@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/store"
 )
@@ -69,12 +70,33 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		if n := s.Sessions.KillIdentity(e.Subject, reason); n > 0 {
 			s.log.Info("ended sessions", "user", e.Subject, "sessions", n, "reason", reason)
 		}
+		s.deprovision(ctx, e.Subject, nil)
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
+		var keep []string
+		if r, ok := s.live.Load().Roles.(interface {
+			Roles(ctx context.Context, id auth.Identity) ([]string, error)
+		}); ok {
+			keep, _ = r.Roles(ctx, auth.Identity{Username: e.Subject}) // an error keeps nothing: locked, and unlocked at the next allowed connect
+		}
+		s.deprovision(ctx, e.Subject, keep)
 	case store.EventSessionKill:
 		if id, err := strconv.ParseUint(e.Subject, 10, 32); err == nil {
 			s.Sessions.Kill(uint32(id), "ended by an administrator")
 		}
+	}
+}
+
+// deprovision locks identity's per-person backend accounts of the
+// per_user roles not in keep, ends their connections (direct ones too)
+// and closes their pooled ones.
+func (s *Server) deprovision(ctx context.Context, identity string, keep []string) {
+	if s.opt.PersonalAccounts == nil {
+		return
+	}
+	for _, user := range s.opt.PersonalAccounts.DeprovisionPersonal(ctx, identity, keep) {
+		s.pool.closeUser(user)
+		s.log.Info("locked a personal backend account", "user", identity, "backend_user", user)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
+
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
@@ -43,6 +45,8 @@ func (s *Server) lease(ctx context.Context, r leaseRequest) (*lease, error) {
 	switch r.grant.Plan {
 	case config.PlanEphemeral:
 		return s.leaseEphemeral(ctx, r)
+	case config.PlanPerUser:
+		return s.leasePerUser(ctx, r)
 	default:
 		return s.leaseStatic(ctx, r)
 	}
@@ -51,7 +55,44 @@ func (s *Server) lease(ctx context.Context, r leaseRequest) (*lease, error) {
 // leaseStatic logs in as the role's account, from its pool when the role
 // has one.
 func (s *Server) leaseStatic(ctx context.Context, r leaseRequest) (*lease, error) {
-	return s.leaseAccount(ctx, r, r.grant.BackendUser, r.grant.BackendPassword, func() {})
+	return s.leaseAccount(ctx, r, poolKey{User: r.grant.BackendUser}, r.grant.BackendPassword, func() {})
+}
+
+// leasePerUser logs in as the person's own account, from the person's
+// pool; a refused login (a first connect, a new password period, an
+// account locked earlier) has the account set up, and is tried again.
+func (s *Server) leasePerUser(ctx context.Context, r leaseRequest) (*lease, error) {
+	pa := s.opt.PersonalAccounts
+	if pa == nil {
+		return nil, deny("role %s uses per-person accounts, which this proxy is not set up for", r.grant.Role)
+	}
+	user, password, err := pa.PersonalCredentials(r.who.Username, r.grant)
+	if err != nil {
+		return nil, err
+	}
+	r.ev.BackendUser = user
+	key := poolKey{User: user, config: PerUserPoolKey(r.grant.Role)}
+	l, err := s.leaseAccount(ctx, r, key, password, func() {})
+	var be *BackendError
+	if err == nil || !errors.As(err, &be) || (be.Code != mysql.ER_ACCESS_DENIED_ERROR && be.Code != codeAccountLocked) {
+		return l, err
+	}
+	if err := pa.EnsurePersonal(ctx, r.who.Username, r.grant); err != nil {
+		return nil, err
+	}
+	return s.leaseAccount(ctx, r, key, password, func() {})
+}
+
+// codeAccountLocked is MariaDB's ER_ACCOUNT_HAS_BEEN_LOCKED.
+const codeAccountLocked = 4151
+
+// poolConfig sizes key's pool: the account's own entry (static), else the
+// entry it was made under (a person's pool of a per_user role).
+func (s *Server) poolConfig(live *Live, key poolKey) PoolConfig {
+	if cfg, ok := live.Pools[key.User]; ok {
+		return cfg
+	}
+	return live.Pools[key.config]
 }
 
 // leaseEphemeral creates a backend user for this one session and logs in
@@ -65,16 +106,16 @@ func (s *Server) leaseEphemeral(ctx context.Context, r leaseRequest) (*lease, er
 		return nil, err
 	}
 	r.ev.BackendUser = user
-	return s.leaseAccount(ctx, r, user, password, release)
+	return s.leaseAccount(ctx, r, poolKey{User: user}, password, release)
 }
 
 // leaseAccount gets a connection logged in as user: a pooled one when the
 // account has a pool (and the plan allows it), else a new login.
-func (s *Server) leaseAccount(ctx context.Context, r leaseRequest, user, password string, release func()) (*lease, error) {
-	resp := r.resp
-	poolCfg, poolable := r.live.Pools[user]
-	poolable = poolable && poolCfg.MaxIdle > 0 && r.grant.Plan != config.PlanEphemeral
-	key := poolKey{User: user, Charset: resp.Charset}
+func (s *Server) leaseAccount(ctx context.Context, r leaseRequest, key poolKey, password string, release func()) (*lease, error) {
+	resp, user := r.resp, key.User
+	poolCfg := s.poolConfig(r.live, key)
+	poolable := poolCfg.MaxIdle > 0 && r.grant.Plan != config.PlanEphemeral
+	key.Charset = resp.Charset
 	if poolable {
 		br := backendResponse(resp, s.backendGreeting(ctx), user)
 		key.Caps, key.ExtCaps = br.Caps, br.ExtCaps

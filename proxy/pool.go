@@ -34,6 +34,7 @@ type poolKey struct {
 	Caps    uint32
 	ExtCaps uint32
 	Charset byte
+	config  string // the Live.Pools key that sizes it, when not User (per_user)
 }
 
 type pooled struct {
@@ -232,12 +233,12 @@ func (p *pool) fill(ctx context.Context, key poolKey, cfg PoolConfig, log func(m
 
 // sweep closes connections idle or alive too long and returns the keys
 // that may need filling.
-func (p *pool) sweep(cfgOf func(user string) PoolConfig) []poolKey {
+func (p *pool) sweep(cfgOf func(key poolKey) PoolConfig) []poolKey {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var keys []poolKey
 	for key, list := range p.idle {
-		cfg := cfgOf(key.User)
+		cfg := cfgOf(key)
 		kept := list[:0]
 		for _, c := range list {
 			if expired(c, cfg) || cfg.MaxIdle <= 0 {
@@ -253,6 +254,28 @@ func (p *pool) sweep(cfgOf func(user string) PoolConfig) []poolKey {
 		keys = append(keys, key)
 	}
 	return keys
+}
+
+// closeUser closes every idle connection of a backend account and forgets
+// how to open more (a person's account, locked at deprovisioning).
+func (p *pool) closeUser(user string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, list := range p.idle {
+		if key.User != user {
+			continue
+		}
+		for _, c := range list {
+			c.Close()
+		}
+		metrics.PoolIdle.WithLabelValues(key.User).Sub(float64(len(list)))
+		delete(p.idle, key)
+	}
+	for key := range p.recipes {
+		if key.User == user {
+			delete(p.recipes, key)
+		}
+	}
 }
 
 func (p *pool) closeAll() {

@@ -132,20 +132,22 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		return nil, err
 	}
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
+	s.users.UsePasswordKey(s.kek)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
 	} else if n > 0 {
 		log.Info("dropped session users left by an earlier run", "count", n)
 	}
 	s.Proxy, err = proxy.New(proxy.Options{
-		Verifier:      verifier,
-		SessionUsers:  s.users,
-		Pools:         pools(cfg),
-		Roles:         rbac.NewResolver(cfg, s.dir),
-		Audit:         s.audit,
-		Log:           log,
-		TLS:           clientTLS,
-		InsecureNoTLS: opt.InsecureNoTLS,
+		Verifier:         verifier,
+		SessionUsers:     s.users,
+		PersonalAccounts: s.users,
+		Pools:            pools(cfg),
+		Roles:            rbac.NewResolver(cfg, s.dir),
+		Audit:            s.audit,
+		Log:              log,
+		TLS:              clientTLS,
+		InsecureNoTLS:    opt.InsecureNoTLS,
 		Backend: proxy.Backend{
 			Address:     cfg.Backend.Address,
 			DialTimeout: cfg.Backend.DialTimeout,
