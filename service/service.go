@@ -45,16 +45,19 @@ type Service struct {
 	HTTPAddr    net.Addr
 	Fingerprint string // SHA-256 of the client-leg certificate
 
-	audit  *audit.Logger
-	kek    []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
-	users  *rbac.Provisioner
-	dir    *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
-	http   *http.Server
-	served chan error
-	ctx    context.Context
-	cancel context.CancelFunc
-	opt    Options
-	log    *slog.Logger
+	audit *audit.Logger
+	kek   []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
+	// accountWarnings are CheckAccountPrivileges' findings ([]string),
+	// shown by /readyz.
+	accountWarnings atomic.Value
+	users           *rbac.Provisioner
+	dir             *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
+	http            *http.Server
+	served          chan error
+	ctx             context.Context
+	cancel          context.CancelFunc
+	opt             Options
+	log             *slog.Logger
 
 	reloadMu   sync.Mutex
 	verifier   atomic.Pointer[auth.Verifier]
@@ -131,6 +134,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
+	go s.checkAccounts(ctx, cfg, backendTLS) // off the start's path: a slow backend must not hold it
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
 	s.users.UsePasswordKey(s.kek)
 	if n, err := s.users.Sweep(ctx); err != nil {
@@ -197,6 +201,10 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			Local: s.localOptions(cfg, log),
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Ready: s.ready,
+			Warnings: func() []string {
+				w, _ := s.accountWarnings.Load().([]string)
+				return w
+			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -373,4 +381,24 @@ func backendTLS(b config.Backend) (*tls.Config, error) {
 		return cfg, nil
 	}
 	return nil, fmt.Errorf("backend.tls: unknown mode %q", b.TLS)
+}
+
+// checkAccounts warns, in the log and in /readyz, about static role
+// accounts that hold privileges letting a person escape the proxy.
+func (s *Service) checkAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Config) {
+	w := rbac.CheckAccounts(ctx, cfg, backendTLS)
+	for _, x := range w {
+		s.log.Warn("over-privileged role account", "problem", x)
+	}
+	s.accountWarnings.Store(w)
+}
+
+// CheckAccountPrivileges is serve --check's look at the static role
+// accounts (see rbac.CheckAccounts).
+func CheckAccountPrivileges(ctx context.Context, cfg *config.Config) ([]string, error) {
+	t, err := backendTLS(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.CheckAccounts(ctx, cfg, t), nil
 }
