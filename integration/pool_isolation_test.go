@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,3 +261,47 @@ type gosqlConn struct {
 }
 
 func (g *gosqlConn) close() { g.Conn.Close(); g.db.Close() }
+
+// TestProcessKillOwnership: COM_PROCESS_KILL (the old binary command,
+// not the KILL statement) reaches only the caller's own sessions too:
+// bob's, with alice's backend thread id, gets 1095 and her connection
+// lives; alice's own, by her proxy id, ends it.
+func TestProcessKillOwnership(t *testing.T) {
+	h := startHarness(t, harnessOpts{insecureNoTLS: true})
+	aliceToken := h.mint("alice@example.com", []string{"reader"}, nil)
+	alice := dialRaw(t, h, "alice@example.com", aliceToken)
+	thread, err := alice.query("SELECT CONNECTION_ID()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyID := waitSession(t, h, "alice@example.com")
+	processKill := func(c *rawClient, id uint64) error {
+		if _, err := c.conn.Write(packet(mysql.COM_PROCESS_KILL, string([]byte{byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.answer()
+		return err
+	}
+	var n uint64
+	fmt.Sscan(thread[0], &n)
+	bob := dialRaw(t, h, "bob@example.com", h.mint("bob@example.com", []string{"reader"}, nil))
+	if err := processKill(bob, n); err == nil || !strings.HasPrefix(err.Error(), "error 1095") {
+		t.Fatalf("bob's COM_PROCESS_KILL of alice's thread %d: %v, want 1095", n, err)
+	}
+	if got, err := alice.query("SELECT 'alive'"); err != nil || got[0] != "alive" {
+		t.Fatalf("alice's connection after bob's COM_PROCESS_KILL: %v %v", got, err)
+	}
+	own := dialRaw(t, h, "alice@example.com", aliceToken)
+	if err := processKill(own, uint64(proxyID)); err != nil {
+		t.Fatalf("alice's COM_PROCESS_KILL of her own session: %v", err)
+	}
+	alice.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := alice.conn.Write(packet(mysql.COM_QUERY, "SELECT 1")); err == nil {
+		if _, _, err := wire.ReadPacket(alice.conn, 1<<16); err == nil {
+			// the proxy may still deliver the kill's error packet
+			if _, _, err := wire.ReadPacket(alice.conn, 1<<16); err == nil {
+				t.Fatal("alice's connection still answers after her own COM_PROCESS_KILL")
+			}
+		}
+	}
+}
