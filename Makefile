@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckShape -fuzztime $(or $(FUZZTIME),30s) ./auth/saml
 	$(GO) test -run '^$$' -fuzz FuzzAWSVerify -fuzztime $(or $(FUZZTIME),30s) ./auth/cloud
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(or $(FUZZTIME),30s) ./auth
+	$(GO) test -run '^$$' -fuzz FuzzGuard -fuzztime $(or $(FUZZTIME),30s) ./proxy
 
 mariadb:
 	@scripts/ensure-mariadb.sh

@@ -70,7 +70,7 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		if n := s.Sessions.KillIdentity(e.Subject, reason); n > 0 {
 			s.log.Info("ended sessions", "user", e.Subject, "sessions", n, "reason", reason)
 		}
-		s.deprovision(ctx, e.Subject, nil)
+		go s.deprovision(ctx, e.Subject, nil) // database round trips: off the event loop
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
 		var keep []string
@@ -79,7 +79,7 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		}); ok {
 			keep, _ = r.Roles(ctx, auth.Identity{Username: e.Subject}) // an error keeps nothing: locked, and unlocked at the next allowed connect
 		}
-		s.deprovision(ctx, e.Subject, keep)
+		go s.deprovision(ctx, e.Subject, keep)
 	case store.EventSessionKill:
 		if id, err := strconv.ParseUint(e.Subject, 10, 32); err == nil {
 			s.Sessions.Kill(uint32(id), "ended by an administrator")

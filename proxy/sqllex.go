@@ -106,10 +106,17 @@ func drain[T any](s *parser.Scanner, lex func(*T) int, sql string) ([]token, boo
 	}
 	pos := reflect.ValueOf(s).Elem().Field(lexIDs.readerField).Field(lexIDs.posField).Field(lexIDs.offField)
 	toks := make([]token, 0, 16)
+	last := -1
 	for {
 		id := lex(&v)
 		off := int(sym.Field(lexIDs.symOffset).Int())
 		end := int(pos.Int())
+		if id != 0 && end <= last {
+			// The lexer did not move on: treat the rest as unreadable
+			// rather than loop.
+			return append(toks, token{kind: tokBad, off: off, end: len(sql)}), false
+		}
+		last = end
 		text := sym.Field(lexIDs.symIdent).String()
 		t := token{off: off, end: max(end, off), text: text}
 		switch {
