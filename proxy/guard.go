@@ -56,7 +56,9 @@ import (
 // a statement can start after almost any token, the forms are looked for
 // at every token, except that SET inside an UPDATE, INSERT, REPLACE or
 // LOAD DATA statement assigns columns; so a body that uses, say, a column
-// named user in ALTER TABLE t DROP user is refused: quote the name.
+// named user in ALTER TABLE t DROP user, or a column named kill, is
+// refused: quote the name. Writes to the mysql schema's tables are left
+// to the account's privileges, which rbac.CheckAccounts reports.
 //
 // Refusals are MySQL ERR packets: 1227 (ER_SPECIFIC_ACCESS_DENIED_ERROR)
 // for account statements and dynamic SQL, 1095 (ER_KILL_DENIED_ERROR) for
