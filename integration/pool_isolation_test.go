@@ -105,8 +105,8 @@ func (r *rawClient) answer() ([]string, error) {
 
 // TestPoolClosesWhatIsNotIdle: alice pipelines commands and COM_QUIT in
 // one write, in several shapes; bob, the next identity of the same kind
-// of client on the same pooled account, must get his own answers, and
-// never alice's backend thread with her answers still queued on it.
+// of client on the same pooled account, must get his own answers: never
+// alice's backend thread with her answers still queued on it.
 func TestPoolClosesWhatIsNotIdle(t *testing.T) {
 	account := backendAccount(t, "pcit_pipe", fmt.Sprintf("SELECT, INSERT ON %s.*", testDB))
 	h := startHarness(t, harnessOpts{insecureNoTLS: true,
@@ -141,8 +141,7 @@ func TestPoolClosesWhatIsNotIdle(t *testing.T) {
 	for i, s := range shapes {
 		t.Run(s.name, func(t *testing.T) {
 			alice := dialRaw(t, h, "alice@example.com/piped", h.mint("alice@example.com", []string{"piped"}, nil))
-			thread, err := alice.query("SELECT CONNECTION_ID()")
-			if err != nil {
+			if _, err := alice.query("SELECT 1"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := alice.conn.Write(append(s.cmds, packet(mysql.COM_QUIT, "")...)); err != nil {
@@ -159,10 +158,9 @@ func TestPoolClosesWhatIsNotIdle(t *testing.T) {
 					t.Fatalf("bob's query %d got %q, %v: want %q (alice's answers were left on the pooled connection)", k, got, err, want)
 				}
 			}
-			bobThread, _ := bob.query("SELECT CONNECTION_ID()")
-			if len(bobThread) == 1 && bobThread[0] == thread[0] {
-				t.Errorf("bob got alice's backend thread %s, which had her commands outstanding", thread[0])
-			}
+			// bob may get alice's thread: when her answers had all been
+			// relayed before her COM_QUIT reached the proxy, nothing was
+			// outstanding and the reset's check passes.
 			bob.conn.Write(packet(mysql.COM_QUIT, ""))
 		})
 	}
