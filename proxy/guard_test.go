@@ -151,3 +151,20 @@ func BenchmarkGuardSlowPath(b *testing.B) {
 		}
 	}
 }
+
+// TestGuardConcurrent: sessions judge statements at once (run with -race).
+func TestGuardConcurrent(t *testing.T) {
+	t.Parallel()
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			v := checkStatement([]byte("SELECT 1; /*M! SET PASSWORD = 'x' */"), guardPolicy{})
+			done <- v.code == mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("a concurrent check passed a SET PASSWORD")
+		}
+	}
+}

@@ -76,6 +76,7 @@ func learnLexIDs() {
 	lexIDs.invalid = lexFirst("'a")
 	lexIDs.hex = lexFirst("0x01")
 	lexIDs.bit = lexFirst("0b1")
+	symFields(parser.NewScanner("").Lex)
 	st := reflect.TypeOf(parser.Scanner{})
 	r, _ := st.FieldByName("r")
 	lexIDs.readerField = r.Index[0]
@@ -96,14 +97,16 @@ func lexSQL(sql string, mode tidbmysql.SQLMode) (toks []token, ok bool) {
 	return drain(s, s.Lex, sql)
 }
 
+// symFields learns where the symbol type keeps a token's offset and text.
+func symFields[T any](func(*T) int) {
+	f, _ := reflect.TypeFor[T]().FieldByName("offset")
+	i, _ := reflect.TypeFor[T]().FieldByName("ident")
+	lexIDs.symOffset, lexIDs.symIdent = f.Index[0], i.Index[0]
+}
+
 func drain[T any](s *parser.Scanner, lex func(*T) int, sql string) ([]token, bool) {
 	var v T
 	sym := reflect.ValueOf(&v).Elem()
-	if lexIDs.symOffset == 0 && lexIDs.symIdent == 0 {
-		f, _ := sym.Type().FieldByName("offset")
-		i, _ := sym.Type().FieldByName("ident")
-		lexIDs.symOffset, lexIDs.symIdent = f.Index[0], i.Index[0]
-	}
 	pos := reflect.ValueOf(s).Elem().Field(lexIDs.readerField).Field(lexIDs.posField).Field(lexIDs.offField)
 	toks := make([]token, 0, 16)
 	last := -1
