@@ -157,3 +157,51 @@ func TestPerUserDeprovision(t *testing.T) {
 		t.Error("the locked account still logs in with its password")
 	}
 }
+
+// TestPerUserDropAfterRestart: a personal account locked longer ago than
+// drop_after is dropped by the next start's sweep, on any node.
+func TestPerUserDropAfterRestart(t *testing.T) {
+	h, creds := startPerUser(t)
+	user, _ := creds("eve@example.com")
+	if _, err := h.svc.Store.CreateUser(context.Background(), store.User{UserName: "eve@example.com", Active: true, Source: store.SourceSCIM, Role: "personal"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, h.open("eve@example.com/personal", h.mint("eve@example.com", nil, nil)), "SELECT CURRENT_USER()"); got != user+"@%" {
+		t.Fatalf("eve's session runs as %q", got)
+	}
+	deactivate(t, h, "eve@example.com")
+	waitRecord := func(want bool) {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			list, _ := h.svc.Store.ListEphemeralUsers(context.Background())
+			found := false
+			for _, e := range list {
+				found = found || e.BackendUser == user
+			}
+			if found == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("record of the locked account %s: present %v, want %v", user, found, want)
+			}
+		}
+	}
+	waitRecord(true)
+	cfg, err := config.Load(filepath.Join(h.dir, "portcullis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Roles["personal"]
+	r.PerUser.DropAfter = time.Millisecond // as if the hour had passed
+	cfg.Roles["personal"] = r
+	p := rbac.NewProvisioner(cfg, nil, h.svc.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer p.Close()
+	if _, err := p.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	root.QueryRow("SELECT COUNT(*) FROM mysql.user WHERE user = ?", user).Scan(&n)
+	if n != 0 {
+		t.Errorf("the locked account %s is still there after the sweep past drop_after", user)
+	}
+	waitRecord(false)
+}

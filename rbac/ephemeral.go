@@ -152,7 +152,9 @@ func (p *Provisioner) drop(user string, roles ...string) {
 }
 
 // Sweep drops the session users this node recorded and still has: left
-// over by a crash. Call it at start, before serving.
+// over by a crash; and the personal accounts (per_user) locked longer ago
+// than their role's drop_after, whichever node locked them. Call it at
+// start, before serving.
 func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	list, err := p.records.ListEphemeralUsers(ctx)
 	if err != nil {
@@ -166,8 +168,12 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	p.mu.Unlock()
+	p.sweepLocked(list)
 	n := 0
 	for _, e := range list {
+		if strings.HasPrefix(e.SessionID, lockedRecord) {
+			continue // a locked personal account: sweepLocked's
+		}
 		if e.Node == p.node {
 			p.drop(e.BackendUser, ephemeral...)
 			n++

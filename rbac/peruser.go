@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // Plan per_user: each person gets a persistent backend account of their
@@ -36,6 +37,12 @@ import (
 
 // personalPrefix starts every per_user account name.
 const personalPrefix = "pu_"
+
+// lockedRecord marks, in the store's records of backend users portcullis
+// made (EphemeralRecords), a personal account locked at deprovisioning:
+// its Created is the lock time, so any node's Sweep can drop it once
+// per_user.drop_after has passed, a restart in between or not.
+const lockedRecord = "per_user-locked:"
 
 // PersonalName is the backend account of identity in role: "pu_", a
 // readable part of the identity, "_" and 12 hex digits of a hash of the
@@ -129,13 +136,18 @@ func (p *Provisioner) EnsurePersonal(ctx context.Context, identity string, g Gra
 			return fmt.Errorf("set up personal account: %w", err)
 		}
 	}
+	// Unlocked: no longer due to be dropped.
+	if err := p.records.RemoveEphemeralUser(ctx, user); err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.log.Warn("forget the lock of a personal account", "backend_user", user, "err", err)
+	}
 	return nil
 }
 
 // DeprovisionPersonal locks identity's account in each per_user role not
 // in keep, ends every connection it has (the proxy's and any opened
 // directly against the database), and drops it after the role's
-// per_user.drop_after. It returns the accounts it locked.
+// per_user.drop_after (a timer here; Sweep at the next start of any node
+// otherwise). It returns the accounts it locked.
 func (p *Provisioner) DeprovisionPersonal(ctx context.Context, identity string, keep []string) []string {
 	p.mu.Lock()
 	var roles []string
@@ -158,6 +170,9 @@ func (p *Provisioner) DeprovisionPersonal(ctx context.Context, identity string, 
 		}
 		p.killThreads(ctx, db, user)
 		locked = append(locked, user)
+		if _, err := p.records.AddEphemeralUser(ctx, store.EphemeralUser{BackendUser: user, Node: p.node, SessionID: lockedRecord + role}); err != nil && !errors.Is(err, store.ErrConflict) {
+			p.log.Warn("record the lock of a personal account", "backend_user", user, "err", err)
+		}
 		p.mu.Lock()
 		after := p.roles[role].PerUser.DropAfter
 		p.mu.Unlock()
@@ -195,8 +210,28 @@ func (p *Provisioner) killThreads(ctx context.Context, db *sql.DB, user string) 
 	}
 }
 
-// dropIfLocked drops a personal account that is still locked (the person
-// was not allowed back since).
+// sweepLocked drops the personal accounts locked longer ago than their
+// role's per_user.drop_after; Sweep calls it, so a restart does not keep
+// them forever.
+func (p *Provisioner) sweepLocked(list []store.EphemeralUser) {
+	for _, e := range list {
+		role, ok := strings.CutPrefix(e.SessionID, lockedRecord)
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		r, known := p.roles[role]
+		p.mu.Unlock()
+		if known && time.Since(e.Created) >= r.PerUser.DropAfter {
+			p.dropIfLocked(e.BackendUser, role)
+		}
+	}
+}
+
+// dropIfLocked drops a personal account that is still locked: its lock
+// record is still there (EnsurePersonal removes it when the person is
+// allowed back), which is also what tells the nodes apart (the first to
+// remove the record drops the account).
 func (p *Provisioner) dropIfLocked(user, role string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -204,16 +239,15 @@ func (p *Provisioner) dropIfLocked(user, role string) {
 	if err != nil {
 		return
 	}
-	var create string
-	if err := db.QueryRowContext(ctx, "SHOW CREATE USER '"+user+"'@'%'").Scan(&create); err != nil {
-		return
-	}
-	if !strings.Contains(create, "ACCOUNT LOCK") {
+	if err := p.records.RemoveEphemeralUser(ctx, user); err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			p.log.Warn("forget the lock of a personal account", "backend_user", user, "err", err)
+		}
 		return
 	}
 	p.killThreads(ctx, db, user)
 	if _, err := db.ExecContext(ctx, "DROP USER IF EXISTS '"+user+"'@'%'"); err != nil {
-		p.log.Warn("drop locked personal account", "backend_user", user, "err", err)
+		p.log.Warn("drop locked personal account; the next start's sweep does not retry it: drop it by hand", "backend_user", user, "err", err)
 	}
 }
 
