@@ -9,13 +9,13 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
@@ -368,7 +368,7 @@ func (s *Server) ownKill(sess *Session, k *killStatement) (reply, forward []byte
 	} else if k.id < connIDBase {
 		target = s.Sessions.byBackendThread(uint32(k.id))
 	}
-	if target == nil || !strings.EqualFold(target.Identity, sess.Identity) {
+	if target == nil || !username.Equal(target.Identity, sess.Identity) {
 		s.log.Info("KILL refused", "conn_id", sess.ID, "user", sess.Identity, "thread", k.id)
 		return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("portcullis: thread %d is not one of your sessions (You are not owner of thread %d)", k.id, k.id)), nil, true
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -138,7 +139,8 @@ func grantWarnings(line string) []string {
 }
 
 func unwrapMySQL(err error) error {
-	if me, ok := err.(*mysql.MySQLError); ok {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
 		return fmt.Errorf("%d %s", me.Number, me.Message)
 	}
 	return err

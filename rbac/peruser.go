@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/store"
 )
@@ -46,14 +47,18 @@ const lockedRecord = "per_user-locked:"
 
 // PersonalName is the backend account of identity in role: "pu_", a
 // readable part of the identity, "_" and 12 hex digits of a hash of the
-// identity and role, 32 characters at most (MySQL 8's limit; MariaDB
+// identity's normal form (auth/username) and role, 32 characters at most (MySQL 8's limit; MariaDB
 // allows 80). Two identities that read alike still differ in the hash.
 func PersonalName(identity, role string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(identity) + "\x00" + role))
+	if n, err := username.Normalize(identity); err == nil {
+		identity = n // one person, one account, however the name is spelt
+	}
+	identity = strings.ToLower(identity)
+	sum := sha256.Sum256([]byte(identity + "\x00" + role))
 	tail := "_" + hex.EncodeToString(sum[:6])
 	var b strings.Builder
 	last := byte('_')
-	for _, r := range strings.ToLower(identity) {
+	for _, r := range identity {
 		c := byte('_')
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			c = byte(r)
