@@ -20,7 +20,10 @@ func TestOverPrivilegedRoleAccount(t *testing.T) {
 	if _, err := root.Exec(fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, loose)); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, harnessOpts{roles: fmt.Sprintf(`  loose: {backend_user: %s, backend_password: "file:%s.pw"}`, loose, loose)})
+	// A managing account that cannot end its users' connections.
+	manager := backendAccount(t, "pcit_lax", "CREATE USER ON *.*")
+	h := startHarness(t, harnessOpts{roles: fmt.Sprintf(`  loose: {backend_user: %s, backend_password: "file:%s.pw"}
+  lax: {plan: ephemeral, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"]}`, loose, loose, manager, manager, testDB)})
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get(h.http + "/readyz")
@@ -33,7 +36,7 @@ func TestOverPrivilegedRoleAccount(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("/readyz %d: %s", resp.StatusCode, body)
 		}
-		if strings.Contains(body, "roles.loose") {
+		if strings.Contains(body, "roles.loose") && strings.Contains(body, "roles.lax") {
 			break
 		}
 	}
@@ -42,10 +45,14 @@ func TestOverPrivilegedRoleAccount(t *testing.T) {
 		"roles.loose: backend account " + loose + " holds CREATE USER on *.*",
 		"roles.loose: backend account " + loose + " holds GRANT OPTION",
 		"roles.expiring, roles.reader: backend account " + readerUser + " accepts logins from any host",
+		"roles.lax: managing account " + manager + " lacks PROCESS and CONNECTION ADMIN",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/readyz lacks %q:\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, "roles.temp: managing account") {
+		t.Errorf("the ephemeral role's managing account, which has PROCESS and CONNECTION ADMIN, is reported:\n%s", body)
 	}
 	if strings.Contains(body, "backend account "+readerUser+" holds") {
 		t.Errorf("the narrow reader account is reported as over-privileged:\n%s", body)

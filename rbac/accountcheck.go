@@ -42,6 +42,15 @@ func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 			rolesOf[r.BackendUser] = append(rolesOf[r.BackendUser], "roles."+name)
 		}
 	}
+	for _, name := range names {
+		r := cfg.Roles[name]
+		if r.Plan == config.PlanStatic {
+			continue
+		}
+		if w, err := checkManager(ctx, cfg.Backend.Address, backendTLS, r); err == nil && w != "" {
+			warnings = append(warnings, fmt.Sprintf("roles.%s: managing account %s %s", name, r.BackendUser, w))
+		}
+	}
 	for _, first := range names {
 		r := cfg.Roles[first]
 		if r.Plan != config.PlanStatic || rolesOf[r.BackendUser][0] != "roles."+first {
@@ -60,43 +69,93 @@ func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 	return warnings
 }
 
-func checkAccount(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) ([]string, error) {
+// checkManager looks at the managing account of an ephemeral or per_user
+// role: without PROCESS and CONNECTION ADMIN (or SUPER) it cannot end the
+// connections of the users it drops or locks, so a direct connection
+// opened with such a user's password would stay open.
+func checkManager(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) (string, error) {
+	lines, _, err := showGrants(ctx, addr, backendTLS, r)
+	if err != nil {
+		return "", err
+	}
+	var global []string
+	for _, l := range lines {
+		global = append(global, globalPrivileges(l)...)
+	}
+	all := contains(global, "ALL PRIVILEGES") || contains(global, "ALL")
+	if all || contains(global, "PROCESS") && (contains(global, "CONNECTION ADMIN") || contains(global, "SUPER")) {
+		return "", nil
+	}
+	return "lacks PROCESS and CONNECTION ADMIN on *.*: it cannot end the connections of the users it drops or locks, so a direct connection with their password would stay open", nil
+}
+
+// globalPrivileges are the privileges a SHOW GRANTS line gives on *.*.
+func globalPrivileges(line string) []string {
+	rest, ok := strings.CutPrefix(strings.ToUpper(line), "GRANT ")
+	if !ok {
+		return nil
+	}
+	privs, scope, ok := strings.Cut(rest, " ON ")
+	if !ok {
+		return nil
+	}
+	scope, _, _ = strings.Cut(scope, " TO ")
+	if strings.ReplaceAll(strings.TrimSpace(scope), "`", "") != "*.*" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(privs, ",") {
+		out = append(out, strings.TrimSpace(p))
+	}
+	return out
+}
+
+// showGrants logs in as the role's account and returns its SHOW GRANTS
+// lines and CURRENT_USER().
+func showGrants(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) (lines []string, current string, err error) {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr, c.TLS = r.BackendUser, r.BackendPassword.Value(), "tcp", addr, backendTLS
 	c.Timeout = 5 * time.Second
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var current string
 	if err := db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&current); err != nil {
-		return nil, unwrapMySQL(err)
+		return nil, "", unwrapMySQL(err)
 	}
 	rows, err := db.QueryContext(ctx, "SHOW GRANTS")
 	if err != nil {
-		return nil, unwrapMySQL(err)
+		return nil, "", unwrapMySQL(err)
 	}
 	defer rows.Close()
-	var warnings []string
-	found := map[string]bool{}
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return nil, err
+			return nil, "", err
 		}
+		lines = append(lines, line)
+	}
+	return lines, current, rows.Err()
+}
+
+func checkAccount(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) ([]string, error) {
+	lines, current, err := showGrants(ctx, addr, backendTLS, r)
+	if err != nil {
+		return nil, err
+	}
+	var warnings []string
+	found := map[string]bool{}
+	for _, line := range lines {
 		for _, w := range grantWarnings(line) {
 			if !found[w] {
 				found[w] = true
 				warnings = append(warnings, w)
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	if strings.HasSuffix(current, "@%") {
 		warnings = append(warnings, "accepts logins from any host ('%'): limit it to the proxy's addresses, so its password is no use elsewhere")

@@ -34,3 +34,13 @@ func TestGrantWarnings(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobalPrivileges(t *testing.T) {
+	got := globalPrivileges("GRANT PROCESS, CONNECTION ADMIN, CREATE USER ON *.* TO `m`@`%`")
+	if strings.Join(got, "|") != "PROCESS|CONNECTION ADMIN|CREATE USER" {
+		t.Errorf("got %q", got)
+	}
+	if got := globalPrivileges("GRANT SELECT ON `app`.* TO `m`@`%`"); got != nil {
+		t.Errorf("a database grant read as global: %q", got)
+	}
+}
