@@ -303,3 +303,46 @@ func TestProcessKillOwnership(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolKeepsTheDefaultRole: the reset's SET ROLE NONE would leave an
+// account with a default role without it; the reset sets it again, so
+// the next session on the pooled thread starts as a fresh login does.
+func TestPoolKeepsTheDefaultRole(t *testing.T) {
+	account := backendAccount(t, "pcit_defrole", fmt.Sprintf("SELECT ON %s.*", testDB))
+	role := "pcit_def_" + randomHex(3)
+	for _, q := range []string{
+		"CREATE ROLE " + role,
+		fmt.Sprintf("GRANT %s TO '%s'@'%%'", role, account),
+		fmt.Sprintf("SET DEFAULT ROLE %s FOR '%s'@'%%'", role, account),
+	} {
+		if _, err := root.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() { root.Exec("DROP ROLE IF EXISTS " + role) })
+	h := startHarness(t, harnessOpts{roles: fmt.Sprintf(`  defrole: {backend_user: %s, backend_password: "file:%s.pw", pool: {max_idle: 2}}`, account, account)})
+	ctx := context.Background()
+	open := func(email string) (*gosqlConn, string) {
+		db := h.open(email+"/defrole", h.mint(email, []string{"defrole"}, nil))
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &gosqlConn{c, db}, queryString(t, c, "SELECT CONNECTION_ID()")
+	}
+	a, threadA := open("anna@example.com")
+	if got := queryString(t, a.Conn, "SELECT CURRENT_ROLE()"); got != role {
+		t.Fatalf("a fresh login's role is %q, want the default %s", got, role)
+	}
+	execAll(t, a.Conn, "SET ROLE NONE")
+	a.close()
+	time.Sleep(100 * time.Millisecond)
+	b, threadB := open("ben@example.com")
+	defer b.close()
+	if threadB != threadA {
+		t.Fatalf("ben got thread %s, not the pooled %s", threadB, threadA)
+	}
+	if got := queryString(t, b.Conn, "SELECT COALESCE(CURRENT_ROLE(), 'none')"); got != role {
+		t.Errorf("the pooled connection's role is %q, want the account's default %s", got, role)
+	}
+}
