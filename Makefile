@@ -45,7 +45,7 @@ bench: build mariadb bench-tools
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseHandshakeResponse -fuzztime $(or $(FUZZTIME),30s) ./proxy/wire
 	$(GO) test -run '^$$' -fuzz FuzzParseGreeting -fuzztime $(or $(FUZZTIME),30s) ./proxy/wire
-	$(GO) test -run '^$$' -fuzz FuzzFilter -fuzztime $(or $(FUZZTIME),30s) ./rbac/scim
+	$(GO) test -run '^$$' -fuzz FuzzFilter -fuzztime $(or $(FUZZTIME),30s) ./directory/scim
 	$(GO) test -run '^$$' -fuzz FuzzCheckShape -fuzztime $(or $(FUZZTIME),30s) ./auth/saml
 	$(GO) test -run '^$$' -fuzz FuzzAWSVerify -fuzztime $(or $(FUZZTIME),30s) ./auth/cloud
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(or $(FUZZTIME),30s) ./auth

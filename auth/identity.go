@@ -14,6 +14,7 @@ type Identity struct {
 	Groups    []string  // from the issuer's groups_claim
 	Roles     []string  // from the issuer's roles_claim
 	ExpiresAt time.Time // `exp`
+	IssuedAt  time.Time // `iat` (or `nbf` when it has none): a directory that re-provisioned the user after a deletion refuses tokens from before
 	TokenID   string    // `jti`, when present
 }
 

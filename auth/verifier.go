@@ -318,7 +318,7 @@ func (is *verifiedIssuer) identity(claims jwt.MapClaims) (Identity, error) {
 		return Identity{}, Denied("token lifetime %v exceeds the %v maximum for issuer %s", life, is.maxLifetime, is.name)
 	}
 
-	id := Identity{Issuer: is.name, IssuerURL: is.iss, ExpiresAt: exp.Time}
+	id := Identity{Issuer: is.name, IssuerURL: is.iss, ExpiresAt: exp.Time, IssuedAt: start}
 	var err error
 	if id.Subject, err = claims.GetSubject(); err != nil {
 		return Identity{}, Denied(`token claim "sub" is not a string`)

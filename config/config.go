@@ -116,6 +116,21 @@ type Issuer struct {
 	// verifying tokens while refreshes fail (default 24h): past it tokens
 	// are refused with a clear reason rather than trusted forever.
 	JWKSMaxStale time.Duration `yaml:"jwks_max_stale"`
+	// Directory names the SCIM connection whose users this issuer's
+	// tokens may name; default the SCIM connection of the same name. An
+	// issuer never speaks for a local account or another source's user.
+	Directory string `yaml:"directory"`
+	// UserDomains, when set, bounds the user names its tokens may carry
+	// for directory users to these domains (the part after "@").
+	UserDomains []string `yaml:"user_domains"`
+}
+
+// DirectoryOrDefault is the SCIM connection i speaks for.
+func (i Issuer) DirectoryOrDefault() string {
+	if i.Directory != "" {
+		return i.Directory
+	}
+	return i.Name
 }
 
 // DevIssuer is portcullis' own development issuer: `portcullis keys init`

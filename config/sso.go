@@ -60,6 +60,25 @@ type SSOConnection struct {
 	RoleValues map[string]string `yaml:"role_values"`
 	OIDC       *OIDCConnection   `yaml:"oidc"`
 	SAML       *SAMLConnection   `yaml:"saml"`
+	// Directory names the SCIM connection whose users this connection
+	// may log in; default the SCIM connection of the same name. It always
+	// speaks for the users its own logins created.
+	Directory string `yaml:"directory"`
+	// UserDomains, when set, bounds the user names this connection may
+	// log in to these domains (the part after "@").
+	UserDomains []string `yaml:"user_domains"`
+	// LocalAccounts lets this connection log in local accounts
+	// (administrators included) with the same user name; default false:
+	// no IdP speaks for a local account.
+	LocalAccounts bool `yaml:"local_accounts"`
+}
+
+// DirectoryOrDefault is the SCIM connection c speaks for.
+func (c SSOConnection) DirectoryOrDefault() string {
+	if c.Directory != "" {
+		return c.Directory
+	}
+	return c.Name
 }
 
 // OIDCConnection is an OpenID Connect provider portcullis is a relying

@@ -225,6 +225,7 @@ func (c *Config) problems() []problem {
 			check{rn == "", key, "the role name is empty: name it; clients connect as identity/role"},
 			check{strings.ContainsFunc(rn, func(r rune) bool { return r == '/' || unicode.IsSpace(r) }), key,
 				fmt.Sprintf("the role name %q holds \"/\" or whitespace: rename it; clients connect as identity/role", rn)},
+			check{rn == "administrator", key, "\"administrator\" is the console's role, not a database role: name the role otherwise"},
 			check{r.BackendUser == "", key + ".backend_user", "is empty: set the MySQL account the proxy logs in as"},
 			check{r.Plan != PlanStatic && r.Plan != PlanEphemeral && r.Plan != PlanPerUser, key + ".plan", fmt.Sprintf("%q is not a plan: use static, per_user or ephemeral", r.Plan)},
 			check{r.Plan == PlanEphemeral && len(r.Grants) == 0 && r.BackendRole == "", key + ".grants",

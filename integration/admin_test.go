@@ -136,7 +136,7 @@ func TestAdminCLI(t *testing.T) {
 		}
 	})
 	t.Run("scim rotate-token stores only a hash", func(t *testing.T) {
-		out, _, err := admin(t, h, adminToken, "scim", "rotate-token", "okta")
+		out, _, err := admin(t, h, adminToken, "scim", "rotate-token", "corp")
 		token := strings.TrimSpace(out)
 		remember(token)
 		if err != nil || len(token) < 40 {
@@ -144,6 +144,14 @@ func TestAdminCLI(t *testing.T) {
 		}
 		if _, err := st.FindSCIMToken(context.Background(), []byte(token)); err == nil {
 			t.Fatal("the plain token is stored")
+		}
+		// No token for a connection the config does not have.
+		out, errOut, err := admin(t, h, adminToken, "scim", "rotate-token", "nosuch")
+		if err == nil || !strings.Contains(errOut, `no connection is named "nosuch"`) || !strings.Contains(errOut, "corp") {
+			t.Fatalf("rotate-token for an unknown connection: %v %q %q", err, out, errOut)
+		}
+		if tokens, _ := st.ListSCIMTokens(context.Background()); len(tokens) != 1 || tokens[0].Connection != "corp" {
+			t.Fatalf("SCIM tokens after the refusal: %+v", tokens)
 		}
 	})
 }

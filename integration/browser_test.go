@@ -94,7 +94,7 @@ func TestBrowserLogin(t *testing.T) {
 // factor, as the console just set. Screenshots under test-output/.
 func TestBrowserConsoleSSO(t *testing.T) {
 	o := startOIDCWithSecret(t)
-	h := startLocal(t, fmt.Sprintf(`sso: {connections: [{name: corp, display_name: Corp IdP, oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`,
+	h := startLocal(t, fmt.Sprintf(`sso: {connections: [{name: corp, display_name: Corp IdP, local_accounts: true, oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`,
 		o.issuer, idpClientID))
 	o.register(h.http, "corp")
 	const adminName, member = "root@example.com", "dora@corp.test"

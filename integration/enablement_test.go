@@ -122,7 +122,7 @@ func TestSSOEnablement(t *testing.T) {
 	// No role_claim: an SSO login leaves the administrator's role alone.
 	top := fmt.Sprintf(`admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}
 local: {enabled: true, mfa_required: false, failures_per_minute: 50}
-sso: {connections: [{name: corp, display_name: Corp, enabled: false, oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`,
+sso: {connections: [{name: corp, display_name: Corp, enabled: false, local_accounts: true, oidc: {issuer: %q, client_id: %q, client_secret: "${env:PCIT_OIDC_SECRET}"}}]}`,
 		o.issuer, idpClientID)
 	a := startHarness(t, harnessOpts{storeDSN: dsn, topYAML: top})
 	nodeB := startHarness(t, harnessOpts{storeDSN: dsn, topYAML: top})

@@ -74,7 +74,7 @@ func TestFDExhaustion(t *testing.T) {
 	// More clients than fit: each is refused with a clear error (or, if
 	// it loses the race for the spare descriptor, times out), never crashes the node.
 	const excess = 30
-	var refused, clear, other atomic.Int32
+	var refused, named, other atomic.Int32
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range excess {
@@ -91,7 +91,7 @@ func TestFDExhaustion(t *testing.T) {
 			case err == nil:
 				other.Add(1) // got in: the test did not exhaust the descriptors
 			case errors.As(err, &me) && me.Number == 1040 && strings.Contains(me.Message, "out of file descriptors"):
-				clear.Add(1)
+				named.Add(1)
 				refused.Add(1)
 			default:
 				refused.Add(1)
@@ -100,11 +100,11 @@ func TestFDExhaustion(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d excess clients: %d refused with 1040 'out of file descriptors', %d refused otherwise (timeout), %d got in, in %v",
-		excess, clear.Load(), refused.Load()-clear.Load(), other.Load(), time.Since(start).Round(time.Millisecond))
+		excess, named.Load(), refused.Load()-named.Load(), other.Load(), time.Since(start).Round(time.Millisecond))
 	if !n.alive() {
 		t.Fatalf("portcullis ended at the fd limit:\n%s", n.logText())
 	}
-	if clear.Load() == 0 {
+	if named.Load() == 0 {
 		t.Fatalf("no excess client was told why it was refused:\n%s", n.logText())
 	}
 	for i, db := range live {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 

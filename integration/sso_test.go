@@ -775,6 +775,33 @@ func TestOIDCLogin(t *testing.T) {
 			t.Fatalf("CURRENT_USER() = %q", got)
 		}
 	})
+	t.Run("a connection cannot log in another connection's user", func(t *testing.T) {
+		c := newCLILogin("corp")
+		c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "alice", oidcHooks{})) // alice is corp's
+		c = newCLILogin("corp-strict")
+		wantRefusal(t, e.oidcLogin(t, newBrowser(t), c, "alice", oidcHooks{}),
+			"alice@corp.test belongs to SSO connection corp; SSO connection corp-strict does not speak for it")
+	})
+	t.Run("the role claim neither grants nor removes the administrator role", func(t *testing.T) {
+		c := newCLILogin("corp")
+		c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "dora", oidcHooks{}))
+		u, err := h.svc.Store.GetUserByName(ctx, "dora@corp.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Role = "administrator" // as an administrator grants it in the console
+		if _, err := h.svc.Store.UpdateUser(ctx, u, u.Version); err != nil {
+			t.Fatal(err)
+		}
+		c = newCLILogin("corp")
+		c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "dora", oidcHooks{})) // the IdP sends portcullis_role: member
+		if u, err := h.svc.Store.GetUserByName(ctx, "dora@corp.test"); err != nil || u.Role != "administrator" {
+			t.Fatalf("after an SSO login with role claim member: role %q (%v), want administrator kept", u.Role, err)
+		}
+		u, _ = h.svc.Store.GetUserByName(ctx, "dora@corp.test")
+		u.Role = "reader"
+		h.svc.Store.UpdateUser(ctx, u, u.Version)
+	})
 	t.Run("a user disabled at the IdP: the next refresh fails and the login is revoked", func(t *testing.T) {
 		c := newCLILogin("corp")
 		_, rt, _ := c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "dora", oidcHooks{}))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -26,6 +27,12 @@ import (
 
 // auditTailBytes is how much of the audit log the console reads.
 const auditTailBytes = 512 << 10
+
+// consoleActor is an administrator in the console as the directory's
+// actor.
+func consoleActor(admin store.User) directory.Actor {
+	return directory.Actor{Kind: directory.ActorConsole, Name: admin.UserName}
+}
 
 func (s *Server) mountConsole() {
 	s.mux.HandleFunc("GET /console", s.consoleAdmin(s.consoleUsers))
@@ -39,6 +46,7 @@ func (s *Server) mountConsole() {
 	s.mux.HandleFunc("POST /console/teams", s.consoleAdmin(s.consolePutTeam))
 	s.mux.HandleFunc("POST /console/teams/{name}/delete", s.consoleAdmin(s.consoleDeleteTeam))
 	s.mux.HandleFunc("POST /console/users/{id}/active", s.consoleAdmin(s.consoleSetActive))
+	s.mux.HandleFunc("POST /console/users/{id}/role", s.consoleAdmin(s.consoleSetRole))
 	s.mux.HandleFunc("POST /console/sessions/{id}/kill", s.consoleAdmin(s.consoleKill))
 }
 
@@ -52,10 +60,10 @@ func (s *Server) consoleAdmin(h func(http.ResponseWriter, *http.Request, store.U
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		if u.Role != AdminRole || !ws.MFA {
-			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: not an administrator", ClientAddr: clientIP(r), User: u.UserName})
+		if u.Role != AdminRole || !ws.MFA || !ws.App {
+			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: not an administrator signed in with an authenticator app", ClientAddr: clientIP(r), User: u.UserName})
 			lr.render(w, r, http.StatusForbidden, "account", view{Title: "Your account", User: u.UserName, SignedIn: true,
-				Error: "the console is for administrators (role " + AdminRole + ", signed in with a second factor)", Data: accountData{Role: u.Role, Source: u.Source}})
+				Error: "the console is for administrators (role " + AdminRole + ", signed in with an authenticator app or a recovery code, never an email code)", Data: accountData{Role: u.Role, Source: u.Source}})
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -128,7 +136,7 @@ func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admi
 		fail(http.StatusBadRequest, "give a user name and one of the roles listed")
 		return
 	}
-	u, password, err := s.createLocalUser(r.Context(), s.local.opt.Store, name, role, "")
+	u, password, err := s.createLocalUser(r.Context(), consoleActor(admin), s.local.opt.Store, name, role, "")
 	var (
 		syncOn *syncOnError
 		bad    inputError
@@ -157,24 +165,8 @@ func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admi
 // consoleSetActive disables or enables a user. Disabling revokes the
 // user's logins and tells every proxy node to end the user's sessions.
 func (s *Server) consoleSetActive(w http.ResponseWriter, r *http.Request, admin store.User) {
-	ctx := r.Context()
-	st := s.local.opt.Store
 	active := r.PostFormValue("active") == "true"
-	var u store.User
-	var err error
-	for range 3 {
-		if u, err = st.GetUser(ctx, r.PathValue("id")); err != nil {
-			break
-		}
-		if u.ID == admin.ID && !active {
-			err = errors.New("you cannot disable your own account")
-			break
-		}
-		u.Active = active
-		if u, err = st.UpdateUser(ctx, u, u.Version); !errors.Is(err, store.ErrVersionMismatch) {
-			break
-		}
-	}
+	u, err := s.dir.SetActive(r.Context(), consoleActor(admin), r.PathValue("id"), active)
 	if err != nil {
 		s.opt.Log.Error("console: set active", "admin", admin.UserName, "err", err)
 		http.Redirect(w, r, "/console?done="+urlQuery("the change failed: "+err.Error()), http.StatusSeeOther)
@@ -183,17 +175,37 @@ func (s *Server) consoleSetActive(w http.ResponseWriter, r *http.Request, admin 
 	verb := "enable"
 	if !active {
 		verb = "disable"
-		data := mustJSON(map[string]string{"user_id": u.ID, "reason": "disabled in the console by " + admin.UserName})
-		if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserDeactivated, Subject: u.UserName, Data: data}); err != nil {
-			s.opt.Log.Error("console: append deactivated event", "user", u.UserName, "err", err)
-		}
-		if _, err := st.RevokeUserRefreshTokens(ctx, u.ID, time.Now()); err != nil {
-			s.opt.Log.Error("console: revoke refresh tokens", "user", u.UserName, "err", err)
-		}
 	}
 	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: " + verb + " user " + u.UserName + " by " + admin.UserName,
 		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
 	http.Redirect(w, r, "/console?done="+urlQuery(u.UserName+" is "+verb+"d"), http.StatusSeeOther)
+}
+
+// consoleSetRole sets a user's role: a configured database role, or
+// administrator, which only an administrator grants (here or with the
+// admin token). An administrator cannot take the role from themselves.
+func (s *Server) consoleSetRole(w http.ResponseWriter, r *http.Request, admin store.User) {
+	id, role := r.PathValue("id"), r.PostFormValue("role")
+	if id == admin.ID && role != AdminRole {
+		http.Redirect(w, r, "/console?done="+urlQuery("you cannot take the administrator role from yourself"), http.StatusSeeOther)
+		return
+	}
+	u, err := s.dir.SetRole(r.Context(), consoleActor(admin), id, role)
+	if err != nil {
+		msg := "the change failed: see the server log"
+		var refused *directory.Error
+		if errors.As(err, &refused) {
+			msg = refused.Reason
+		} else {
+			s.opt.Log.Error("console: set role", "admin", admin.UserName, "err", err)
+		}
+		s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: set role of " + id + ": " + msg, ClientAddr: clientIP(r), User: admin.UserName})
+		http.Redirect(w, r, "/console?done="+urlQuery(msg), http.StatusSeeOther)
+		return
+	}
+	s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "console: role of " + u.UserName + " set to " + strconv.Quote(role) + " by " + admin.UserName,
+		ClientAddr: clientIP(r), User: admin.UserName, Subject: u.UserName})
+	http.Redirect(w, r, "/console?done="+urlQuery("the role of "+u.UserName+" is now "+strconv.Quote(role)), http.StatusSeeOther)
 }
 
 func (s *Server) consoleSessions(w http.ResponseWriter, r *http.Request, admin store.User) {
@@ -213,7 +225,7 @@ func (s *Server) consoleKill(w http.ResponseWriter, r *http.Request, admin store
 		http.Redirect(w, r, "/console/sessions?done="+urlQuery("a session id is a number"), http.StatusSeeOther)
 		return
 	}
-	if _, err := s.local.opt.Store.AppendEvent(r.Context(), store.Event{Kind: store.EventSessionKill, Subject: id}); err != nil {
+	if err := s.dir.KillSession(r.Context(), consoleActor(admin), id); err != nil {
 		s.opt.Log.Error("console: kill session", "err", err)
 		http.Redirect(w, r, "/console/sessions?done="+urlQuery("the kill failed: see the server log"), http.StatusSeeOther)
 		return
@@ -445,7 +457,7 @@ func (s *Server) consolePutTeam(w http.ResponseWriter, r *http.Request, admin st
 			t.Groups = append(t.Groups, g)
 		}
 	}
-	saved, created, err := s.putTeam(r.Context(), s.local.opt.Store, s.local.opt.Roles, t)
+	saved, created, err := s.putTeam(r.Context(), consoleActor(admin), t)
 	verb := "update"
 	if created {
 		verb = "create"
@@ -468,7 +480,7 @@ func (s *Server) consolePutTeam(w http.ResponseWriter, r *http.Request, admin st
 // consoleDeleteTeam deletes a team; its members lose the roles it gave.
 func (s *Server) consoleDeleteTeam(w http.ResponseWriter, r *http.Request, admin store.User) {
 	name := r.PathValue("name")
-	err := s.deleteTeam(r.Context(), s.local.opt.Store, name)
+	err := s.dir.DeleteTeam(r.Context(), consoleActor(admin), name)
 	if errors.Is(err, store.ErrNotFound) {
 		s.local.render(w, r, http.StatusNotFound, "console_directory", view{Title: "Directory", User: admin.UserName, Admin: true,
 			Error: "no team is named " + clip(name), Data: s.directoryData(r)})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/auth/mfa"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -24,11 +25,12 @@ import (
 // like an SSO login (connection "local"), so `portcullis login` works
 // for local users too.
 //
-// Credentials live in the user record's Extra, under localExtraKey, as
-// one value sealed (AES-256-GCM) under a key derived from Key and bound
-// to the user id: the password hash, the TOTP secret and last accepted
-// step, the recovery code hashes and the trusted devices. Every change
-// is a compare-and-swap on the user's Version, so two nodes accepting
+// Credentials live in a table of their own (store.LocalCredentials),
+// never among the directory's attributes, as one value sealed
+// (AES-256-GCM) under a key derived from Key and bound to the user id:
+// the password hash, the TOTP secret and last accepted step, the
+// recovery code hashes and the trusted devices. Every change is a
+// compare-and-swap on the credentials' version, so two nodes accepting
 // the same TOTP code cannot both win.
 type LocalOptions struct {
 	Store store.Store
@@ -65,8 +67,9 @@ type LocalOptions struct {
 // AdminRole is the role attribute that opens the console.
 const AdminRole = "administrator"
 
-// localExtraKey holds the sealed credentials in User.Extra.
-const localExtraKey = "urn:portcullis:local:credentials"
+// legacyExtraKey held the sealed credentials in User.Extra before they
+// got a table of their own; read once, removed at the next change.
+const legacyExtraKey = "urn:portcullis:local:credentials"
 
 // webSessionTTL bounds a browser session of /account and /console.
 const webSessionTTL = 8 * time.Hour
@@ -79,6 +82,7 @@ type localRuntime struct {
 	lockout *local.Lockout
 	pages   *template.Template
 	log     *slog.Logger
+	dir     *directory.Directory
 }
 
 // failed spends a failed attempt of account from address. A failure that
@@ -117,7 +121,7 @@ func (s *Server) mountLocal(o *LocalOptions) {
 		s.opt.Log.Error("local accounts are off: their sealing key is shorter than 32 bytes")
 		return
 	}
-	s.local = &localRuntime{opt: o, creds: newSealer(o.Key, "portcullis local credentials"),
+	s.local = &localRuntime{opt: o, dir: s.dir, creds: newSealer(o.Key, "portcullis local credentials"),
 		cookies: newSealer(o.Key, "portcullis local cookies"), lockout: local.NewLockout(o.Store, o.FailuresPerMinute, o.FailuresPerMinute*4),
 		pages: pageTemplates, log: s.opt.Log}
 	static, _ := fs.Sub(webFiles, "static")
@@ -136,9 +140,10 @@ func (s *Server) mountLocal(o *LocalOptions) {
 	s.mux.HandleFunc("POST /account/password", s.accountPassword)
 	s.mux.HandleFunc("POST /account/devices/revoke", s.accountRevokeDevices)
 	s.mountConsole()
+	s.mountAccountMFA()
 }
 
-// creds are a local user's secrets, sealed in the user record.
+// creds are a local user's secrets, sealed into store.LocalCredentials.
 type creds struct {
 	PasswordHash string    `json:"pw"`
 	PasswordSet  time.Time `json:"pw_at"`
@@ -161,60 +166,73 @@ type device struct {
 
 var errNoCreds = errors.New("not a local account with a password")
 
-// loadCreds opens the user's credentials.
-func (lr *localRuntime) loadCreds(u store.User) (creds, error) {
+// loadCreds opens the user's credentials from their own table (or, for
+// an account from before that table, from the legacy sealed value in
+// the user's Extra, moved to the table at the next change).
+func (lr *localRuntime) loadCreds(ctx context.Context, u store.User) (creds, error) {
+	c, _, err := lr.readCreds(ctx, u)
+	return c, err
+}
+
+// readCreds is loadCreds with the stored version (0: none stored yet).
+func (lr *localRuntime) readCreds(ctx context.Context, u store.User) (creds, int64, error) {
 	var c creds
-	extra := map[string]json.RawMessage{}
-	if len(u.Extra) > 0 {
-		json.Unmarshal(u.Extra, &extra)
-	}
 	var sealed string
-	raw, ok := extra[localExtraKey]
-	if !ok && u.Source != store.SourceLocal {
-		return c, nil // an SSO user before its first second factor (enforce_mfa)
-	}
-	if !ok || json.Unmarshal(raw, &sealed) != nil {
-		return c, errNoCreds
+	stored, err := lr.opt.Store.GetLocalCredentials(ctx, u.ID)
+	switch {
+	case err == nil:
+		sealed = string(stored.Sealed)
+	case !errors.Is(err, store.ErrNotFound):
+		return c, 0, err
+	default:
+		extra := map[string]json.RawMessage{}
+		if len(u.Extra) > 0 {
+			json.Unmarshal(u.Extra, &extra)
+		}
+		raw, ok := extra[legacyExtraKey]
+		if !ok && u.Source != store.SourceLocal {
+			return c, 0, nil // an SSO user before its first second factor (enforce_mfa)
+		}
+		if !ok || json.Unmarshal(raw, &sealed) != nil {
+			return c, 0, errNoCreds
+		}
 	}
 	plain, err := lr.creds.open(sealed, "creds|"+u.ID)
 	if err != nil {
-		return c, err
+		return c, 0, err
 	}
-	return c, json.Unmarshal(plain, &c)
+	return c, stored.Version, json.Unmarshal(plain, &c)
 }
 
-// withCreds returns u with c sealed into its Extra.
-func (lr *localRuntime) withCreds(u store.User, c creds) store.User {
-	extra := map[string]json.RawMessage{}
-	if len(u.Extra) > 0 {
-		json.Unmarshal(u.Extra, &extra)
-	}
-	extra[localExtraKey] = mustJSON(lr.creds.seal(mustJSON(c), "creds|"+u.ID))
-	u.Extra = mustJSON(extra)
-	return u
+// sealCreds seals c for user id.
+func (lr *localRuntime) sealCreds(id string, c creds) []byte {
+	return []byte(lr.creds.seal(mustJSON(c), "creds|"+id))
 }
 
 // updateCreds applies change to the user's credentials and saves them
-// only if the user did not change meanwhile; it retries a few times.
-// change returns an error to abort.
+// (through the directory) only if they did not change meanwhile; it
+// retries a few times. change returns an error to abort.
 func (lr *localRuntime) updateCreds(ctx context.Context, id string, change func(u store.User, c *creds) error) (store.User, error) {
 	for range 5 {
 		u, err := lr.opt.Store.GetUser(ctx, id)
 		if err != nil {
 			return u, err
 		}
-		c, err := lr.loadCreds(u)
+		c, version, err := lr.readCreds(ctx, u)
 		if err != nil {
 			return u, err
 		}
 		if err := change(u, &c); err != nil {
 			return u, err
 		}
-		u, err = lr.opt.Store.UpdateUser(ctx, lr.withCreds(u, c), u.Version)
+		err = lr.dir.SetLocalCredentials(ctx, directory.Actor{Kind: directory.ActorSelf, Name: u.UserName}, u.ID, lr.sealCreds(u.ID, c), version, legacyExtraKey)
 		if errors.Is(err, store.ErrVersionMismatch) {
 			continue
 		}
-		return u, err
+		if err != nil {
+			return u, err
+		}
+		return lr.opt.Store.GetUser(ctx, id)
 	}
 	return store.User{}, errors.New("the account kept changing: try again")
 }
@@ -242,14 +260,18 @@ type loginState struct {
 	Conn     string `json:"cn,omitempty"`
 	Subject  string `json:"sub,omitempty"`
 	Upstream string `json:"up,omitempty"`
-	Expires  int64  `json:"e"`
+	// App: the second factor was an authenticator app (TOTP, a recovery
+	// code), which the console requires of administrators.
+	App     bool  `json:"a,omitempty"`
+	Expires int64 `json:"e"`
 }
 
 // webSession is a browser signed in to /account and /console.
 type webSession struct {
 	UID     string `json:"u"`
 	MFA     bool   `json:"m"`
-	PwAt    int64  `json:"pw"` // the password it was opened with: a change ends it
+	App     bool   `json:"a,omitempty"` // the second factor was an authenticator app, not an email code
+	PwAt    int64  `json:"pw"`          // the password it was opened with: a change ends it
 	Expires int64  `json:"e"`
 }
 
@@ -292,7 +314,7 @@ func (lr *localRuntime) session(r *http.Request) (store.User, webSession, bool) 
 	if err != nil || !u.Active {
 		return u, ws, false
 	}
-	c, err := lr.loadCreds(u)
+	c, err := lr.loadCreds(r.Context(), u)
 	if err != nil || c.PasswordSet.UnixMicro() != ws.PwAt {
 		return u, ws, false
 	}

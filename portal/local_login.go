@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/auth/mfa"
 	"github.com/portcullisdb/portcullis/auth/username"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -117,7 +119,7 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	u, err := lr.opt.Store.GetUserByName(r.Context(), name)
 	var c creds
 	if err == nil {
-		c, err = lr.loadCreds(u)
+		c, err = lr.loadCreds(r.Context(), u)
 	}
 	if err == nil && c.PasswordHash == "" {
 		err = errNoCreds // an SSO user: no password here
@@ -161,9 +163,9 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	case !lr.opt.MFARequired && u.Role != AdminRole && c.TOTPSecret == "":
 		s.finishLocal(w, r, u, st, false)
 		return
-	case lr.trustedDevice(r, u.ID, c):
+	case u.Role != AdminRole && lr.trustedDevice(r, u.ID, c):
 		s.finishLocal(w, r, u, st, true)
-	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "":
+	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "" && u.Role != AdminRole:
 		if err := s.sendEmailCode(r, u); err != nil {
 			fail(http.StatusBadGateway, err.Error())
 			return
@@ -219,6 +221,7 @@ func (s *Server) postedLoginStep(w http.ResponseWriter, r *http.Request, step st
 type enrolData struct {
 	QR          template.URL // a data: URL this package made, so safe to trust
 	Secret, URI string
+	Action      string // where the code goes; "" the login's enrolment
 }
 
 func (s *Server) enrolPage(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +275,7 @@ func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(audit.Event{Event: "local_mfa", Outcome: "granted", Reason: "TOTP enrolled", ClientAddr: ip, User: u.UserName})
-	st.Step, st.Secret = "done", ""
+	st.Step, st.Secret, st.App = "done", "", true
 	lr.putSealed(w, loginCookie, st, loginStateTTL)
 	lr.render(w, r, http.StatusOK, "recovery", view{Title: "Save your recovery codes", User: u.UserName, Data: codes})
 }
@@ -296,10 +299,10 @@ type mfaData struct {
 	TOTP      bool
 }
 
-func (s *Server) mfaView(u store.User, msg, notice string) view {
+func (s *Server) mfaView(ctx context.Context, u store.User, msg, notice string) view {
 	lr := s.local
 	d := mfaData{TrustDays: lr.opt.TrustDays}
-	if c, err := lr.loadCreds(u); err == nil {
+	if c, err := lr.loadCreds(ctx, u); err == nil {
 		d.TOTP = c.TOTPSecret != ""
 	}
 	if lr.opt.Mailer != nil {
@@ -314,7 +317,7 @@ func (s *Server) mfaPage(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("sent") != "" {
 			notice = "We emailed a code to " + maskEmail(emailOf(u)) + "."
 		}
-		s.local.render(w, r, http.StatusOK, "mfa", s.mfaView(u, "", notice))
+		s.local.render(w, r, http.StatusOK, "mfa", s.mfaView(r.Context(), u, "", notice))
 	}
 }
 
@@ -326,15 +329,19 @@ func (s *Server) mfaEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := lr.lockout.Check(r.Context(), u.UserName, clientIP(r)); err != nil {
-		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(u, err.Error(), ""))
+		lr.render(w, r, lockoutStatus(err), "mfa", s.mfaView(r.Context(), u, err.Error(), ""))
 		return
 	}
-	if lr.opt.Mailer == nil || emailOf(u) == "" {
-		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(u, "email codes are off for this account", ""))
+	if lr.opt.Mailer == nil || emailOf(u) == "" || u.Role == AdminRole {
+		msg := "email codes are off for this account"
+		if u.Role == AdminRole {
+			msg = "administrators sign in with their authenticator app (or a recovery code), never an email code"
+		}
+		lr.render(w, r, http.StatusBadRequest, "mfa", s.mfaView(r.Context(), u, msg, ""))
 		return
 	}
 	if err := s.sendEmailCode(r, u); err != nil {
-		lr.render(w, r, http.StatusBadGateway, "mfa", s.mfaView(u, err.Error(), ""))
+		lr.render(w, r, http.StatusBadGateway, "mfa", s.mfaView(r.Context(), u, err.Error(), ""))
 		return
 	}
 	http.Redirect(w, r, "/login/mfa?sent=1", http.StatusSeeOther)
@@ -396,7 +403,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	again := func(status int, msg string) {
-		lr.render(w, r, status, "mfa", s.mfaView(u, msg, ""))
+		lr.render(w, r, status, "mfa", s.mfaView(r.Context(), u, msg, ""))
 	}
 	if err := lr.lockout.Check(r.Context(), u.UserName, ip); err != nil {
 		again(lockoutStatus(err), err.Error())
@@ -411,6 +418,8 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := lr.updateCreds(r.Context(), u.ID, func(_ store.User, c *creds) error {
 		switch n := len(strings.ReplaceAll(code, " ", "")); {
+		case n == mfa.EmailCodeDigits && c.Email != nil && u.Role == AdminRole:
+			return errAdminEmailCode
 		case n == mfa.EmailCodeDigits && c.Email != nil:
 			if err := c.Email.Check(code, time.Now()); err != nil {
 				return err
@@ -445,7 +454,7 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		lr.failed(r.Context(), u.UserName, ip)
 		s.record(audit.Event{Event: "local_mfa", Outcome: "denied", Reason: err.Error(), ClientAddr: ip, User: u.UserName})
-		if errors.Is(err, mfa.ErrBadCode) || errors.Is(err, mfa.ErrReplay) || errors.Is(err, mfa.ErrExpired) {
+		if errors.Is(err, mfa.ErrBadCode) || errors.Is(err, mfa.ErrReplay) || errors.Is(err, mfa.ErrExpired) || errors.Is(err, errAdminEmailCode) {
 			again(http.StatusUnauthorized, err.Error())
 			return
 		}
@@ -457,8 +466,12 @@ func (s *Server) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		lr.putSealed(w, deviceCookie(u.ID), map[string]string{"i": deviceID, "s": deviceSecret}, time.Duration(lr.opt.TrustDays)*24*time.Hour)
 	}
 	s.record(audit.Event{Event: "local_mfa", Outcome: "granted", Reason: how, ClientAddr: ip, User: u.UserName})
+	st.App = how != "email code"
 	s.finishLocal(w, r, u, st, true)
 }
+
+// errAdminEmailCode refuses an email code from an administrator.
+var errAdminEmailCode = errors.New("administrators sign in with their authenticator app (or a recovery code), never an email code")
 
 // finishLocal ends a local login: for the CLI as an SSO login ends, else
 // with a browser session.
@@ -481,13 +494,13 @@ func (s *Server) finishLocal(w http.ResponseWriter, r *http.Request, u store.Use
 	if st.Conn != "" { // an SSO login, now complete
 		u = s.noteSSOLogin(r.Context(), lr.opt.Store, u)
 	}
-	c, err := lr.loadCreds(u)
+	c, err := lr.loadCreds(r.Context(), u)
 	if err != nil {
 		s.opt.Log.Error("local login: read the account", "err", err)
 		lr.render(w, r, http.StatusInternalServerError, "login", view{Title: "Log in", Error: "the login failed: see the server log"})
 		return
 	}
-	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: mfaDone, PwAt: c.PasswordSet.UnixMicro(),
+	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: mfaDone, App: mfaDone && st.App, PwAt: c.PasswordSet.UnixMicro(),
 		Expires: time.Now().Add(webSessionTTL).Unix()}, webSessionTTL)
 	s.record(audit.Event{Event: "local_login", Outcome: "granted", Reason: "browser session", ClientAddr: clientIP(r), User: u.UserName, Identity: u.UserName, Role: u.Role, Issuer: st.Conn})
 	target := "/account"
@@ -516,6 +529,10 @@ type accountData struct {
 	TOTP         bool
 	Recovery     int
 	Devices      []device
+	// EmailFactor: email codes are this account's other second factor
+	// (the app may be removed); NewCodes are recovery codes to show once.
+	EmailFactor bool
+	NewCodes    []string
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -523,14 +540,24 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, msg, notice string) {
+	s.renderAccountData(w, r, status, msg, notice, nil)
+}
+
+// renderAccountCodes shows /account with new recovery codes, once.
+func (s *Server) renderAccountCodes(w http.ResponseWriter, r *http.Request, codes []string) {
+	s.renderAccountData(w, r, http.StatusOK, "", "Your authenticator app is on. Save the recovery codes below: they are not shown again.", codes)
+}
+
+func (s *Server) renderAccountData(w http.ResponseWriter, r *http.Request, status int, msg, notice string, codes []string) {
 	lr := s.local
 	u, _, ok := lr.session(r)
 	if !ok {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	c, _ := lr.loadCreds(u)
-	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery)}
+	c, _ := lr.loadCreds(r.Context(), u)
+	d := accountData{Role: u.Role, Source: u.Source, Password: c.PasswordHash != "", TOTP: c.TOTPSecret != "", Recovery: len(c.Recovery),
+		EmailFactor: lr.emailFactor(u), NewCodes: codes}
 	for _, dev := range c.Devices {
 		if time.Now().Before(dev.Expires) {
 			d.Devices = append(d.Devices, dev)
@@ -581,11 +608,11 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		s.renderAccount(w, r, http.StatusInternalServerError, "the password could not be changed: see the server log", "")
 		return
 	}
-	if _, err := lr.opt.Store.RevokeUserRefreshTokens(r.Context(), u.ID, time.Now()); err != nil {
+	if err := s.dir.RevokeLogins(r.Context(), directory.Actor{Kind: directory.ActorSelf, Name: u.UserName}, u.ID); err != nil {
 		s.opt.Log.Error("local: revoke refresh tokens after a password change", "user", u.UserName, "err", err)
 	}
-	c, _ := lr.loadCreds(u)
-	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: ws.MFA, PwAt: c.PasswordSet.UnixMicro(), Expires: ws.Expires}, time.Until(time.Unix(ws.Expires, 0)))
+	c, _ := lr.loadCreds(r.Context(), u)
+	lr.putSealed(w, sessionCookie, webSession{UID: u.ID, MFA: ws.MFA, App: ws.App, PwAt: c.PasswordSet.UnixMicro(), Expires: ws.Expires}, time.Until(time.Unix(ws.Expires, 0)))
 	lr.clearCookie(w, deviceCookie(u.ID))
 	s.record(audit.Event{Event: "local_password", Outcome: "granted", Reason: "password changed; trusted devices and logins revoked", ClientAddr: ip, User: u.UserName})
 	http.Redirect(w, r, "/account?changed=1", http.StatusSeeOther)
@@ -638,7 +665,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			return
 		}
 		name := body.UserName
-		u, password, err := s.createLocalUser(r.Context(), a.Store, name, body.Role, body.DisplayName)
+		u, password, err := s.createLocalUser(r.Context(), adminAPI, a.Store, name, body.Role, body.DisplayName)
 		var (
 			syncOn *syncOnError
 			bad    inputError
@@ -669,17 +696,17 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 // it as the SSO login would have ended.
 func (s *Server) ssoSecondFactor(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, conn *SSOConnection, p pending, u store.User, subject, upstream string) {
 	lr := s.local
-	c, err := lr.loadCreds(u)
+	c, err := lr.loadCreds(r.Context(), u)
 	if err != nil {
 		s.loginInternal(w, r, &p, conn.Name, err)
 		return
 	}
 	st := loginState{UID: u.ID, Pending: &p, Conn: conn.Name, Subject: subject, Upstream: upstream, Expires: time.Now().Add(loginStateTTL).Unix()}
 	switch {
-	case lr.trustedDevice(r, u.ID, c):
+	case u.Role != AdminRole && lr.trustedDevice(r, u.ID, c):
 		s.issueCode(w, r, rt, conn, p, u, subject, upstream)
 		return
-	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "":
+	case c.TOTPSecret == "" && lr.opt.Mailer != nil && emailOf(u) != "" && u.Role != AdminRole:
 		if err := s.sendEmailCode(r, u); err != nil {
 			s.loginFailed(w, r, &p, conn.Name, badLogin(http.StatusBadGateway, "temporarily_unavailable", "%s", err.Error()))
 			return

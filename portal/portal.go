@@ -12,9 +12,11 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/netaddr"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // maxFormBytes bounds a token request body; proofs are a few KB.
@@ -42,6 +44,9 @@ type Options struct {
 	// Local enables local accounts, the /login and /account pages and
 	// the admin console; nil: off.
 	Local *LocalOptions
+	// Directory writes users, teams and access events; nil: one over
+	// the Admin, Local or SSO store with their roles.
+	Directory *directory.Directory
 	// Ready lists what keeps this node from serving (backend, store,
 	// keys); empty means ready.
 	Ready func(ctx context.Context) []string
@@ -58,6 +63,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *limit.Failures
 	local   *localRuntime // nil: local accounts off
+	dir     *directory.Directory
 }
 
 // New builds the portal.
@@ -65,7 +71,10 @@ func New(opt Options) *Server {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	s := &Server{opt: opt, mux: http.NewServeMux(), limiter: limit.NewFailures(opt.FailuresPerMinute)}
+	s := &Server{opt: opt, mux: http.NewServeMux(), limiter: limit.NewFailures(opt.FailuresPerMinute), dir: opt.Directory}
+	if s.dir == nil {
+		s.dir = defaultDirectory(opt)
+	}
 	s.mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("POST /v1/token", s.token)
@@ -80,6 +89,24 @@ func New(opt Options) *Server {
 	s.mountLocal(opt.Local)
 	s.mountWhoAmI(opt.WhoAmI)
 	return s
+}
+
+// defaultDirectory is a directory over whichever store the options give.
+func defaultDirectory(opt Options) *directory.Directory {
+	var st store.Store
+	var roles []string
+	switch {
+	case opt.Admin.Store != nil:
+		st, roles = opt.Admin.Store, opt.Admin.Roles
+	case opt.Local != nil:
+		st, roles = opt.Local.Store, opt.Local.Roles
+	case opt.SSO != nil:
+		st, roles = opt.SSO.Store, opt.SSO.Roles
+	}
+	if st == nil {
+		return nil
+	}
+	return directory.New(st, roles, opt.Log)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -8,6 +8,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth/oidc"
 	"github.com/portcullisdb/portcullis/auth/saml"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -70,8 +71,23 @@ type SSOConnection struct {
 	RoleValues map[string]string
 	OIDC       *oidc.RP
 	SAML       *saml.SP
+	// Directory is the SCIM connection whose users it may log in (its
+	// own logins' users always); UserDomains bounds the user names;
+	// LocalAccounts lets it log in local accounts.
+	Directory     string
+	UserDomains   []string
+	LocalAccounts bool
 	// local marks the connection of local accounts (the /login page).
 	local bool
+}
+
+// speaker is the connection as an identity source the directory checks.
+func (c *SSOConnection) speaker() directory.Speaker {
+	sp := directory.Speaker{Kind: store.SourceSSO, Name: c.Name, Domains: c.UserDomains, LocalAccounts: c.LocalAccounts}
+	if c.Directory != "" {
+		sp.Directories = []string{c.Directory}
+	}
+	return sp
 }
 
 // method is the auth_method of the connection's tokens.

@@ -3,13 +3,13 @@ package portal
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/auth/username"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -118,39 +118,35 @@ func firstSSOLogin(u store.User) (time.Time, bool) {
 	return at, ok && json.Unmarshal(raw, &at) == nil
 }
 
-// noteSSOLogin records the first SSO login of an account that has local
-// credentials, once the whole login (portcullis' second factor included)
-// succeeded; from then on an administrator's password is refused too.
+// noteSSOLogin records (through the directory) the first SSO login of
+// an account that has local credentials, once the whole login
+// (portcullis' second factor included) succeeded; from then on an
+// administrator's password is refused too.
 func (s *Server) noteSSOLogin(ctx context.Context, st store.Store, u store.User) store.User {
-	for range 3 {
-		extra := map[string]json.RawMessage{}
-		json.Unmarshal(u.Extra, &extra)
-		if _, local := extra[localExtraKey]; !local {
-			return u
-		}
-		if _, done := extra[ssoLoginKey]; done {
-			return u
-		}
-		extra[ssoLoginKey] = mustJSON(time.Now().UTC())
-		next := u
-		next.Extra = mustJSON(extra)
-		saved, err := st.UpdateUser(ctx, next, u.Version)
-		if err == nil {
-			s.opt.Log.Info("sso: first SSO login of an account with a password", "user", u.UserName, "role", u.Role)
-			return saved
-		}
-		if !errors.Is(err, store.ErrVersionMismatch) {
-			s.opt.Log.Error("sso: record the first SSO login", "user", u.UserName, "err", err)
-			return u
-		}
-		fresh, err := st.GetUser(ctx, u.ID)
-		if err != nil {
-			s.opt.Log.Error("sso: record the first SSO login", "user", u.UserName, "err", err)
-			return u // the login goes on as the user it authenticated
-		}
-		u = fresh
+	if s.local == nil {
+		return u
 	}
-	return u
+	if c, err := s.local.loadCreds(ctx, u); err != nil || c.PasswordHash == "" {
+		return u
+	}
+	if _, done := firstSSOLogin(u); done {
+		return u
+	}
+	_, saved, _, err := s.dir.UpdateUser(ctx, directory.Actor{Kind: directory.ActorSSO}, u.ID, func(cur store.User) (store.User, bool, error) {
+		extra := map[string]json.RawMessage{}
+		json.Unmarshal(cur.Extra, &extra)
+		if _, done := extra[ssoLoginKey]; !done {
+			extra[ssoLoginKey] = mustJSON(time.Now().UTC())
+			cur.Extra = mustJSON(extra)
+		}
+		return cur, false, nil
+	})
+	if err != nil {
+		s.opt.Log.Error("sso: record the first SSO login", "user", u.UserName, "err", err)
+		return u // the login goes on as the user it authenticated
+	}
+	s.opt.Log.Info("sso: first SSO login of an account with a password", "user", u.UserName, "role", u.Role)
+	return saved
 }
 
 // passwordRefusal is why u may not log in with a password while the
@@ -201,7 +197,7 @@ func (e *syncOnError) Error() string {
 
 // createLocalUser makes a local account with a random initial password,
 // returned once; refused while directory sync is on.
-func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role, display string) (store.User, string, error) {
+func (s *Server) createLocalUser(ctx context.Context, a directory.Actor, st store.Store, name, role, display string) (store.User, string, error) {
 	synced, err := syncedConnections(ctx, st)
 	if err != nil {
 		return store.User{}, "", err
@@ -218,11 +214,9 @@ func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role
 	if strings.Contains(name, "@") {
 		nu.Emails = []store.Email{{Value: name, Primary: true}}
 	}
-	u, err := st.CreateUser(ctx, nu)
-	if err != nil {
-		return u, "", err
-	}
-	u, err = st.UpdateUser(ctx, s.local.withCreds(u, creds{PasswordHash: local.Hash(password), PasswordSet: time.Now().UTC()}), u.Version)
+	u, err := s.dir.CreateLocal(ctx, a, nu, func(id string) []byte {
+		return s.local.sealCreds(id, creds{PasswordHash: local.Hash(password), PasswordSet: time.Now().UTC()})
+	})
 	return u, password, err
 }
 

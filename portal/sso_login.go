@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/portcullisdb/portcullis/audit"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -147,59 +147,28 @@ func (s *Server) loginInternal(w http.ResponseWriter, r *http.Request, p *pendin
 	s.loginFailed(w, r, p, conn, badLogin(http.StatusInternalServerError, "server_error", "the login could not be completed: see the server log"))
 }
 
-// ssoUser finds or creates the user the login is for, refuses one the
-// directory deactivated (or, with require_scim, never provisioned), and
-// sets the role the login carries.
+// ssoUser finds or creates (through the directory) the user the login
+// is for, refusing one the connection does not speak for, one the
+// directory deactivated or deleted (or, with require_scim, never
+// provisioned), and sets the role the login carries.
 func (s *Server) ssoUser(ctx context.Context, rt *ssoRuntime, conn *SSOConnection, l ssoLogin) (store.User, *loginError) {
-	st := rt.opt.Store
 	role, setRole := rt.roleFrom(conn, l.attributes)
+	login := directory.Login{UserName: l.username, DisplayName: l.displayName, GivenName: l.givenName, FamilyName: l.familyName,
+		Email: l.email, Role: role, SetRole: setRole, RequireSCIM: conn.RequireSCIM}
 	for attempt := 0; attempt < 3; attempt++ {
-		u, err := st.GetUserByName(ctx, l.username)
-		if errors.Is(err, store.ErrNotFound) {
-			if conn.RequireSCIM {
-				return store.User{}, badLogin(http.StatusForbidden, "access_denied",
-					"%s is not provisioned in portcullis: connection %s admits only users the directory sync (SCIM) created; ask an administrator to assign you the portcullis application at the IdP",
-					l.username, conn.Name)
-			}
-			nu := store.User{UserName: l.username, DisplayName: l.displayName, GivenName: l.givenName, FamilyName: l.familyName,
-				Active: true, Role: role, Source: store.SourceSSO}
-			if l.email != "" {
-				nu.Emails = []store.Email{{Value: l.email, Primary: true}}
-			}
-			u, err = st.CreateUser(ctx, nu)
-			if errors.Is(err, store.ErrConflict) {
-				continue // created meanwhile by another login or SCIM: read it
-			}
-			if err != nil {
-				return store.User{}, s.userError(conn, err)
-			}
-			s.opt.Log.Info("sso: user created at first login", "connection", conn.Name, "user", u.UserName, "user_id", u.ID, "role", u.Role)
+		u, err := s.dir.SSOLogin(ctx, conn.speaker(), login)
+		var refused *directory.Error
+		switch {
+		case err == nil:
 			return u, nil
-		}
-		if err != nil {
+		case errors.As(err, &refused):
+			s.opt.Log.Info("sso: login refused", "connection", conn.Name, "user", l.username, "reason", refused.Reason)
+			return store.User{}, badLogin(http.StatusForbidden, "access_denied", "%s", refused.Reason)
+		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrVersionMismatch):
+			continue // created or changed meanwhile by another login or SCIM: read it again
+		default:
 			return store.User{}, s.userError(conn, err)
 		}
-		if !u.Active {
-			return store.User{}, badLogin(http.StatusForbidden, "access_denied", "%s is deactivated in portcullis' directory: ask an administrator", u.UserName)
-		}
-		if !setRole || u.Role == role {
-			return u, nil
-		}
-		old := u.Role
-		u.Role = role
-		u, err = st.UpdateUser(ctx, u, u.Version)
-		if errors.Is(err, store.ErrVersionMismatch) {
-			continue
-		}
-		if err != nil {
-			return store.User{}, s.userError(conn, err)
-		}
-		data := mustJSON(map[string]string{"user_id": u.ID, "connection": conn.Name, "reason": fmt.Sprintf("role from login: %q -> %q", old, role)})
-		if _, err := st.AppendEvent(ctx, store.Event{Kind: store.EventUserRolesChanged, Subject: u.UserName, Data: data}); err != nil {
-			s.opt.Log.Error("sso: record role change", "connection", conn.Name, "user", u.UserName, "err", err)
-		}
-		s.opt.Log.Info("sso: role set from login", "connection", conn.Name, "user", u.UserName, "old_role", old, "role", role)
-		return u, nil
 	}
 	return store.User{}, badLogin(http.StatusConflict, "temporarily_unavailable", "the user record kept changing during the login: try again")
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -133,7 +134,10 @@ func addressKey(remote net.Addr) string {
 // packet, at once and without a greeting, as MySQL does at its own
 // connection limit.
 func (s *Server) turnAway(raw net.Conn, id uint32, err error, log *slog.Logger) {
-	ce := err.(*clientError)
+	var ce *clientError
+	if !errors.As(err, &ce) {
+		ce = &clientError{code: mysql.ER_CON_COUNT_ERROR, class: "too_many_handshakes", msg: err.Error()}
+	}
 	raw.SetWriteDeadline(time.Now().Add(time.Second))
 	wire.WritePacket(raw, 0, wire.ErrPacket(ce.code, "portcullis: "+ce.msg))
 	s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: ce.msg, SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)

@@ -36,11 +36,13 @@ type DirectoryCache struct {
 	teams *cachedTeams
 }
 
-// cachedUser is one user name's answer: the user and groups, or not found.
+// cachedUser is one user name's answer: the user and groups, or not
+// found (with its tombstone, if the name was deleted).
 type cachedUser struct {
 	user   store.User
 	found  bool
 	groups []store.Group
+	tomb   *store.Tombstone
 	at     time.Time
 }
 
@@ -87,6 +89,13 @@ func (c *DirectoryCache) user(ctx context.Context, name string) (cachedUser, err
 	u, err := c.dir.GetUserByName(ctx, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		t, terr := c.dir.GetTombstone(ctx, name)
+		switch {
+		case terr == nil:
+			e.tomb = &t
+		case !errors.Is(terr, store.ErrNotFound):
+			return e, terr
+		}
 	case err != nil:
 		return e, err
 	default:
@@ -119,6 +128,18 @@ func (c *DirectoryCache) GetUserByName(ctx context.Context, name string) (store.
 		return store.User{}, store.ErrNotFound
 	}
 	return e.user, nil
+}
+
+// GetTombstone implements Directory, from the entry GetUserByName read.
+func (c *DirectoryCache) GetTombstone(ctx context.Context, name string) (store.Tombstone, error) {
+	e, err := c.user(ctx, name)
+	if err != nil {
+		return store.Tombstone{}, err
+	}
+	if e.found || e.tomb == nil {
+		return store.Tombstone{}, store.ErrNotFound
+	}
+	return *e.tomb, nil
 }
 
 // GroupsOfUser implements Directory. The resolver asks right after
@@ -216,4 +237,19 @@ func (w invalidating) PutTeam(ctx context.Context, t store.Team) (store.Team, er
 func (w invalidating) DeleteTeam(ctx context.Context, name string) error {
 	defer w.after()
 	return w.Store.DeleteTeam(ctx, name)
+}
+
+func (w invalidating) Update(ctx context.Context, fn func(tx store.Store) error) error {
+	defer w.after()
+	return w.Store.Update(ctx, fn)
+}
+
+func (w invalidating) PutTombstone(ctx context.Context, t store.Tombstone) (store.Tombstone, error) {
+	defer w.after()
+	return w.Store.PutTombstone(ctx, t)
+}
+
+func (w invalidating) DeleteTombstone(ctx context.Context, name string) error {
+	defer w.after()
+	return w.Store.DeleteTombstone(ctx, name)
 }

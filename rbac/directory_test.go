@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
@@ -79,4 +80,63 @@ func TestDirectoryIsTheSourceOfTruth(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// TestDirectoryTrust: a tombstone refuses a name whatever the token
+// claims, a token from before a re-provisioning is refused, and an
+// external issuer speaks only for its own directory's users, never for
+// a local account; portcullis' own tokens are not held to it.
+func TestDirectoryTrust(t *testing.T) {
+	ctx := t.Context()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	mk := func(u store.User) {
+		u.Active, u.Role = true, "analyst"
+		if _, err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(store.User{UserName: "root@example.com", Source: store.SourceLocal})
+	mk(store.User{UserName: "ann@example.com", Source: store.SourceSCIM, SourceName: "corp"})
+	mk(store.User{UserName: "ent@example.com", Source: store.SourceSCIM, SourceName: "entra"})
+	mk(store.User{UserName: "back@example.com", Source: store.SourceSCIM, SourceName: "corp", NotBefore: now})
+	if _, err := st.PutTombstone(ctx, store.Tombstone{UserName: "gone@example.com", Source: store.SourceSCIM, SourceName: "corp"}); err != nil {
+		t.Fatal(err)
+	}
+	r := rbac.NewResolver(&config.Config{
+		Roles:   map[string]config.Role{"analyst": {BackendUser: "ro"}},
+		Issuers: []config.Issuer{{Name: "corp"}},
+	}, rbac.NewDirectoryCache(st, time.Minute))
+	tests := []struct {
+		name    string
+		id      auth.Identity
+		wantErr string
+	}{
+		{"its own directory", auth.Identity{Issuer: "corp", Username: "ann@example.com", IssuedAt: now}, ""},
+		{"a deleted name, whatever the claims", auth.Identity{Issuer: "corp", Username: "gone@example.com", Roles: []string{"analyst"}},
+			"gone@example.com was deleted from the directory"},
+		{"a token from before the re-provisioning", auth.Identity{Issuer: "portcullis", Username: "back@example.com", IssuedAt: now.Add(-time.Minute)},
+			"provisioned again"},
+		{"a token from after it", auth.Identity{Issuer: "portcullis", Username: "back@example.com", IssuedAt: now.Add(time.Minute)}, ""},
+		{"another directory's user", auth.Identity{Issuer: "corp", Username: "ent@example.com", IssuedAt: now},
+			"ent@example.com belongs to SCIM connection entra; issuer corp does not speak for it"},
+		{"a local account", auth.Identity{Issuer: "corp", Username: "root@example.com", IssuedAt: now},
+			"root@example.com belongs to the local accounts; issuer corp does not speak for it"},
+		{"portcullis' own token for a local account", auth.Identity{Issuer: "portcullis", Username: "root@example.com", IssuedAt: now}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Resolve(ctx, tt.id, "")
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("got %v, want a refusal containing %q", err, tt.wantErr)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -29,6 +30,7 @@ type Grant struct {
 // groups SCIM keeps, and the teams portcullis configures.
 type Directory interface {
 	GetUserByName(ctx context.Context, userName string) (store.User, error)
+	GetTombstone(ctx context.Context, userName string) (store.Tombstone, error)
 	GroupsOfUser(ctx context.Context, userID string) ([]store.Group, error)
 	ListTeams(ctx context.Context) ([]store.Team, error)
 }
@@ -40,11 +42,21 @@ type Resolver struct {
 	mappings []config.Mapping
 	order    []string
 	dir      Directory // nil: tokens are the only source of roles
+	// speakers are the external issuers, by config name: each speaks
+	// only for the directory users of its own source and its linked
+	// directory. portcullis' own tokens (and the dev issuer's) are not
+	// among them: the portal checked the source at login.
+	speakers map[string]directory.Speaker
 }
 
 // NewResolver builds a Resolver from a validated config; dir may be nil.
 func NewResolver(cfg *config.Config, dir Directory) *Resolver {
-	return &Resolver{roles: cfg.Roles, mappings: cfg.Mappings, order: cfg.DefaultRoleOrder, dir: dir}
+	r := &Resolver{roles: cfg.Roles, mappings: cfg.Mappings, order: cfg.DefaultRoleOrder, dir: dir, speakers: map[string]directory.Speaker{}}
+	for _, is := range cfg.Issuers {
+		r.speakers[is.Name] = directory.Speaker{Kind: store.SourceIssuer, Name: is.Name,
+			Directories: []string{is.DirectoryOrDefault()}, Domains: is.UserDomains}
+	}
+	return r
 }
 
 // Roles lists the configured roles id holds, sorted. For a user the
@@ -77,12 +89,29 @@ func (r *Resolver) directoryRoles(ctx context.Context, id auth.Identity, held ma
 	}
 	u, err := r.dir.GetUserByName(ctx, id.Username)
 	if errors.Is(err, store.ErrNotFound) {
+		// A name the directory deleted stays refused, whatever the
+		// token claims, until the directory provisions it again.
+		_, terr := r.dir.GetTombstone(ctx, id.Username)
+		switch {
+		case terr == nil:
+			return true, auth.Denied("%s", directory.Deleted(id.Username))
+		case !errors.Is(terr, store.ErrNotFound):
+			return true, auth.Denied("the user directory is unavailable, so access cannot be checked: try again shortly")
+		}
 		return false, nil
 	}
 	if err != nil {
 		// Fail closed: without the directory we cannot tell whether the
 		// user was offboarded.
 		return true, auth.Denied("the user directory is unavailable, so access cannot be checked: try again shortly")
+	}
+	if sp, external := r.speakers[id.Issuer]; external {
+		if err := directory.SpeaksFor(sp, u); err != nil {
+			return true, auth.Denied("%s", err)
+		}
+	}
+	if err := directory.CheckToken(u, id.IssuedAt); err != nil {
+		return true, auth.Denied("%s", err)
 	}
 	if !u.Active {
 		return true, auth.Denied("%s is deactivated in the directory", id.Username)

@@ -36,7 +36,7 @@ func (s *Service) localOptions(cfg *config.Config, log *slog.Logger) *portal.Loc
 	if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
 		label = "portcullis (" + u.Hostname() + ")"
 	}
-	log.Info("local accounts on", "mfa_required", cfg.Local.MFA(), "trusted_device_days", cfg.Local.TrustDays())
+	log.Info("local accounts on", "mfa_required", cfg.Local.MFA(), "trusted_device_days", cfg.Local.TrustDays(), "second_factor", secondFactor(cfg))
 	return &portal.LocalOptions{
 		Store: s.Store, Key: key, MFARequired: cfg.Local.MFA(), TrustDays: cfg.Local.TrustDays(),
 		FailuresPerMinute: cfg.Local.Failures(), Issuer: label, SecureCookies: strings.HasPrefix(base, "https://"),
@@ -62,4 +62,12 @@ func mailer(cfg *config.Config, log *slog.Logger) mfa.Mailer {
 			TLS: &tls.Config{RootCAs: roots}}
 	}
 	return nil
+}
+
+// secondFactor says at start which second factor local accounts get.
+func secondFactor(cfg *config.Config) string {
+	if cfg.Local.Email.Mailer == "" {
+		return "authenticator app only: no local.email.mailer is configured, so every local account enrols an app (TOTP)"
+	}
+	return "email codes by default; an authenticator app may be added on /account (administrators always use an app)"
 }

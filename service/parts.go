@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,9 +17,9 @@ import (
 	"github.com/portcullisdb/portcullis/auth/cloud"
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
-	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -119,8 +120,13 @@ func (s *Service) sessions() []portal.SessionInfo {
 }
 
 // rotateSCIMToken replaces a connection's SCIM bearer token; only its
-// SHA-256 is stored.
-func (s *Service) rotateSCIMToken(ctx context.Context, connection string) (string, error) {
+// SHA-256 is stored. The connection must be configured: an SSO
+// connection or an issuer, or the directory one of them names.
+func (s *Service) rotateSCIMToken(ctx context.Context, cfg *config.Config, connection string) (string, error) {
+	known := SCIMConnections(cfg)
+	if !slices.Contains(known, connection) {
+		return "", &portal.UnknownConnectionError{Connection: connection, Known: known}
+	}
 	plain, hash := scim.NewToken()
 	if _, err := s.Store.PutSCIMToken(ctx, store.SCIMToken{Connection: connection, Hash: hash}); err != nil {
 		return "", err
@@ -183,4 +189,25 @@ func logExchangeRules(log *slog.Logger, cfg *config.Config) {
 		}
 		log.Info("exchange rule", "rule", i, "grants", g)
 	}
+}
+
+// SCIMConnections are the connection names a SCIM token may belong to:
+// every SSO connection and issuer, and the directories they name.
+func SCIMConnections(cfg *config.Config) []string {
+	var out []string
+	add := func(names ...string) {
+		for _, n := range names {
+			if n != "" && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	for _, c := range cfg.SSO.Connections {
+		add(c.Name, c.DirectoryOrDefault())
+	}
+	for _, is := range cfg.Issuers {
+		add(is.Name, is.DirectoryOrDefault())
+	}
+	slices.Sort(out)
+	return out
 }

@@ -19,10 +19,11 @@ import (
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/directory"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
-	"github.com/portcullisdb/portcullis/rbac/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -52,6 +53,7 @@ type Service struct {
 	accountWarnings atomic.Value
 	users           *rbac.Provisioner
 	dir             *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
+	writer          *directory.Directory // the one writer of users, teams and access events
 	http            *http.Server
 	served          chan error
 	ctx             context.Context
@@ -102,6 +104,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	// through s.Store, which drops the cache on each directory write.
 	s.dir = rbac.NewDirectoryCache(st, time.Second)
 	s.Store = s.dir.Writes(st)
+	s.writer = directory.New(s.Store, roleNames(cfg), log)
 	if s.kek, err = KeyEncryptionKey(cfg, log); err != nil {
 		return nil, err
 	}
@@ -201,14 +204,15 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			MySQLAddress: ln.Addr().String(), FailuresPerMinute: cfg.Exchange.FailuresPerMinute,
 			Admin: portal.AdminOptions{
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
-				RotateSCIMToken: s.rotateSCIMToken,
+				RotateSCIMToken: func(ctx context.Context, conn string) (string, error) { return s.rotateSCIMToken(ctx, cfg, conn) },
 				Reload:          s.ReloadFile,
 				SingleNode:      cfg.Store.Engine != "mysql",
 			},
-			SSO:   sso,
-			Local: s.localOptions(cfg, log),
-			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
-			Ready: s.ready,
+			SSO:       sso,
+			Local:     s.localOptions(cfg, log),
+			SCIM:      scim.New(scim.Options{Store: s.Store, Directory: s.writer, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
+			Directory: s.writer,
+			Ready:     s.ready,
 			Warnings: func() []string {
 				w, _ := s.accountWarnings.Load().([]string)
 				return w

@@ -37,7 +37,8 @@ func ssoOptions(ctx context.Context, cfg *config.Config, s *Service, log *slog.L
 	client := &http.Client{Timeout: 15 * time.Second}
 	for i, c := range cfg.SSO.Connections {
 		pc := portal.SSOConnection{Name: c.Name, DisplayName: c.Label(), Disabled: !c.Enabled(), EnforceMFA: c.EnforceMFA, RequireSCIM: c.RequireSCIM,
-			RoleClaim: c.RoleClaim, RoleValues: c.RoleValues}
+			RoleClaim: c.RoleClaim, RoleValues: c.RoleValues,
+			Directory: c.DirectoryOrDefault(), UserDomains: c.UserDomains, LocalAccounts: c.LocalAccounts}
 		key := fmt.Sprintf("sso.connections[%d]", i)
 		switch {
 		case c.OIDC != nil:

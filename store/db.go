@@ -16,9 +16,11 @@ import (
 // by a small dialect. Make one with Open, OpenSQLite or OpenMySQL; it is
 // safe for concurrent use.
 type DB struct {
-	db  *sql.DB
-	d   *dialect
-	now func() time.Time
+	db   querier // the pool, or inside Update the transaction
+	pool *sql.DB
+	tx   *sql.Tx // set inside Update: every method then runs in it
+	d    *dialect
+	now  func() time.Time
 }
 
 var _ Store = (*DB)(nil)
@@ -44,7 +46,7 @@ func open(ctx context.Context, db *sql.DB, d *dialect) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{db: db, d: d, now: func() time.Time { return normTime(time.Now()) }}, nil
+	return &DB{db: db, pool: db, d: d, now: func() time.Time { return normTime(time.Now()) }}, nil
 }
 
 // Engine is EngineSQLite or EngineMySQL.
@@ -52,14 +54,14 @@ func (s *DB) Engine() string { return s.d.name }
 
 // Ping checks the database answers.
 func (s *DB) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.pool.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s store: %w", s.d.name, err)
 	}
 	return nil
 }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error { return s.pool.Close() }
 
 // --- helpers ---
 
@@ -90,9 +92,25 @@ func (s *DB) wrap(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// inTx runs fn in a transaction, committing if it returns nil.
+// inTx runs fn in a transaction, committing if it returns nil. Inside
+// Update it runs fn under a savepoint of Update's transaction: a method
+// that fails (or reports errNoChange) undoes only its own writes, and the
+// whole commits or rolls back with Update.
 func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	if s.tx != nil {
+		if _, err := s.tx.ExecContext(ctx, "SAVEPOINT portcullis_step"); err != nil {
+			return err
+		}
+		if err := fn(s.tx); err != nil {
+			if _, rerr := s.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT portcullis_step"); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+		_, err := s.tx.ExecContext(ctx, "RELEASE SAVEPOINT portcullis_step")
+		return err
+	}
+	tx, err := s.pool.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -101,6 +119,29 @@ func (s *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Update runs fn in one transaction: every Store method called on the tx
+// it is given runs in that transaction, and everything commits when fn
+// returns nil, or nothing does. It is how a directory change and the
+// events it implies commit together (the outbox the proxy nodes poll).
+// fn must not call methods of s itself, only of tx.
+func (s *DB) Update(ctx context.Context, fn func(tx Store) error) error {
+	if s.tx != nil {
+		return fn(s) // already inside one: fn joins it
+	}
+	tx, err := s.pool.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(&DB{db: tx, pool: s.pool, tx: tx, d: s.d, now: s.now}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap("commit", err)
+	}
+	return nil
 }
 
 // errNoChange makes inTx roll back and report success.

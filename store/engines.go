@@ -28,6 +28,10 @@ type dialect struct {
 	// lockMigrations serialises Open's migrations across processes; nil
 	// when the engine's transactions already do.
 	lockMigrations func(ctx context.Context, db *sql.DB) (unlock func(), err error)
+	// alreadyApplied reports a DDL error that means the statement's
+	// change is already there (a column added by an interrupted run of
+	// the same migration); nil: none is.
+	alreadyApplied func(error) bool
 }
 
 // sqliteBusyTimeout is how long (ms) a SQLite writer waits for another.
@@ -129,6 +133,7 @@ const (
 	erDupEntryWithKeyName = 1586
 	erNoReferencedRow     = 1216
 	erNoReferencedRow2    = 1452
+	erDupFieldName        = 1060 // ALTER TABLE ADD COLUMN of a column that exists
 )
 
 var mysqlDialect = &dialect{
@@ -149,6 +154,12 @@ var mysqlDialect = &dialect{
 	upsertTeam: `INSERT INTO teams (name, group_names, roles, created, updated) VALUES (?, ?, ?, ?, ?)
 		ON DUPLICATE KEY UPDATE group_names = VALUES(group_names), roles = VALUES(roles), updated = VALUES(updated)`,
 	lockMigrations: mysqlMigrationLock,
+	// MySQL commits DDL at once: a migration interrupted after its ALTER
+	// runs it again, and MySQL 8 has no ADD COLUMN IF NOT EXISTS.
+	alreadyApplied: func(err error) bool {
+		var e *mysql.MySQLError
+		return errors.As(err, &e) && e.Number == erDupFieldName
+	},
 }
 
 // mysqlMigrationLockWait is how long (s) Open waits for another node's

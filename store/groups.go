@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const groupCols = "g.id, g.display_name, g.external_id, g.extra, g.version, g.created, g.updated"
+const groupCols = "g.id, g.display_name, g.external_id, g.extra, g.version, g.created, g.updated, g.connection_name"
 
 // groupsWithMembers reads groups and their members in one statement, so
 // a group's version and members always come from the same moment. from is
@@ -34,7 +34,7 @@ func groupsWithMembers(ctx context.Context, q querier, from, where string, args 
 			created, updated int64
 			member           sql.NullString
 		)
-		if err := rows.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &extra, &g.Version, &created, &updated, &member); err != nil {
+		if err := rows.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &extra, &g.Version, &created, &updated, &g.Connection, &member); err != nil {
 			return nil, err
 		}
 		if n := len(groups); n == 0 || groups[n-1].ID != g.ID {
@@ -103,9 +103,9 @@ func (s *DB) CreateGroup(ctx context.Context, g Group) (Group, error) {
 	g.Members = uniqueSorted(g.Members)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO directory_groups (id, display_name, display_name_key,
-			external_id, extra, version, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			external_id, extra, version, created, updated, connection_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			g.ID, g.DisplayName, nameKey(g.DisplayName), g.ExternalID, nullBytes(g.Extra),
-			g.Version, micros(g.Created), micros(g.Updated))
+			g.Version, micros(g.Created), micros(g.Updated), g.Connection)
 		if err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (s *DB) ListGroups(ctx context.Context, opts ListOptions) ([]Group, int, er
 	}
 	limit, offset := page(opts)
 	groups, err := groupsWithMembers(ctx, s.db,
-		`(SELECT id, display_name, external_id, extra, version, created, updated
+		`(SELECT id, display_name, external_id, extra, version, created, updated, connection_name
 			FROM directory_groups ORDER BY created, id LIMIT ? OFFSET ?)`, "", limit, offset)
 	if err != nil {
 		return nil, 0, s.wrap(op, err)
@@ -285,7 +285,7 @@ func (s *DB) GroupsOfUser(ctx context.Context, userID string) ([]Group, error) {
 			extra            []byte
 			created, updated int64
 		)
-		if err := rows.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &extra, &g.Version, &created, &updated); err != nil {
+		if err := rows.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &extra, &g.Version, &created, &updated, &g.Connection); err != nil {
 			return nil, s.wrap(op, err)
 		}
 		g.Extra = rawOrNil(extra)

@@ -117,7 +117,7 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 		if m.version <= current {
 			continue
 		}
-		if err := applyMigration(ctx, db, m); err != nil {
+		if err := applyMigration(ctx, db, d, m); err != nil {
 			return err
 		}
 	}
@@ -136,7 +136,7 @@ func schemaVersion(ctx context.Context, q interface {
 	return int(v.Int64), nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
+func applyMigration(ctx context.Context, db *sql.DB, d *dialect, m migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %s: %w", m.name, err)
@@ -152,7 +152,7 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration) error {
 		return nil
 	}
 	for i, stmt := range m.stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil && (d.alreadyApplied == nil || !d.alreadyApplied(err)) {
 			return fmt.Errorf("migration %s, statement %d: %w", m.name, i+1, err)
 		}
 	}

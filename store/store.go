@@ -206,6 +206,32 @@ type Store interface {
 	// BackendUser.
 	ListEphemeralUsers(ctx context.Context) ([]EphemeralUser, error)
 
+	// PutTombstone records that t.UserName was deleted from the
+	// directory (replacing an older tombstone of the name); Deleted is
+	// set by the store.
+	PutTombstone(ctx context.Context, t Tombstone) (Tombstone, error)
+	// GetTombstone finds the tombstone of a user name,
+	// case-insensitively; ErrNotFound when the name was never deleted
+	// (or was provisioned again).
+	GetTombstone(ctx context.Context, userName string) (Tombstone, error)
+	// DeleteTombstone removes the tombstone of a user name.
+	DeleteTombstone(ctx context.Context, userName string) error
+
+	// GetLocalCredentials reads a local account's sealed credentials;
+	// ErrNotFound when the user has none.
+	GetLocalCredentials(ctx context.Context, userID string) (LocalCredentials, error)
+	// PutLocalCredentials creates or replaces them; expectedVersion as in
+	// UpdateUser (0: whatever is stored, or nothing). An unknown user is
+	// ErrNotFound.
+	PutLocalCredentials(ctx context.Context, c LocalCredentials, expectedVersion int64) (LocalCredentials, error)
+
+	// Update runs fn in one transaction: every method of the tx it gets
+	// runs in it, and all of it commits when fn returns nil, or none of
+	// it does. A directory change and the events it implies commit this
+	// way, together (the outbox the proxy nodes poll). fn must use only
+	// tx, never the Store it was called on, and must not call Close.
+	Update(ctx context.Context, fn func(tx Store) error) error
+
 	// Ping checks the database answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -217,11 +243,12 @@ type ListOptions struct {
 	Limit  int
 }
 
-// User sources.
+// User sources: who may speak for a user (see User.SourceName).
 const (
-	SourceSCIM  = "scim"
-	SourceSSO   = "sso"
-	SourceLocal = "local"
+	SourceSCIM   = "scim"   // a SCIM connection provisioned it
+	SourceSSO    = "sso"    // created at its first login through an SSO connection
+	SourceLocal  = "local"  // a local account (password and second factor)
+	SourceIssuer = "issuer" // an external token issuer vouches for it
 )
 
 // User is a person (or program) portcullis knows, whether provisioned by
@@ -236,7 +263,13 @@ type User struct {
 	Emails      []Email
 	Active      bool
 	Role        string // the SCIM custom role attribute
-	Source      string // SourceSCIM, SourceSSO or SourceLocal
+	Source      string // SourceSCIM, SourceSSO, SourceLocal or SourceIssuer
+	// SourceName is the SCIM or SSO connection, or the issuer, of the
+	// source; "" for local accounts (and users older than sources).
+	SourceName string
+	// NotBefore: tokens of the user issued before it are refused; set
+	// when a deleted user name is provisioned again. Zero: none.
+	NotBefore time.Time
 	// Extra is the rest of the SCIM resource (e.g. the enterprise
 	// extension), kept verbatim.
 	Extra   json.RawMessage
@@ -259,6 +292,7 @@ type Group struct {
 	ExternalID  string
 	Extra       json.RawMessage
 	Members     []string // user IDs, sorted; nil from GroupsOfUser
+	Connection  string   // the SCIM connection that owns it; set at creation
 	Version     int64
 	Created     time.Time
 	Updated     time.Time
@@ -354,6 +388,25 @@ type Event struct {
 	Subject string // a user name or a session id
 	Data    json.RawMessage
 	Created time.Time
+}
+
+// Tombstone is what the directory keeps of a deleted user: the name
+// stays refused, whatever a token claims, until it is provisioned again.
+type Tombstone struct {
+	UserName   string
+	Source     string
+	SourceName string
+	Deleted    time.Time
+}
+
+// LocalCredentials are a local account's password hash and second
+// factors, sealed by the caller; the store keeps them apart from the
+// directory's attributes.
+type LocalCredentials struct {
+	UserID  string
+	Sealed  []byte
+	Version int64
+	Updated time.Time
 }
 
 // EphemeralUser records a backend user portcullis created for one session,

@@ -294,3 +294,43 @@ func testRekeyUserNames(t *testing.T, open func(context.Context) (*store.DB, err
 		t.Errorf("a new ALICE after the rekey: %v, want ErrConflict", err)
 	}
 }
+
+// TestMigrationAdoptsLegacySCIMUsers: SCIM users and groups from before
+// connections were recorded belong, after migration 4, to the one
+// connection holding a SCIM token. (Run on MySQL, whose re-runnable
+// migrations let the test apply 4 again over legacy rows.)
+func TestMigrationAdoptsLegacySCIMUsers(t *testing.T) {
+	i := slices.IndexFunc(engines, func(e engine) bool { return e.name == "mysql" })
+	open, raw := engines[i].newDatabase(t)
+	s := storetest.OpenOrFail(t, open)
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, store.User{UserName: "old@example.com", Active: true, Source: store.SourceSCIM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := s.CreateUser(ctx, store.User{UserName: "root@example.com", Active: true, Source: store.SourceLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.CreateGroup(ctx, store.Group{DisplayName: "old-group"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutSCIMToken(ctx, store.SCIMToken{Connection: "okta", Hash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := raw.ExecContext(ctx, "DELETE FROM schema_version WHERE version >= 4"); err != nil {
+		t.Fatal(err)
+	}
+	s = storetest.OpenOrFail(t, open)
+	if got, _ := s.GetUser(ctx, u.ID); got.SourceName != "okta" {
+		t.Fatalf("legacy SCIM user: source name %q, want okta", got.SourceName)
+	}
+	if got, _ := s.GetUser(ctx, local.ID); got.SourceName != "" {
+		t.Fatalf("a local account got source name %q", got.SourceName)
+	}
+	if got, _ := s.GetGroup(ctx, g.ID); got.Connection != "okta" {
+		t.Fatalf("legacy group: connection %q, want okta", got.Connection)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,7 +14,7 @@ import (
 )
 
 const userCols = `id, user_name, external_id, display_name, given_name, family_name,
-	emails, active, role, source, extra, version, created, updated`
+	emails, active, role, source, extra, version, created, updated, source_name, not_before`
 
 func scanUser(row scanner) (User, error) {
 	var (
@@ -20,9 +22,10 @@ func scanUser(row scanner) (User, error) {
 		emails           string
 		extra            []byte
 		created, updated int64
+		notBefore        int64
 	)
 	err := row.Scan(&u.ID, &u.UserName, &u.ExternalID, &u.DisplayName, &u.GivenName, &u.FamilyName,
-		&emails, &u.Active, &u.Role, &u.Source, &extra, &u.Version, &created, &updated)
+		&emails, &u.Active, &u.Role, &u.Source, &extra, &u.Version, &created, &updated, &u.SourceName, &notBefore)
 	if err != nil {
 		return User{}, err
 	}
@@ -31,6 +34,9 @@ func scanUser(row scanner) (User, error) {
 	}
 	u.Extra = rawOrNil(extra)
 	u.Created, u.Updated = fromMicros(created), fromMicros(updated)
+	if notBefore != 0 {
+		u.NotBefore = fromMicros(notBefore)
+	}
 	return u, nil
 }
 
@@ -69,14 +75,17 @@ func (s *DB) CreateUser(ctx context.Context, u User) (User, error) {
 	if u.ID == "" {
 		u.ID = uuid.NewString()
 	}
+	u.NotBefore = optTime(u.NotBefore)
 	now := s.now()
 	u.Version, u.Created, u.Updated = 1, now, now
 	u.Extra = rawOrNil(u.Extra)
 	_, err = s.db.ExecContext(ctx, `INSERT INTO users (id, user_name, user_name_key, external_id,
-		display_name, given_name, family_name, emails, active, role, source, extra, version, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		display_name, given_name, family_name, emails, active, role, source, extra, version, created, updated,
+		source_name, not_before)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.UserName, key, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
-		string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), u.Version, micros(u.Created), micros(u.Updated))
+		string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), u.Version, micros(u.Created), micros(u.Updated),
+		u.SourceName, optMicros(u.NotBefore))
 	if err != nil {
 		return User{}, s.wrap(op, err)
 	}
@@ -142,10 +151,10 @@ func (s *DB) UpdateUser(ctx context.Context, u User, expectedVersion int64) (Use
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET user_name = ?, user_name_key = ?, external_id = ?,
 			display_name = ?, given_name = ?, family_name = ?, emails = ?, active = ?, role = ?, source = ?,
-			extra = ?, version = version + 1, updated = ?
+			extra = ?, version = version + 1, updated = ?, source_name = ?, not_before = ?
 			WHERE id = ? AND (? = 0 OR version = ?)`,
 			u.UserName, key, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
-			string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), micros(s.now()),
+			string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), micros(s.now()), u.SourceName, optMicros(u.NotBefore),
 			u.ID, expectedVersion, expectedVersion)
 		if err != nil {
 			return err
@@ -240,9 +249,139 @@ func rekeyUserNames(ctx context.Context, db *sql.DB, d *dialect) error {
 	}
 	for _, r := range todo {
 		_, err := db.ExecContext(ctx, "UPDATE users SET user_name_key = ? WHERE id = ? AND user_name_key = ?", r.key, r.id, r.old)
-		if err != nil && d.classify(err) != ErrConflict {
+		if err != nil && !errors.Is(d.classify(err), ErrConflict) {
 			return fmt.Errorf("rekey user name of user %q: %w", r.id, err)
 		}
 	}
 	return nil
+}
+
+// optMicros stores the zero time as 0.
+func optMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// optTime normalises t as the store returns it (zero stays zero).
+func optTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return normTime(t)
+}
+
+const tombstoneCols = "user_name, source, source_name, deleted"
+
+// PutTombstone implements Store.
+func (s *DB) PutTombstone(ctx context.Context, t Tombstone) (Tombstone, error) {
+	op := fmt.Sprintf("put tombstone %q", t.UserName)
+	key, err := tombstoneKey(op, t.UserName)
+	if err != nil {
+		return Tombstone{}, err
+	}
+	t.Deleted = s.now()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM tombstones WHERE user_name_key = ?", key); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO tombstones (user_name_key, "+tombstoneCols+") VALUES (?, ?, ?, ?, ?)",
+			key, t.UserName, t.Source, t.SourceName, micros(t.Deleted))
+		return err
+	})
+	if err != nil {
+		return Tombstone{}, s.wrap(op, err)
+	}
+	return t, nil
+}
+
+// tombstoneKey keys a tombstone as its user was keyed: by auth/username's
+// normal form.
+func tombstoneKey(op, name string) (string, error) {
+	key, err := userNameKey(name)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	return key, checkKey(op, "user name", key, maxNameKeyLen)
+}
+
+// GetTombstone implements Store.
+func (s *DB) GetTombstone(ctx context.Context, userName string) (Tombstone, error) {
+	op := fmt.Sprintf("get tombstone %q", userName)
+	key, err := tombstoneKey(op, userName)
+	if err != nil {
+		return Tombstone{}, err
+	}
+	var (
+		t       Tombstone
+		deleted int64
+	)
+	err = s.db.QueryRowContext(ctx, "SELECT "+tombstoneCols+" FROM tombstones WHERE user_name_key = ?", key).
+		Scan(&t.UserName, &t.Source, &t.SourceName, &deleted)
+	if err != nil {
+		return Tombstone{}, s.wrap(op, err)
+	}
+	t.Deleted = fromMicros(deleted)
+	return t, nil
+}
+
+// DeleteTombstone implements Store.
+func (s *DB) DeleteTombstone(ctx context.Context, userName string) error {
+	op := fmt.Sprintf("delete tombstone %q", userName)
+	key, err := tombstoneKey(op, userName)
+	if err != nil {
+		return err
+	}
+	return s.wrap(op, mustAffect(s.db.ExecContext(ctx, "DELETE FROM tombstones WHERE user_name_key = ?", key)))
+}
+
+// GetLocalCredentials implements Store.
+func (s *DB) GetLocalCredentials(ctx context.Context, userID string) (LocalCredentials, error) {
+	var (
+		c       LocalCredentials
+		updated int64
+	)
+	err := s.db.QueryRowContext(ctx, "SELECT user_id, sealed, version, updated FROM local_credentials WHERE user_id = ?", userID).
+		Scan(&c.UserID, &c.Sealed, &c.Version, &updated)
+	if err != nil {
+		return LocalCredentials{}, s.wrap(fmt.Sprintf("get local credentials of %q", userID), err)
+	}
+	c.Updated = fromMicros(updated)
+	return c, nil
+}
+
+// PutLocalCredentials implements Store.
+func (s *DB) PutLocalCredentials(ctx context.Context, c LocalCredentials, expectedVersion int64) (LocalCredentials, error) {
+	op := fmt.Sprintf("put local credentials of %q", c.UserID)
+	if err := checkKey(op, "user id", c.UserID, maxKeyLen); err != nil {
+		return LocalCredentials{}, err
+	}
+	c.Updated = s.now()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var current int64
+		err := tx.QueryRowContext(ctx, "SELECT version FROM local_credentials WHERE user_id = ?", c.UserID).Scan(&current)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if expectedVersion != 0 {
+				return fmt.Errorf("%w: expected version %d, none stored", ErrVersionMismatch, expectedVersion)
+			}
+			c.Version = 1
+			_, err = tx.ExecContext(ctx, "INSERT INTO local_credentials (user_id, sealed, version, updated) VALUES (?, ?, ?, ?)",
+				c.UserID, c.Sealed, c.Version, micros(c.Updated))
+			return err
+		case err != nil:
+			return err
+		case expectedVersion != 0 && current != expectedVersion:
+			return fmt.Errorf("%w: expected version %d, stored version %d", ErrVersionMismatch, expectedVersion, current)
+		}
+		c.Version = current + 1
+		_, err = tx.ExecContext(ctx, "UPDATE local_credentials SET sealed = ?, version = ?, updated = ? WHERE user_id = ?",
+			c.Sealed, c.Version, micros(c.Updated), c.UserID)
+		return err
+	})
+	if err != nil {
+		return LocalCredentials{}, s.wrap(op, err)
+	}
+	return c, nil
 }

@@ -54,6 +54,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"events", testEvents},
 		{"concurrent events", testConcurrentEvents},
 		{"ephemeral users", testEphemeralUsers},
+		{"outbox: a change and its events commit together", testOutbox},
+		{"tombstones", testTombstones},
+		{"user and group sources", testUserSource},
+		{"local credentials", testLocalCredentials},
 		{"injection-looking strings", testInjectionStrings},
 		{"invalid input", testInvalid},
 		{"ping", func(t *testing.T, s store.Store) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -173,17 +173,29 @@ func (s *flakyStore) AppendEvent(ctx context.Context, e store.Event) (int64, err
 	return s.Store.AppendEvent(ctx, e)
 }
 
+// Update hands fn a transaction whose event inserts fail the same way.
+func (s *flakyStore) Update(ctx context.Context, fn func(tx store.Store) error) error {
+	return s.Store.Update(ctx, func(tx store.Store) error { return fn(&flakyStore{Store: tx, failing: s.isFailing()}) })
+}
+
+func (s *flakyStore) isFailing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failing
+}
+
 func (s *flakyStore) ListUsers(context.Context, store.ListOptions) ([]store.User, int, error) {
 	return nil, 0, errors.New("Error 1205: Lock wait timeout exceeded; SELECT secret FROM users")
 }
 
-// TestEventFailure: when the event cannot be appended the write stays,
-// the IdP gets a 500 and retries, and the retry records the event.
+// TestEventFailure: when the event cannot be appended the write rolls
+// back with it (one transaction), the IdP gets a 500 and retries, and the
+// retry records both.
 func TestEventFailure(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, newHarness func(*testing.T) *harness) {
 		h := newHarness(t)
 		flaky := &flakyStore{Store: h.st, failing: true}
-		h.srv = scim.New(scim.Options{Store: flaky, Connection: connection, BaseURL: baseURL,
+		h.srv = scim.New(scim.Options{Store: flaky, Roles: testRoles, Connection: connection, BaseURL: baseURL,
 			OnChange: func(_ context.Context, c scim.Change) {
 				h.mu.Lock()
 				defer h.mu.Unlock()
@@ -196,12 +208,13 @@ func TestEventFailure(t *testing.T) {
 			name    string
 			failing bool
 			status  int
+			active  bool
 			events  []string
 			changes []string
 		}{
-			{"event log down: 500, the write stays, the hook still runs", true, http.StatusInternalServerError,
-				nil, []string{"user.deactivated flaky@example.com"}},
-			{"the retry records the event", false, http.StatusOK,
+			{"event log down: 500, the write rolls back, no hook", true, http.StatusInternalServerError, true,
+				nil, nil},
+			{"the retry records the event", false, http.StatusOK, false,
 				[]string{"user.deactivated flaky@example.com"}, []string{"user.deactivated flaky@example.com"}},
 		}
 		for _, tt := range tests {
@@ -217,8 +230,8 @@ func TestEventFailure(t *testing.T) {
 					r.want(t, tt.status)
 				}
 				u, err := h.st.GetUser(t.Context(), id)
-				if err != nil || u.Active {
-					t.Errorf("user active = %v (%v), want deactivated", u.Active, err)
+				if err != nil || u.Active != tt.active {
+					t.Errorf("user active = %v (%v), want %v", u.Active, err, tt.active)
 				}
 				if got := h.events(before); !slices.Equal(got, tt.events) {
 					t.Errorf("events = %q, want %q", got, tt.events)

@@ -4,11 +4,24 @@
 // which groups (and so which teams and roles) they are in, and ends their
 // sessions when that changes.
 //
-// Boundary: scim speaks HTTP and SCIM JSON on one side and store.Store on
-// the other. It keeps nothing itself, decides no roles (package rbac maps
-// groups and the role attribute to roles) and kills no sessions: it
-// records offboarding events in the store, which every proxy node polls.
-// The portal mounts it; it does not know the MySQL wire.
+// Boundary: scim speaks HTTP and SCIM JSON on one side and package
+// directory (the one writer of users, groups and access events) on the
+// other; it reads the store directly. It keeps nothing itself, decides no
+// roles (package rbac maps groups and the role attribute to roles) and
+// kills no sessions: the directory records offboarding events in the
+// store, which every proxy node polls. The portal mounts it; it does not
+// know the MySQL wire.
+//
+// # Scope
+//
+// A bearer token belongs to one connection, and a request sees and
+// changes only that connection's users (source scim, that connection)
+// and groups: other connections' users and local accounts answer 404 and
+// are left out of lists, and a group takes only the connection's own
+// users as members. Users and groups it creates record the connection.
+// The role attribute takes only the configured database roles (400
+// invalidValue naming them); the console's administrator role is never
+// one.
 //
 // # Mounting
 //
@@ -24,8 +37,8 @@
 // For convenience a request path that still starts with the path of
 // BaseURL (/scim/v2/Users) is accepted as well. Every request needs
 // "Authorization: Bearer <token>", where the token's SHA-256 is the stored
-// SCIM token of Options.Connection (NewToken makes one; the CLI stores its
-// hash with store.PutSCIMToken).
+// SCIM token (of Options.Connection, when it is set; NewToken makes one;
+// the CLI stores its hash with store.PutSCIMToken).
 //
 // # Resources
 //
@@ -57,13 +70,16 @@
 //
 // When a user becomes inactive or is deleted, leaves a group, when a group
 // is renamed or deleted (for each of its members), or when the role
-// attribute or the userName changes, the Server appends a store.Event
+// attribute or the userName changes, the directory appends a store.Event
 // (user.deactivated, user.deleted, user.roles_changed; Subject the user
-// name) after the store write succeeded, revokes a deactivated user's
-// refresh tokens, and calls Options.OnChange. See Change. If the event
-// cannot be appended (after retries) the write stays and the request
-// answers 500, so the IdP retries; a retried request that sets active to
-// false records its deactivation again even though nothing changes.
+// name) and revokes a deactivated user's refresh tokens in the same store
+// transaction as the write; then the Server calls Options.OnChange. See
+// Change. If the event cannot be appended, nothing is written and the
+// request answers 500, so the IdP retries; a retried request that sets
+// active to false records its deactivation again even though nothing
+// changes. A deleted user leaves a tombstone: the name stays refused
+// until it is provisioned again, and tokens from before that stay
+// refused.
 //
 // # Concurrency and versions
 //

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 	"github.com/portcullisdb/portcullis/store/storetest"
 )
@@ -32,6 +32,10 @@ const (
 	urnList       = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	urnError      = "urn:ietf:params:scim:api:messages:2.0:Error"
 )
+
+// testRoles are the configured database roles the tests' role
+// attributes name.
+var testRoles = []string{"analyst", "dba", "reader"}
 
 // engines are the stores every behaviour test runs against.
 var engines = []struct {
@@ -88,6 +92,7 @@ func newHarness(t *testing.T, st store.Store) *harness {
 	h.token = plain
 	h.srv = scim.New(scim.Options{
 		Store:      st,
+		Roles:      testRoles,
 		Connection: connection,
 		BaseURL:    baseURL,
 		OnChange: func(_ context.Context, c scim.Change) {

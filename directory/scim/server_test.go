@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -226,7 +226,7 @@ func TestOnChangePanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, st: st, token: plain, vars: map[string]string{}, srv: scim.New(scim.Options{
-		Store: st, Connection: connection, BaseURL: baseURL,
+		Store: st, Roles: testRoles, Connection: connection, BaseURL: baseURL,
 		OnChange: func(context.Context, scim.Change) { panic("hook bug") },
 	})}
 	id := h.createUser("panic@example.com")

@@ -1,19 +1,21 @@
 package scim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
+// loadGroup reads a group of the request's connection.
 func (s *Server) loadGroup(ctx context.Context, id string) (store.Group, error) {
 	g, err := s.store.GetGroup(ctx, id)
+	if err == nil && !directory.OwnsGroup(connOf(ctx), g) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return store.Group{}, storeError(err, fmt.Sprintf("Group %q", id))
 	}
@@ -35,7 +37,10 @@ func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, id string) err
 // written.
 func (s *Server) checkMembers(ctx context.Context, ids []string) error {
 	for _, id := range ids {
-		_, err := s.store.GetUser(ctx, id)
+		u, err := s.store.GetUser(ctx, id)
+		if err == nil && !directory.OwnsUser(connOf(ctx), u) {
+			err = store.ErrNotFound
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return badRequest(invalidValue, "member %q is not a User of this directory (groups hold users only)", id)
@@ -80,11 +85,11 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkMembers(ctx, g.Members); err != nil {
 		return err
 	}
-	created, err := s.store.CreateGroup(ctx, g)
+	created, err := s.dir.CreateGroup(ctx, actor(ctx), g)
 	if err != nil {
 		return s.memberError(ctx, err, g, g.Members)
 	}
-	s.log.Info("scim: group created", "connection", s.conn, "group", created.DisplayName, "group_id", created.ID, "members", len(created.Members))
+	s.log.Info("scim: group created", "connection", connOf(ctx), "group", created.DisplayName, "group_id", created.ID, "members", len(created.Members))
 	return s.respond(w, r, groupType, http.StatusCreated, s.groupResource(created), created.Version)
 }
 
@@ -132,67 +137,36 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string) e
 func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, id string, compute func(cur store.Group) (store.Group, error)) error {
 	ctx := r.Context()
 	for attempt := 1; ; attempt++ {
-		cur, err := s.loadGroup(ctx, id)
+		var cur, next store.Group
+		updated, changes, err := s.dir.UpdateGroup(ctx, actor(ctx), id, !hasIfMatch(r), func(c store.Group) (store.Group, error) {
+			cur = c
+			if err := checkIfMatch(r, c.Version); err != nil {
+				return store.Group{}, err
+			}
+			n, err := compute(c)
+			next = n
+			return n, err
+		})
+		if errors.Is(err, store.ErrVersionMismatch) && !hasIfMatch(r) && attempt < maxAttempts {
+			backoff(attempt)
+			continue
+		}
 		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		next, err := compute(cur)
-		if err != nil {
-			return err
-		}
-		added, removed := notIn(next.Members, cur.Members), notIn(cur.Members, next.Members)
-		if err := s.checkMembers(ctx, added); err != nil {
-			return err
-		}
-		updated := cur
-		switch {
-		case sameGroup(cur, next) && len(added) == 0 && len(removed) == 0:
-		case sameGroup(cur, next) && !hasIfMatch(r):
-			// Additions first: an unknown member then fails before
-			// anything changed.
-			if len(added) > 0 {
-				if err := s.store.AddMembers(ctx, id, added...); err != nil {
-					return s.memberError(ctx, err, cur, added)
-				}
+			var se *scimError
+			if errors.As(err, &se) {
+				return se
 			}
-			if len(removed) > 0 {
-				if err := s.store.RemoveMembers(ctx, id, removed...); err != nil {
-					return storeError(err, fmt.Sprintf("Group %q", id))
-				}
+			if errors.Is(err, store.ErrNotFound) && cur.ID == "" {
+				return errorf(http.StatusNotFound, "", "Group %q not found", id)
 			}
-			if updated, err = s.loadGroup(ctx, id); err != nil {
-				return err
-			}
-		default:
-			updated, err = s.store.UpdateGroup(ctx, next, cur.Version)
-			if errors.Is(err, store.ErrVersionMismatch) && !hasIfMatch(r) && attempt < maxAttempts {
-				backoff(attempt)
-				continue
-			}
-			if err != nil {
-				return s.memberError(ctx, err, next, added)
-			}
+			return s.memberError(ctx, err, next, notIn(next.Members, cur.Members))
 		}
 		if updated.Version != cur.Version {
-			s.log.Info("scim: group updated", "connection", s.conn, "group", updated.DisplayName, "group_id", id,
-				"added", len(added), "removed", len(removed))
+			s.log.Info("scim: group updated", "connection", connOf(ctx), "group", updated.DisplayName, "group_id", id)
 		}
-		changes, err := s.groupChanges(ctx, cur, updated.DisplayName, removed)
-		if err != nil {
-			return err
-		}
-		if err := s.emit(ctx, changes); err != nil {
-			return err
-		}
+		s.changed(ctx, changes)
 		return s.respond(w, r, groupType, http.StatusOK, s.groupResource(updated), updated.Version)
 	}
-}
-
-func sameGroup(a, b store.Group) bool {
-	return a.DisplayName == b.DisplayName && a.ExternalID == b.ExternalID && bytes.Equal(a.Extra, b.Extra)
 }
 
 // notIn returns the ids of list that are not in others.
@@ -210,52 +184,22 @@ func notIn(list, others []string) []string {
 	return out
 }
 
-// groupChanges lists the users whose roles a group change may alter: the
-// removed members, or every member of the group before when it was
-// renamed (teams name groups) or deleted (newName "").
-func (s *Server) groupChanges(ctx context.Context, old store.Group, newName string, removed []string) ([]change, error) {
-	affected, reason := removed, fmt.Sprintf("scim: removed from group %q", old.DisplayName)
-	switch {
-	case newName == "":
-		affected, reason = old.Members, fmt.Sprintf("scim: group %q deleted", old.DisplayName)
-	case newName != old.DisplayName:
-		affected, reason = old.Members, fmt.Sprintf("scim: group %q renamed to %q", old.DisplayName, newName)
-	}
-	var out []change
-	for _, id := range affected {
-		u, err := s.store.GetUser(ctx, id)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			continue // deleted meanwhile: its own event covers it
-		case err != nil:
-			return nil, fmt.Errorf("look up member %q: %w", id, err)
-		}
-		out = append(out, change{Change{store.EventUserRolesChanged, u.UserName, u.ID}, reason})
-	}
-	slices.SortFunc(out, func(a, b change) int { return strings.Compare(a.UserName, b.UserName) })
-	return out, nil
-}
-
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	g, err := s.loadGroup(ctx, id)
+	var g store.Group
+	changes, err := s.dir.DeleteGroup(ctx, actor(ctx), id, func(cur store.Group) error {
+		g = cur
+		return checkIfMatch(r, cur.Version)
+	})
 	if err != nil {
-		return err
-	}
-	if err := checkIfMatch(r, g.Version); err != nil {
-		return err
-	}
-	changes, err := s.groupChanges(ctx, g, "", nil)
-	if err != nil {
-		return err
-	}
-	if err := s.store.DeleteGroup(ctx, id); err != nil {
+		var se *scimError
+		if errors.As(err, &se) {
+			return se
+		}
 		return storeError(err, fmt.Sprintf("Group %q", id))
 	}
-	s.log.Info("scim: group deleted", "connection", s.conn, "group", g.DisplayName, "group_id", id, "members", len(g.Members))
-	if err := s.emit(ctx, changes); err != nil {
-		return err
-	}
+	s.log.Info("scim: group deleted", "connection", connOf(ctx), "group", g.DisplayName, "group_id", id, "members", len(g.Members))
+	s.changed(ctx, changes)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -1,19 +1,21 @@
 package scim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 
-	"github.com/portcullisdb/portcullis/auth/username"
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
+// loadUser reads a user of the request's connection.
 func (s *Server) loadUser(ctx context.Context, id string) (store.User, error) {
 	u, err := s.store.GetUser(ctx, id)
+	if err == nil && !directory.OwnsUser(connOf(ctx), u) {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return store.User{}, storeError(err, fmt.Sprintf("User %q", id))
 	}
@@ -53,11 +55,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	created, err := s.store.CreateUser(r.Context(), u)
+	created, err := s.dir.CreateUser(r.Context(), actor(r.Context()), u)
 	if err != nil {
 		return storeError(err, fmt.Sprintf("User %q", u.UserName))
 	}
-	s.log.Info("scim: user created", "connection", s.conn, "user", created.UserName, "user_id", created.ID, "active", created.Active)
+	s.log.Info("scim: user created", "connection", connOf(r.Context()), "user", created.UserName, "user_id", created.ID, "active", created.Active)
 	return s.respond(w, r, userType, http.StatusCreated, s.userResource(created, nil), created.Version)
 }
 
@@ -113,75 +115,43 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, id string,
 	compute func(cur store.User) (next store.User, deactivates bool, err error)) error {
 	ctx := r.Context()
 	for attempt := 1; ; attempt++ {
-		cur, err := s.loadUser(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := checkIfMatch(r, cur.Version); err != nil {
-			return err
-		}
-		next, deactivates, err := compute(cur)
-		if err != nil {
-			return err
-		}
-		updated := cur
-		if !sameUser(cur, next) {
-			updated, err = s.store.UpdateUser(ctx, next, cur.Version)
-			if errors.Is(err, store.ErrVersionMismatch) && !hasIfMatch(r) && attempt < maxAttempts {
-				backoff(attempt)
-				continue
+		old, updated, changes, err := s.dir.UpdateUser(ctx, actor(ctx), id, func(cur store.User) (store.User, bool, error) {
+			if err := checkIfMatch(r, cur.Version); err != nil {
+				return store.User{}, false, err
 			}
-			if err != nil {
-				return storeError(err, fmt.Sprintf("User %q", id))
+			return compute(cur)
+		})
+		if errors.Is(err, store.ErrVersionMismatch) && !hasIfMatch(r) && attempt < maxAttempts {
+			backoff(attempt)
+			continue
+		}
+		if err != nil {
+			var se *scimError
+			if errors.As(err, &se) {
+				return se
 			}
-			s.log.Info("scim: user updated", "connection", s.conn, "user", updated.UserName, "user_id", updated.ID, "active", updated.Active)
+			return storeError(err, fmt.Sprintf("User %q", id))
 		}
-		if err := s.emit(ctx, userChanges(cur, updated, deactivates)); err != nil {
-			return err
+		if updated.Version != old.Version {
+			s.log.Info("scim: user updated", "connection", connOf(ctx), "user", updated.UserName, "user_id", updated.ID, "active", updated.Active)
 		}
+		s.changed(ctx, changes)
 		return s.userResponse(w, r, http.StatusOK, updated)
 	}
 }
 
-func sameUser(a, b store.User) bool {
-	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.DisplayName == b.DisplayName &&
-		a.GivenName == b.GivenName && a.FamilyName == b.FamilyName && slices.Equal(a.Emails, b.Emails) &&
-		a.Active == b.Active && a.Role == b.Role && a.Source == b.Source && bytes.Equal(a.Extra, b.Extra)
-}
-
-// userChanges lists what a user update means for sessions.
-func userChanges(old, cur store.User, explicitDeactivate bool) []change {
-	var out []change
-	if !cur.Active && (old.Active || explicitDeactivate) {
-		out = append(out, change{Change{store.EventUserDeactivated, cur.UserName, cur.ID}, "scim: active set to false"})
-	}
-	if old.Role != cur.Role {
-		out = append(out, change{Change{store.EventUserRolesChanged, cur.UserName, cur.ID},
-			fmt.Sprintf("scim: role changed from %q to %q", old.Role, cur.Role)})
-	}
-	if !username.Equal(old.UserName, cur.UserName) {
-		out = append(out, change{Change{store.EventUserRolesChanged, old.UserName, cur.ID},
-			fmt.Sprintf("scim: userName changed to %q", cur.UserName)})
-	}
-	return out
-}
-
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, id string) error {
 	ctx := r.Context()
-	u, err := s.loadUser(ctx, id)
+	u, changes, err := s.dir.DeleteUser(ctx, actor(ctx), id, func(u store.User) error { return checkIfMatch(r, u.Version) })
 	if err != nil {
-		return err
-	}
-	if err := checkIfMatch(r, u.Version); err != nil {
-		return err
-	}
-	if err := s.store.DeleteUser(ctx, id); err != nil {
+		var se *scimError
+		if errors.As(err, &se) {
+			return se
+		}
 		return storeError(err, fmt.Sprintf("User %q", id))
 	}
-	s.log.Info("scim: user deleted", "connection", s.conn, "user", u.UserName, "user_id", u.ID)
-	if err := s.emit(ctx, []change{{Change{store.EventUserDeleted, u.UserName, u.ID}, "scim: user deleted"}}); err != nil {
-		return err
-	}
+	s.log.Info("scim: user deleted", "connection", connOf(ctx), "user", u.UserName, "user_id", u.ID)
+	s.changed(ctx, changes)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -26,9 +27,15 @@ import (
 type Options struct {
 	// Store keeps the directory, the SCIM tokens and the event log.
 	Store store.Store
+	// Directory writes users and groups; nil: one over Store with Roles.
+	Directory *directory.Directory
+	// Roles are the configured database roles the role attribute may
+	// name (used when Directory is nil).
+	Roles []string
 	// Connection is the IdP connection this server serves: only a bearer
 	// token stored for it (store.PutSCIMToken) is accepted. Empty accepts
-	// the token of any connection.
+	// the token of any connection; either way a request sees and changes
+	// only the users and groups of its token's connection.
 	Connection string
 	// BaseURL is where the SCIM endpoints are reachable from the IdP, e.g.
 	// https://portcullis.example.com/scim/v2; meta.location, Location
@@ -37,16 +44,17 @@ type Options struct {
 	// Log receives request and provisioning logs; nil discards them.
 	// Bodies and tokens are never logged.
 	Log *slog.Logger
-	// OnChange, if set, is called after the event of every change that
-	// must end sessions has been appended to the store (see Change). It
-	// runs in the request's goroutine: keep it quick.
+	// OnChange, if set, is called after every change that must end
+	// sessions committed with its event (see Change). It runs in the
+	// request's goroutine: keep it quick.
 	OnChange func(ctx context.Context, c Change)
 }
 
 // Change is a directory change that must end a user's sessions or
-// refresh their roles. For each one the Server appends a store.Event
-// (Kind, Subject = UserName, Data = {"user_id","connection","reason"})
-// after the store write succeeded, then calls Options.OnChange.
+// refresh their roles. For each one the directory appends a store.Event
+// (Kind, Subject = UserName, Data = {"user_id","connection","actor",
+// "reason"}) in the write's own transaction; then the Server calls
+// Options.OnChange.
 type Change struct {
 	// Kind is store.EventUserDeactivated (active became false),
 	// store.EventUserDeleted, or store.EventUserRolesChanged (the role
@@ -64,6 +72,7 @@ type Change struct {
 // /ResourceTypes and /Schemas.
 type Server struct {
 	store    store.Store
+	dir      *directory.Directory
 	conn     string
 	base     string // BaseURL without a trailing slash
 	prefix   string // BaseURL's path, accepted in front of request paths
@@ -88,6 +97,9 @@ func New(opts Options) *Server {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.dir = opts.Directory; s.dir == nil {
+		s.dir = directory.New(opts.Store, opts.Roles, s.log)
 	}
 	if u, err := url.Parse(s.base); err == nil {
 		s.prefix = strings.TrimRight(u.Path, "/")
@@ -166,14 +178,18 @@ func (w *responseWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serve(w http.ResponseWriter, r0 *http.Request) error {
+	r := r0
 	path := r.URL.Path
 	if s.prefix != "" && (path == s.prefix || strings.HasPrefix(path, s.prefix+"/")) {
 		path = path[len(s.prefix):]
 	}
-	if err := s.authenticate(r); err != nil {
+	conn, err := s.authenticate(r)
+	if err != nil {
 		return err
 	}
+	r = r.WithContext(context.WithValue(r.Context(), connKey{}, conn))
+	*r0 = *r
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	name := segs[0]
 	switch {
@@ -281,24 +297,40 @@ func allow(r *http.Request, methods ...string) error {
 
 // --- authentication ---
 
+// connKey holds, in a request's context, the connection its token
+// belongs to.
+type connKey struct{}
+
+// connOf is the connection of the request's token.
+func connOf(ctx context.Context) string {
+	c, _ := ctx.Value(connKey{}).(string)
+	return c
+}
+
+// actor is the request's connection as the directory's actor.
+func actor(ctx context.Context) directory.Actor {
+	return directory.Actor{Kind: directory.ActorSCIM, Name: connOf(ctx)}
+}
+
 // authenticate checks the bearer token: its SHA-256 must be a stored
-// SCIM token of this connection.
-func (s *Server) authenticate(r *http.Request) error {
+// SCIM token (of this server's connection, when it has one). It returns
+// the token's connection, the scope of the request.
+func (s *Server) authenticate(r *http.Request) (string, error) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return &scimError{status: http.StatusUnauthorized, detail: "authentication required: send the connection's SCIM token as Authorization: Bearer <token>"}
+		return "", &scimError{status: http.StatusUnauthorized, detail: "authentication required: send the connection's SCIM token as Authorization: Bearer <token>"}
 	}
 	sum := sha256.Sum256([]byte(token))
 	t, err := s.store.FindSCIMToken(r.Context(), sum[:])
 	if errors.Is(err, store.ErrNotFound) || err == nil && s.conn != "" && t.Connection != s.conn {
-		return &scimError{status: http.StatusUnauthorized, detail: "the bearer token is not valid for this SCIM connection", badToken: true}
+		return "", &scimError{status: http.StatusUnauthorized, detail: "the bearer token is not valid for this SCIM connection", badToken: true}
 	}
 	if err != nil {
-		return fmt.Errorf("look up scim token: %w", err)
+		return "", fmt.Errorf("look up scim token: %w", err)
 	}
 	s.touch(r.Context(), t.ID)
-	return nil
+	return t.Connection, nil
 }
 
 // touch records a token's use, at most once a minute per token.
@@ -470,6 +502,12 @@ func storeError(err error, what string) error {
 		return errorf(http.StatusNotFound, "", "%s not found", what)
 	case errors.Is(err, store.ErrInvalid):
 		return badRequest(invalidValue, "%s: %v", what, err)
+	case errors.Is(err, directory.ErrInvalid), errors.Is(err, directory.ErrForbidden):
+		return badRequest(invalidValue, "%s: %v", what, err)
+	}
+	var me *directory.MemberError
+	if errors.As(err, &me) {
+		return badRequest(invalidValue, "%v", me)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -145,6 +146,9 @@ func (s *Server) scanUsers(ctx context.Context, f expr, fn func(map[string]any))
 		case err != nil:
 			return err
 		}
+		if !directory.OwnsUser(connOf(ctx), u) {
+			return nil
+		}
 		groups, err := s.store.GroupsOfUser(ctx, u.ID)
 		if err != nil {
 			return err
@@ -173,7 +177,9 @@ func (s *Server) scanUsers(ctx context.Context, f expr, fn func(map[string]any))
 			return err
 		}
 		for _, u := range users {
-			emit(s.userResource(u, byUser[u.ID]))
+			if directory.OwnsUser(connOf(ctx), u) {
+				emit(s.userResource(u, byUser[u.ID]))
+			}
 		}
 		if len(users) < pageSize {
 			return nil
@@ -204,7 +210,9 @@ func (s *Server) scanGroups(ctx context.Context, f expr, fn func(map[string]any)
 		case err != nil:
 			return err
 		}
-		emit(g)
+		if directory.OwnsGroup(connOf(ctx), g) {
+			emit(g)
+		}
 		return nil
 	}
 	return s.eachGroup(ctx, emit)
@@ -217,7 +225,9 @@ func (s *Server) eachGroup(ctx context.Context, fn func(store.Group)) error {
 			return err
 		}
 		for _, g := range groups {
-			fn(g)
+			if directory.OwnsGroup(connOf(ctx), g) {
+				fn(g)
+			}
 		}
 		if len(groups) < pageSize {
 			return nil

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullisdb/portcullis/rbac/scim"
+	"github.com/portcullisdb/portcullis/directory/scim"
 )
 
 // fuzzUser and fuzzGroup are the resources fuzzed filters run on.
