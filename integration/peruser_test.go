@@ -21,13 +21,13 @@ import (
 // startPerUser starts a harness with the role "personal" on plan per_user,
 // managed by an account of its own, and returns the harness and a way to
 // derive a person's backend credentials as every node does.
-func startPerUser(t *testing.T) (*harness, func(identity string) (string, string)) {
+func startPerUser(t *testing.T, topYAML ...string) (*harness, func(identity string) (string, string)) {
 	t.Helper()
 	manager := backendAccount(t, "pcit_mgr", "CREATE USER, PROCESS, CONNECTION ADMIN ON *.*")
 	if _, err := root.Exec(fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, manager)); err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, harnessOpts{roles: fmt.Sprintf(`  personal: {plan: per_user, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"], pool: {max_idle: 2}, per_user: {drop_after: 1h}}`, manager, manager, testDB)})
+	h := startHarness(t, harnessOpts{topYAML: strings.Join(topYAML, "\n"), roles: fmt.Sprintf(`  personal: {plan: per_user, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"], pool: {max_idle: 2}, per_user: {drop_after: 1h}}`, manager, manager, testDB)})
 	cfg, err := config.Load(filepath.Join(h.dir, "portcullis.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -204,4 +204,46 @@ func TestPerUserDropAfterRestart(t *testing.T) {
 		t.Errorf("the locked account %s is still there after the sweep past drop_after", user)
 	}
 	waitRecord(false)
+}
+
+// TestPerUserRoleLoss: a person whose role is taken away (here by the
+// admin API, through the directory) has that role's account locked and
+// its connections ended, direct ones too.
+func TestPerUserRoleLoss(t *testing.T) {
+	remember(adminToken)
+	t.Setenv("PORTCULLIS_TEST_ADMIN_TOKEN", adminToken)
+	h, creds := startPerUser(t, `admin: {token: "${env:PORTCULLIS_TEST_ADMIN_TOKEN}"}`)
+	user, pw := creds("finn@example.com")
+	u, err := h.svc.Store.CreateUser(context.Background(), store.User{UserName: "finn@example.com", Active: true, Source: store.SourceSCIM, Role: "personal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, h.open("finn@example.com/personal", h.mint("finn@example.com", nil, nil)), "SELECT CURRENT_USER()"); got != user+"@%" {
+		t.Fatalf("finn's session runs as %q", got)
+	}
+	direct := mysql.NewConfig()
+	direct.User, direct.Passwd, direct.Net, direct.Addr = user, pw, "tcp", backendAddr
+	db := openConfig(t, direct)
+	db.SetMaxOpenConns(1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.Exec("SELECT SLEEP(30)")
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if status, body := adminPatch(t, h, u.ID, `{"role":"reader"}`); status != 200 {
+		t.Fatalf("admin API role change: %d %v", status, body)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the direct connection's query finished normally")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a direct connection of the lost role's account still runs 5s after the change")
+	}
+	var create string
+	if err := root.QueryRow(fmt.Sprintf("SHOW CREATE USER '%s'@'%%'", user)).Scan(&create); err != nil || !strings.Contains(create, "ACCOUNT LOCK") {
+		t.Errorf("the account is not locked (%v)", err)
+	}
 }

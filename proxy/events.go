@@ -78,13 +78,17 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		go s.deprovision(ctx, e.Subject, nil) // database round trips: off the event loop
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
-		var keep []string
+		// The roles the directory gives the user now (a token issued now:
+		// this asks about the user, not about a token). When that cannot
+		// be read, nothing is locked: live sessions were rechecked above,
+		// and a deactivation has its own event.
 		if r, ok := s.live.Load().Roles.(interface {
 			Roles(ctx context.Context, id auth.Identity) ([]string, error)
 		}); ok {
-			keep, _ = r.Roles(ctx, auth.Identity{Username: e.Subject}) // an error keeps nothing: locked, and unlocked at the next allowed connect
+			if keep, err := r.Roles(ctx, auth.Identity{Username: e.Subject, IssuedAt: time.Now()}); err == nil {
+				go s.deprovision(ctx, e.Subject, keep)
+			}
 		}
-		go s.deprovision(ctx, e.Subject, keep)
 	case store.EventSessionKill:
 		if id, err := strconv.ParseUint(e.Subject, 10, 32); err == nil {
 			s.Sessions.Kill(uint32(id), "ended by an administrator")
