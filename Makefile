@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime $(or $(FUZZTIME),30s) ./auth
 	$(GO) test -run '^$$' -fuzz 'FuzzNormalize$$' -fuzztime $(or $(FUZZTIME),30s) ./auth/username
 	$(GO) test -run '^$$' -fuzz FuzzASCIIFastPath -fuzztime $(or $(FUZZTIME),30s) ./auth/username
+	$(GO) test -run '^$$' -fuzz FuzzGuard -fuzztime $(or $(FUZZTIME),30s) ./proxy
 
 mariadb:
 	@scripts/ensure-mariadb.sh

@@ -174,6 +174,15 @@ type Role struct {
 	// expires (default false: a session outlives its token, as a
 	// database session outlives a password change).
 	EndAtTokenExpiry bool `yaml:"end_at_token_expiry"`
+	// AllowDynamicSQL lets PREPARE ... FROM @variable and EXECUTE
+	// IMMEDIATE <expression> through (default false: refused). The proxy
+	// refuses account and privilege statements (SET PASSWORD, GRANT, ...)
+	// wherever it can read them; SQL built at run time it cannot read, so
+	// turn this on only for a role whose backend account cannot change
+	// accounts or privileges anyway.
+	AllowDynamicSQL bool `yaml:"allow_dynamic_sql"`
+	// PerUser tunes plan per_user.
+	PerUser PerUser `yaml:"per_user"`
 	// Pool keeps warm backend connections of a static role, so a new
 	// session skips the backend's login; they are reset
 	// (COM_RESET_CONNECTION) between sessions.
@@ -195,7 +204,23 @@ type Pool struct {
 const (
 	PlanStatic    = "static"
 	PlanEphemeral = "ephemeral"
+	// PlanPerUser gives each person a persistent backend account of their
+	// own (see PerUser).
+	PlanPerUser = "per_user"
 )
+
+// PerUser tunes plan per_user: backend_user creates, for each person, a
+// persistent account named from the identity, with grants or
+// backend_role and a password only portcullis can derive; deprovisioning
+// locks it and ends its connections, and it is dropped later.
+type PerUser struct {
+	// DropAfter is how long a locked account is kept (default 720h), so
+	// a person restored soon keeps their objects and grants.
+	DropAfter time.Duration `yaml:"drop_after"`
+	// PasswordRotation is how often the account's password changes
+	// (default 24h); every node derives the same one.
+	PasswordRotation time.Duration `yaml:"password_rotation"`
+}
 
 // Mapping grants roles to identities of one issuer that carry one of the
 // listed groups (or, with no groups, to every identity of the issuer).

@@ -87,6 +87,8 @@ func (c *Config) ApplyDefaults() {
 		setInt(&r.Pool.MaxIdle, DefaultPoolMaxIdle)
 		setDuration(&r.Pool.MaxLifetime, DefaultPoolMaxLifetime)
 		setDuration(&r.Pool.IdleTimeout, DefaultPoolIdleTimeout)
+		setDuration(&r.PerUser.DropAfter, 720*time.Hour)
+		setDuration(&r.PerUser.PasswordRotation, 24*time.Hour)
 		c.Roles[name] = r
 	}
 	if c.Node == "" {

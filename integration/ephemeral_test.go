@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // backendUsers lists the backend accounts whose names start with prefix.
@@ -158,4 +161,41 @@ func between(s, start, end string) string {
 	_, rest, _ := strings.Cut(s, start)
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// TestEphemeralDropEndsDirectConnections: DROP USER leaves a user's live
+// connections open; when a session ends, its session user's other
+// connections (here one a DBA opened directly after setting a password)
+// are killed with it.
+func TestEphemeralDropEndsDirectConnections(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	db := h.open("uma@example.com/temp", h.mint("uma@example.com", []string{"temp"}, nil))
+	db.SetMaxOpenConns(1)
+	who := queryString(t, db, "SELECT CURRENT_USER()")
+	user := strings.TrimSuffix(who, "@%")
+	pw := randomHex(12)
+	remember(pw)
+	if _, err := root.Exec(fmt.Sprintf("ALTER USER '%s'@'%%' IDENTIFIED BY '%s'", user, pw)); err != nil {
+		t.Fatal(err)
+	}
+	direct := mysql.NewConfig()
+	direct.User, direct.Passwd, direct.Net, direct.Addr = user, pw, "tcp", backendAddr
+	ddb := openConfig(t, direct)
+	ddb.SetMaxOpenConns(1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := ddb.Exec("SELECT SLEEP(30)")
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	db.Close()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the direct connection's query finished normally")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection of the dropped session user is still running 5s after the session ended")
+	}
+	waitNoBackendUsers(t, user, 3*time.Second)
 }

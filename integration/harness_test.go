@@ -59,6 +59,7 @@ type harnessOpts struct {
 	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 	pprof         string // listen.pprof; default off
 	backendYAML   string // more keys of backend: (e.g. "tls: required"); default tls: disabled
+	roles         string // more roles, each a line indented two spaces, appended under roles:
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -133,6 +134,7 @@ roles:
   dba:    {backend_user: nobody_here, backend_password: ""}
   expiring: {backend_user: %s, backend_password: "file:%s.pw", end_at_token_expiry: true}
   temp:   {plan: ephemeral, backend_user: %s, backend_password: "file:%s.pw", grants: ["SELECT ON %s.*"]}
+%s
 mappings:
   - {issuer: corp, groups: [db-readers], roles: [reader]}
   - {issuer: corp, groups: [db-writers], roles: [writer]}
@@ -143,7 +145,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, opt.roles, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,8 @@ func provisionBackend(db *sql.DB) error {
 		fmt.Sprintf("GRANT SELECT, EXECUTE ON %s.* TO '%s'@'%%'", testDB, readerUser),
 		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES, EXECUTE ON %s.* TO '%s'@'%%'", testDB, writerUser),
 		fmt.Sprintf("GRANT CREATE USER ON *.* TO '%s'@'%%'", adminUser),
+		// to end the connections of the session users it drops
+		fmt.Sprintf("GRANT PROCESS, CONNECTION ADMIN ON *.* TO '%s'@'%%'", adminUser),
 		fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, adminUser))
 	for _, s := range stmts {
 		if _, err := db.Exec(s); err != nil {

@@ -58,6 +58,9 @@ type Options struct {
 	// certificate, served at /v1/ca.pem for clients to verify the proxy;
 	// nil: the certificate is configured (tls.cert_file), no CA to give.
 	CACert func() []byte
+	// Warnings lists what a ready node should still have looked at (an
+	// over-privileged role account); shown by /readyz, not failing it.
+	Warnings func() []string
 }
 
 // Server is the portal's HTTP handler.
@@ -131,12 +134,18 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
+	var warnings string
+	if s.opt.Warnings != nil {
+		if list := s.opt.Warnings(); len(list) > 0 {
+			warnings = "warnings:\n  " + strings.Join(list, "\n  ") + "\n"
+		}
+	}
 	if problems := s.opt.Ready(ctx); len(problems) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("not ready:\n  " + strings.Join(problems, "\n  ") + "\n"))
+		w.Write([]byte("not ready:\n  " + strings.Join(problems, "\n  ") + "\n" + warnings))
 		return
 	}
-	w.Write([]byte("ready\n"))
+	w.Write([]byte("ready\n" + warnings))
 }
 
 // countSCIM counts SCIM requests by method and result class.

@@ -22,7 +22,6 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/username"
-	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/rbac"
 )
@@ -30,14 +29,15 @@ import (
 // advertisedCaps are the capabilities the proxy can pass through a raw
 // relay: everything about command and result formats. Compression is not
 // offered (the proxy would have to inflate to read commands), nor are the
-// client-only bits.
+// client-only bits, nor query attributes (they would come before the
+// statement text the guard reads).
 const advertisedCaps = mysql.CLIENT_LONG_PASSWORD | mysql.CLIENT_FOUND_ROWS | mysql.CLIENT_LONG_FLAG |
 	mysql.CLIENT_CONNECT_WITH_DB | mysql.CLIENT_NO_SCHEMA | mysql.CLIENT_ODBC | mysql.CLIENT_LOCAL_FILES |
 	mysql.CLIENT_IGNORE_SPACE | mysql.CLIENT_PROTOCOL_41 | mysql.CLIENT_INTERACTIVE | mysql.CLIENT_IGNORE_SIGPIPE |
 	mysql.CLIENT_TRANSACTIONS | mysql.CLIENT_RESERVED | mysql.CLIENT_SECURE_CONNECTION | mysql.CLIENT_MULTI_STATEMENTS |
 	mysql.CLIENT_MULTI_RESULTS | mysql.CLIENT_PS_MULTI_RESULTS | mysql.CLIENT_PLUGIN_AUTH | mysql.CLIENT_CONNECT_ATTRS |
 	mysql.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | mysql.CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS | mysql.CLIENT_SESSION_TRACK |
-	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_OPTIONAL_RESULTSET_METADATA | mysql.CLIENT_QUERY_ATTRIBUTES
+	mysql.CLIENT_DEPRECATE_EOF | mysql.CLIENT_OPTIONAL_RESULTSET_METADATA
 
 // clientError ends a handshake with an ERR packet to the client.
 type clientError struct {
@@ -139,7 +139,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
 	s.Sessions.remove(sess.ID)
 	if sess.returned {
-		go s.pool.giveBack(sess.poolKey, s.live.Load().Pools[sess.poolKey.User], sess.pooled)
+		go s.pool.giveBack(sess.poolKey, s.poolConfig(s.live.Load(), sess.poolKey), sess.pooled)
 	} else {
 		backend.Close()
 	}
@@ -215,6 +215,40 @@ func (s *Server) record(e audit.Event, log *slog.Logger) {
 	}
 }
 
+// handshake runs the steps from greeting to relay: greet (greeting, TLS,
+// the client's response), authenticate (the token), authorize (identity
+// and role), lease (the plan's backend connection), start the session.
+func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
+	live := s.live.Load()
+	resp, err := s.greet(ctx, c, live, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	name, role, _ := strings.Cut(resp.User, "/")
+	ev.User, ev.RequestedRole = name, role
+	token, err := s.authenticate(ctx, c, resp, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	who, grant, err := s.authorize(ctx, live, name, role, token, ev)
+	if err != nil {
+		s.spendBudget(ctx, clientHost(c), name)
+		return nil, nil, err
+	}
+	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(who.Username) >= max {
+		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
+			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", who.Username, max)}
+	}
+	if err := c.adm.promote(); err != nil { // from the handshake budget to max_connections
+		return nil, nil, err
+	}
+	l, err := s.lease(ctx, leaseRequest{live: live, resp: resp, id: id, who: who, grant: grant, ev: ev})
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.startSession(c, id, who, grant, l)
+}
+
 // greeting is the proxy's greeting for connection id: the backend's
 // version, capabilities and collation, the proxy's own salt and id.
 func (s *Server) greeting(ctx context.Context, id uint32, live *Live) wire.Greeting {
@@ -238,131 +272,74 @@ func (s *Server) greeting(ctx context.Context, id uint32, live *Live) wire.Greet
 	return g
 }
 
-// handshake greets the client, upgrades to TLS, captures the token,
-// authorizes it and logs in to the backend.
-func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *audit.Event) (*Session, net.Conn, error) {
-	live := s.live.Load()
+// greet sends the greeting (mirroring the backend's), upgrades to TLS
+// when the client asks, and reads the client's handshake response.
+func (s *Server) greet(ctx context.Context, c *clientConn, live *Live, id uint32) (wire.HandshakeResponse, error) {
 	g := s.greeting(ctx, id, live)
 	c.seq = 255 // the greeting is packet 0
 	if err := c.write(g.Encode()); err != nil {
-		return nil, nil, err
+		return wire.HandshakeResponse{}, err
 	}
 	limit := s.opt.MaxTokenBytes + 16<<10 // the token plus user name, database and attributes
 	p, err := c.read(limit)
 	if err != nil {
-		return nil, nil, err
+		return wire.HandshakeResponse{}, err
 	}
 	resp, err := wire.ParseHandshakeResponse(p)
 	if err != nil {
-		return nil, nil, err
+		return resp, err
 	}
 	if len(p) == wire.SSLRequestLen && resp.Caps&mysql.CLIENT_SSL != 0 {
 		if live.TLS == nil {
-			return nil, nil, deny("TLS is not enabled on this proxy")
+			return resp, deny("TLS is not enabled on this proxy")
 		}
 		tc := tls.Server(c.Conn, live.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", errClientTLS, err)
+			return resp, fmt.Errorf("%w: %w", errClientTLS, err)
 		}
 		c.Conn = tc
 		if p, err = c.read(limit); err != nil {
-			return nil, nil, err
+			return resp, err
 		}
 		if resp, err = wire.ParseHandshakeResponse(p); err != nil {
-			return nil, nil, err
+			return resp, err
 		}
 	}
-	name, role, _ := strings.Cut(resp.User, "/")
-	ev.User, ev.RequestedRole = name, role
+	return resp, nil
+}
+
+// authenticate checks the leg and the failed-login budgets, and captures
+// the token the client sends as its password.
+func (s *Server) authenticate(ctx context.Context, c *clientConn, resp wire.HandshakeResponse, name string) (string, error) {
 	if _, isTLS := c.Conn.(*tls.Conn); !isTLS && !s.opt.InsecureNoTLS {
-		return nil, nil, deny("TLS is required to pass a token: connect with TLS (mariadb/mysql: --ssl; Go driver: tls=true or tls=skip-verify; JDBC: sslMode=REQUIRED)")
+		return "", deny("TLS is required to pass a token: connect with TLS (mariadb/mysql: --ssl; Go driver: tls=true or tls=skip-verify; JDBC: sslMode=REQUIRED)")
 	}
 	if name == "" {
-		return nil, nil, deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
+		return "", deny("empty user name: connect as your identity (for example alice@example.com) or identity/role")
 	}
 	if err := s.checkBudget(ctx, clientHost(c), name); err != nil {
-		return nil, nil, err
+		return "", err
 	}
-	token, err := s.captureToken(c, resp)
-	if err != nil {
-		return nil, nil, err
-	}
-	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
-	if err != nil {
-		s.spendBudget(ctx, clientHost(c), name)
-		return nil, nil, err
-	}
-	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
-		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
-			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", id2.Username, max)}
-	}
-	if err := c.adm.promote(); err != nil { // from the handshake budget to max_connections
-		return nil, nil, err
-	}
-	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
-	poolCfg, poolable := live.Pools[grant.BackendUser]
-	poolable = poolable && poolCfg.MaxIdle > 0 && grant.Plan != config.PlanEphemeral
-	key := poolKey{User: user, Charset: resp.Charset}
-	if poolable {
-		br := backendResponse(resp, s.backendGreeting(ctx), user)
-		key.Caps, key.ExtCaps = br.Caps, br.ExtCaps
-		pc, ok, err := s.pool.get(key, poolCfg, resp.DB)
-		if pc != nil {
-			s.pool.fill(ctx, key, poolCfg, s.log.Warn)
-			return s.startSession(c, id, id2, grant, user, pc.backendConn, ok, pc, key, release)
-		}
-		if errors.Is(err, errDBRefused) { // the backend's ERR for the database
-			code, msg := wire.ParseErrPacket(ok)
-			return nil, nil, &BackendError{Code: code, Message: "backend: " + msg}
-		}
-		// Pooled connections outlive the session: only the proxy's own
-		// attribute, not this identity's.
-		resp.Attrs = wire.AppendAttr(resp.Attrs, "_proxy", "portcullis")
-	} else {
-		resp.Attrs = wire.AppendAttr(wire.AppendAttr(wire.AppendAttr(resp.Attrs, "_proxy", "portcullis"), "portcullis_identity", id2.Username), "portcullis_session", fmt.Sprint(id))
-	}
-	if grant.Plan == config.PlanEphemeral {
-		if s.opt.SessionUsers == nil {
-			return nil, nil, deny("role %s uses per-session users, which this proxy is not set up for", grant.Role)
-		}
-		if user, password, release, err = s.opt.SessionUsers.Acquire(ctx, id2.Username, id, grant); err != nil {
-			return nil, nil, err
-		}
-		ev.BackendUser = user
-	}
-	dialStart := time.Now()
-	bc, err := s.dialBackend(ctx, resp, user, password)
-	metrics.Since(metrics.BackendDialSeconds, dialStart)
-	if err != nil {
-		release()
-		return nil, nil, err
-	}
-	var pc *pooled
-	if poolable {
-		pc = &pooled{backendConn: bc, created: time.Now(), db: resp.DB}
-		s.pool.remember(key, recipe{resp: resp, user: user, password: password})
-		s.pool.fill(ctx, key, poolCfg, s.log.Warn)
-	}
-	return s.startSession(c, id, id2, grant, user, bc, bc.ok, pc, key, release)
+	return s.captureToken(c, resp)
 }
 
 // startSession answers the client with the backend's OK and makes the
-// session; pc is set when the backend connection may return to the pool.
-func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant rbac.Grant, user string, bc *backendConn, ok []byte, pc *pooled, key poolKey, release func()) (*Session, net.Conn, error) {
-	if err := c.write(ok); err != nil {
-		bc.Close()
-		release()
+// session.
+func (s *Server) startSession(c *clientConn, id uint32, who auth.Identity, grant rbac.Grant, l *lease) (*Session, net.Conn, error) {
+	if err := c.write(l.ok); err != nil {
+		l.conn.Close()
+		l.release()
 		return nil, nil, err
 	}
 	sess := &Session{
-		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: user,
-		BackendThreadID: bc.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(), LoginID: who.LoginID,
-		who: who, release: release, pooled: pc, poolKey: key,
+		ID: id, Identity: who.Username, Issuer: who.Issuer, Role: grant.Role, BackendUser: l.user,
+		BackendThreadID: l.conn.greeting.ConnID, ClientAddr: c.RemoteAddr().String(), Started: time.Now(), LoginID: who.LoginID,
+		who: who, release: l.release, pooled: l.pooled, poolKey: l.key, allowDynamicSQL: grant.AllowDynamicSQL,
 	}
 	if grant.EndAtExpiry {
 		sess.endAt = who.ExpiresAt
 	}
-	return sess, bc.Conn, nil
+	return sess, l.conn.Conn, nil
 }
 
 // captureToken gets the password the client means to send, whatever auth

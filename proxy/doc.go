@@ -35,12 +35,22 @@
 //	  | <---- the backend's OK ------- |                             |
 //	  | <========== raw relay, both ways, until either side ends ==> |
 //
+// The handshake reads greet -> authenticate -> authorize -> lease -> start
+// session; the lease (lease.go) is the backend side, one way per plan:
+// static (the role's account, pooled), per_user (the person's own
+// account, created on first use, pooled per person) and ephemeral (a user
+// for the session, never pooled).
+//
 // Every failure before the relay leaves through serveConn's refuse, which
 // writes one ERR packet (1045 for auth, 1429 for an unreachable backend,
 // the backend's own code when it refuses) and one audit line. The relay's
 // client-to-backend copier tracks packet boundaries only to refuse
-// COM_CHANGE_USER and to translate `KILL [QUERY] <proxy id>` to the
-// backend thread; the backend-to-client direction is a plain copy.
+// COM_CHANGE_USER, to pass COM_QUERY and COM_STMT_PREPARE through the
+// statement guard (guard.go: account and privilege statements, dynamic
+// SQL) and to let KILL and COM_PROCESS_KILL reach only the caller's own
+// sessions; the backend-to-client direction is a plain copy. A pooled
+// backend connection goes back only when its reset proves it idle and
+// clean (pool.go).
 //
 // Floods and limits: a connection holds a slot of the handshake budget
 // (Options.MaxHandshakes, and MaxHandshakesPerAddress per IPv4 address or

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/store"
@@ -74,8 +75,20 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		if n := s.Sessions.KillIdentity(e.Subject, reason); n > 0 {
 			s.log.Info("ended sessions", "user", e.Subject, "sessions", n, "reason", reason)
 		}
+		go s.deprovision(ctx, e.Subject, nil) // database round trips: off the event loop
 	case store.EventUserRolesChanged:
 		s.recheck(ctx, e.Subject)
+		// The roles the directory gives the user now (a token issued now:
+		// this asks about the user, not about a token). When that cannot
+		// be read, nothing is locked: live sessions were rechecked above,
+		// and a deactivation has its own event.
+		if r, ok := s.live.Load().Roles.(interface {
+			Roles(ctx context.Context, id auth.Identity) ([]string, error)
+		}); ok {
+			if keep, err := r.Roles(ctx, auth.Identity{Username: e.Subject, IssuedAt: time.Now()}); err == nil {
+				go s.deprovision(ctx, e.Subject, keep)
+			}
+		}
 	case store.EventLoginEnded:
 		s.loginEnded(e)
 	case store.EventSessionKill:
@@ -84,6 +97,19 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 		}
 		json.Unmarshal(e.Data, &d)
 		s.killEvent(e, d.Instance)
+	}
+}
+
+// deprovision locks identity's per-person backend accounts of the
+// per_user roles not in keep, ends their connections (direct ones too)
+// and closes their pooled ones.
+func (s *Server) deprovision(ctx context.Context, identity string, keep []string) {
+	if s.opt.PersonalAccounts == nil {
+		return
+	}
+	for _, user := range s.opt.PersonalAccounts.DeprovisionPersonal(ctx, identity, keep) {
+		s.pool.closeUser(user)
+		s.log.Info("locked a personal backend account", "user", identity, "backend_user", user)
 	}
 }
 

@@ -2,9 +2,13 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +34,7 @@ type poolKey struct {
 	Caps    uint32
 	ExtCaps uint32
 	Charset byte
+	config  string // the Live.Pools key that sizes it, when not User (per_user)
 }
 
 type pooled struct {
@@ -50,16 +55,16 @@ type recipe struct {
 // pool keeps idle, authenticated backend connections so a new session
 // skips the backend's handshake.
 //
-// A connection goes back only after a clean COM_QUIT (the backend is
-// then idle). It is reset off the client's path, as it goes back:
-// COM_RESET_CONNECTION clears variables, temporary tables, prepared
-// statements and an open transaction, and a SELECT DATABASE() in the same
-// write learns the default database, which the reset keeps. A client is
-// then only given a connection with its own database (or one switched to
-// it with COM_INIT_DB), so no session state passes between sessions or
+// A connection goes back only after a COM_QUIT, and only when the reset
+// proves it idle and clean (see reset); otherwise it is closed. The reset
+// runs off the client's path, as the connection goes back, and learns the
+// default database, which it keeps. A client is then only given a
+// connection with its own database (or one switched to it with
+// COM_INIT_DB), so no session state passes between sessions or
 // identities, and taking a connection costs no backend round trip.
 type pool struct {
 	dial func(ctx context.Context, r recipe) (*backendConn, error)
+	log  *slog.Logger // nil: silent
 
 	mu        sync.Mutex
 	idle      map[poolKey][]*pooled
@@ -151,6 +156,9 @@ func (p *pool) giveBack(key poolKey, cfg PoolConfig, c *pooled) {
 	p.returning[key]--
 	p.mu.Unlock()
 	if err != nil {
+		if p.log != nil {
+			p.log.Debug("pool: closed a backend connection instead of keeping it", "backend_user", key.User, "thread", c.greeting.ConnID, "reason", err)
+		}
 		c.Close()
 		return
 	}
@@ -225,12 +233,12 @@ func (p *pool) fill(ctx context.Context, key poolKey, cfg PoolConfig, log func(m
 
 // sweep closes connections idle or alive too long and returns the keys
 // that may need filling.
-func (p *pool) sweep(cfgOf func(user string) PoolConfig) []poolKey {
+func (p *pool) sweep(cfgOf func(key poolKey) PoolConfig) []poolKey {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var keys []poolKey
 	for key, list := range p.idle {
-		cfg := cfgOf(key.User)
+		cfg := cfgOf(key)
 		kept := list[:0]
 		for _, c := range list {
 			if expired(c, cfg) || cfg.MaxIdle <= 0 {
@@ -246,6 +254,28 @@ func (p *pool) sweep(cfgOf func(user string) PoolConfig) []poolKey {
 		keys = append(keys, key)
 	}
 	return keys
+}
+
+// closeUser closes every idle connection of a backend account and forgets
+// how to open more (a person's account, locked at deprovisioning).
+func (p *pool) closeUser(user string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for key, list := range p.idle {
+		if key.User != user {
+			continue
+		}
+		for _, c := range list {
+			c.Close()
+		}
+		metrics.PoolIdle.WithLabelValues(key.User).Sub(float64(len(list)))
+		delete(p.idle, key)
+	}
+	for key := range p.recipes {
+		if key.User == user {
+			delete(p.recipes, key)
+		}
+	}
 }
 
 func (p *pool) closeAll() {
@@ -270,42 +300,100 @@ func expired(c *pooled, cfg PoolConfig) bool {
 // errDBRefused: the backend refused COM_INIT_DB; its ERR goes to the client.
 var errDBRefused = errors.New("database refused")
 
-// selectDatabase is the COM_QUERY sent with every reset.
-var selectDatabase = append([]byte{mysql.COM_QUERY}, "SELECT DATABASE()"...)
+// What MariaDB's COM_RESET_CONNECTION clears (checked against 10.11 by
+// the integration tests): user and session variables, temporary tables,
+// prepared statements, an open transaction (rolled back), table locks
+// (LOCK TABLES), HANDLERs, LAST_INSERT_ID, the character set (back to
+// the one of the login). What it leaves, and what the reset does about it:
+//   - the active role (SET ROLE): SET ROLE NONE, then the account's
+//     default role again if it has one, as a fresh login would;
+//   - user-level locks (GET_LOCK): RELEASE_ALL_LOCKS();
+//   - a prepared XA transaction (and the connection stays in its XA
+//     state): @@in_transaction stays 1, so the connection is closed,
+//     which leaves the transaction to XA RECOVER as MariaDB does for
+//     any closed connection;
+//   - the default database: kept, read with DATABASE(), and a client
+//     only gets a connection on its own database (or switched to it).
+//
+// The last statement of the reset carries a random marker that must come
+// back, intact, as the answer right after the reset's own OKs. Answers
+// the previous client left pending (it may pipeline queries and COM_QUIT
+// in one write) arrive before the reset's and shift them, so a
+// connection with anything outstanding (results, errors, a query still
+// running, a LOAD DATA LOCAL waiting for its file) fails the check and is
+// closed instead of pooled.
 
-// reset clears the session state and learns the default database. Both
-// commands go in one write: one round trip.
+// reset clears the session state and proves the connection is idle and
+// clean, learning its default database. The commands go in one write:
+// one round trip (two for an account with a default role).
 func (c *pooled) reset() error {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(resetTimeout))
 	defer c.SetDeadline(time.Time{})
-	batch := make([]byte, 0, 5+4+len(selectDatabase))
-	batch = append(batch, 1, 0, 0, 0, mysql.COM_RESET_CONNECTION)
-	batch = append(batch, byte(len(selectDatabase)), 0, 0, 0)
-	batch = append(batch, selectDatabase...)
+	m := make([]byte, 16)
+	rand.Read(m)
+	marker := hex.EncodeToString(m)
+	check := "SELECT '" + marker + "', DATABASE(), @@in_transaction, RELEASE_ALL_LOCKS(), CURRENT_ROLE()," +
+		" (SELECT ROLE_NAME FROM information_schema.APPLICABLE_ROLES WHERE IS_DEFAULT = 'YES' LIMIT 1)"
+	var batch []byte
+	for _, cmd := range [][]byte{{mysql.COM_RESET_CONNECTION}, append([]byte{mysql.COM_QUERY}, "SET ROLE NONE"...), append([]byte{mysql.COM_QUERY}, check...)} {
+		batch = append(batch, byte(len(cmd)), byte(len(cmd)>>8), byte(len(cmd)>>16), 0)
+		batch = append(batch, cmd...)
+	}
 	if _, err := c.Write(batch); err != nil {
 		return err
 	}
-	ok, _, err := wire.ReadPacket(c.Conn, 64<<10)
+	var ok []byte
+	for _, what := range []string{"COM_RESET_CONNECTION", "SET ROLE NONE"} {
+		p, seq, err := wire.ReadPacket(c.Conn, 64<<10)
+		if err != nil {
+			return fmt.Errorf("read the answer to %s: %w", what, err)
+		}
+		if len(p) == 0 || p[0] != mysql.OK_HEADER || seq != 1 {
+			return fmt.Errorf("unexpected answer to %s: the connection had something outstanding", what)
+		}
+		if ok == nil {
+			ok = p
+		}
+	}
+	v, err := readRow(c.Conn, 6)
 	if err != nil {
-		return err
+		return fmt.Errorf("read the reset check: %w", err)
 	}
-	if len(ok) == 0 || ok[0] != mysql.OK_HEADER {
-		return errors.New("unexpected answer to COM_RESET_CONNECTION")
+	switch {
+	case string(v[0]) != marker:
+		return errors.New("the reset check came back without its marker: the connection had something outstanding")
+	case string(v[2]) != "0":
+		return errors.New("still in a transaction after the reset (a prepared XA transaction?)")
+	case v[4] != nil:
+		return errors.New("a role is still active after SET ROLE NONE")
 	}
-	db, err := readDatabase(c.Conn)
-	if err != nil {
-		return fmt.Errorf("read SELECT DATABASE(): %w", err)
+	if def := v[5]; def != nil {
+		q := "SET ROLE `" + strings.ReplaceAll(string(def), "`", "``") + "`"
+		if err := wire.WritePacket(c.Conn, 0, append([]byte{mysql.COM_QUERY}, q...)); err != nil {
+			return err
+		}
+		p, _, err := wire.ReadPacket(c.Conn, 64<<10)
+		if err != nil {
+			return err
+		}
+		if len(p) == 0 || p[0] != mysql.OK_HEADER {
+			return errors.New("could not restore the account's default role")
+		}
 	}
-	c.ok, c.db = ok, db // a client reusing c on db gets the reset's OK
+	c.ok, c.db = ok, string(v[1]) // a client reusing c on db gets the reset's OK
 	return nil
 }
 
-// readDatabase reads the one-row, one-column result of SELECT DATABASE():
-// a column count, one column definition, an EOF unless the client chose
+// resetTimeout bounds a reset: a connection still busy with the previous
+// client's query is closed rather than waited for.
+const resetTimeout = 3 * time.Second
+
+// readRow reads a one-row result of n columns: a column count, the
+// column definitions, an EOF unless the client chose
 // CLIENT_DEPRECATE_EOF, the row, and a final EOF or OK (header 0xfe
 // either way). A row cannot start with 0xfe here (that would announce a
 // value of 2^24 bytes or more), which tells the optional EOF from the row.
-func readDatabase(r net.Conn) (string, error) {
+func readRow(r net.Conn, n int) ([][]byte, error) {
 	next := func() ([]byte, error) {
 		p, _, err := wire.ReadPacket(r, 64<<10)
 		if err == nil && (len(p) == 0 || p[0] == mysql.ERR_HEADER) {
@@ -315,30 +403,35 @@ func readDatabase(r net.Conn) (string, error) {
 	}
 	count, err := next()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if count[0] != 1 {
-		return "", errors.New("not a one-column result")
+	if int(count[0]) != n {
+		return nil, fmt.Errorf("not a %d-column result", n)
 	}
-	if _, err := next(); err != nil { // the column definition
-		return "", err
+	defs := n
+	if len(count) == 2 && count[1] == 0 { // CLIENT_OPTIONAL_RESULTSET_METADATA: none follow
+		defs = 0
+	}
+	for range defs { // the column definitions
+		if _, err := next(); err != nil {
+			return nil, err
+		}
 	}
 	row, err := next()
 	if err == nil && row[0] == mysql.EOF_HEADER {
 		row, err = next()
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	end, err := next()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if end[0] != mysql.EOF_HEADER {
-		return "", errors.New("more than one row")
+		return nil, errors.New("more than one row")
 	}
-	v, _, err := wire.FirstColumn(row)
-	return string(v), err
+	return wire.Columns(row, n)
 }
 
 // useDB switches c to db with COM_INIT_DB, returning the OK packet to

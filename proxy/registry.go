@@ -26,17 +26,18 @@ type Session struct {
 	// (its sid claim); "" for tokens without one.
 	LoginID string `json:"login_id,omitempty"`
 
-	who        auth.Identity // what the token said, to re-check the role later
-	release    func()        // ends what the session acquired (a per-session backend user)
-	endAt      time.Time     // when set, the session ends then (its token's expiry)
-	pooled     *pooled       // the backend connection, when it may return to the pool
-	poolKey    poolKey
-	returned   bool // the relay ended with the backend connection back in the pool
-	once       sync.Once
-	killReason string
-	killedBy   atomic.Pointer[string] // set when a KILL CONNECTION for this session went to the backend
-	client     net.Conn
-	backend    net.Conn
+	who             auth.Identity // what the token said, to re-check the role later
+	allowDynamicSQL bool          // the role lets PREPARE/EXECUTE IMMEDIATE take SQL from variables
+	release         func()        // ends what the session acquired (a per-session backend user)
+	endAt           time.Time     // when set, the session ends then (its token's expiry)
+	pooled          *pooled       // the backend connection, when it may return to the pool
+	poolKey         poolKey
+	returned        bool // the relay ended with the backend connection back in the pool
+	once            sync.Once
+	killReason      string
+	killedBy        atomic.Pointer[string] // set when a KILL CONNECTION for this session went to the backend
+	client          net.Conn
+	backend         net.Conn
 }
 
 // kill closes both legs once; the relay then ends with reason. A kill
@@ -123,6 +124,18 @@ func (r *Registry) get(id uint32) *Session {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sessions[id]
+}
+
+// byBackendThread returns the live session on backend thread id, or nil.
+func (r *Registry) byBackendThread(id uint32) *Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.sessions {
+		if s.BackendThreadID == id {
+			return s
+		}
+	}
+	return nil
 }
 
 // List returns a snapshot of the live sessions, oldest first.

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -10,8 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,18 +231,18 @@ func copyToClient(client, backend net.Conn, from io.Reader) (int64, error) {
 	}
 }
 
-// commandPeekLimit bounds the command packets the proxy looks into; KILL
-// and COM_CHANGE_USER are far smaller, and anything larger is forwarded
-// as it streams.
+// commandPeekLimit bounds the command packets the proxy looks into in its
+// read buffer; a larger query or prepare is read whole (guardLarge), and
+// any other larger command is forwarded as it streams.
 const commandPeekLimit = 4 << 10
 
 // copyClientToBackend forwards client packets, tracking packet boundaries
 // only to find the commands the proxy must handle itself:
 //   - COM_CHANGE_USER is refused: it would switch identity without a token;
-//   - KILL [QUERY|CONNECTION] n, where n is a proxy connection id (what
-//     the client saw in the greeting, and what the mariadb CLI sends on
-//     Ctrl-C), is translated to the backend thread of that session, and
-//     only for sessions of the same identity.
+//   - COM_QUERY and COM_STMT_PREPARE pass the statement guard (guard.go),
+//     which refuses account statements and finds KILL;
+//   - KILL and COM_PROCESS_KILL reach only the caller's own sessions
+//     (ownKill).
 func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, lastBackend *atomic.Int64) (int64, error) {
 	cr := &clientReader{conn: client}
 	defer cr.release()
@@ -278,6 +275,16 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 		// wrap-around of a long LOAD DATA LOCAL stream (previous seq 255).
 		isCommand := seq == 0 && lastSeq != 255
 		lastSeq = seq
+		if isCommand && size > commandPeekLimit {
+			if head, err := br.Peek(5); err == nil && (head[4] == mysql.COM_QUERY || head[4] == mysql.COM_STMT_PREPARE) {
+				n, err := s.guardLarge(sess, br, client, backend, size)
+				total += n
+				if err != nil {
+					return total, err
+				}
+				continue
+			}
+		}
 		if isCommand && size > 0 && size <= commandPeekLimit {
 			pkt, err := br.Peek(4 + size)
 			if err != nil {
@@ -325,10 +332,6 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 	}
 }
 
-// killPattern matches the KILL statements of MySQL and MariaDB that name a
-// thread id.
-var killPattern = regexp.MustCompile(`(?is)^\s*KILL\s+((?:HARD\s+|SOFT\s+)?)(QUERY\s+|CONNECTION\s+)?(\d+)\s*;?\s*$`)
-
 // intercept decides about one command packet. handled=false forwards it
 // unchanged; otherwise the proxy either forwards a rewritten packet or
 // answers the client with reply.
@@ -336,38 +339,111 @@ func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, ha
 	switch cmd[0] {
 	case mysql.COM_CHANGE_USER:
 		return wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: COM_CHANGE_USER is not supported: open a new connection with the other identity's token"), nil, true
-	case mysql.COM_QUERY:
-		q := cmd[1:]
-		if !startsWithKill(q) {
-			return nil, nil, false
+	case mysql.COM_QUERY, mysql.COM_STMT_PREPARE:
+		v := checkStatement(cmd[1:], guardPolicy{allowDynamicSQL: sess.allowDynamicSQL, prepared: cmd[0] == mysql.COM_STMT_PREPARE})
+		switch {
+		case v.code != 0:
+			s.log.Info("statement refused", "conn_id", sess.ID, "user", sess.Identity, "role", sess.Role, "code", v.code, "reason", v.msg)
+			return wire.ErrPacket(v.code, "portcullis: "+v.msg), nil, true
+		case v.kill != nil:
+			return s.ownKill(sess, v.kill)
 		}
-		m := killPattern.FindSubmatch(q)
-		if m == nil {
-			return nil, nil, false
+	case mysql.COM_PROCESS_KILL:
+		if len(cmd) < 5 {
+			return nil, nil, false // malformed: the backend says so
 		}
-		n, err := strconv.ParseUint(string(m[3]), 10, 32)
-		if err != nil || n < connIDBase {
-			return nil, nil, false // a backend thread id: the backend decides
-		}
-		target := s.Sessions.get(uint32(n))
-		if target == nil {
-			return wire.ErrPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", n)), nil, true
-		}
-		if !username.Equal(target.Identity, sess.Identity) {
-			return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
-		}
-		if !strings.EqualFold(strings.TrimSpace(string(m[2])), "QUERY") {
-			note := fmt.Sprintf("KILL %d from another session of %s", n, sess.Identity)
-			target.killedBy.Store(&note)
-		}
-		rewritten := fmt.Sprintf("KILL %s%s%d", strings.ToUpper(string(m[1])), strings.ToUpper(string(m[2])), target.BackendThreadID)
-		return nil, append([]byte{mysql.COM_QUERY}, rewritten...), true
+		id := uint64(cmd[1]) | uint64(cmd[2])<<8 | uint64(cmd[3])<<16 | uint64(cmd[4])<<24
+		return s.ownKill(sess, &killStatement{modifiers: "CONNECTION ", id: id})
 	}
 	return nil, nil, false
 }
 
-// startsWithKill is the cheap test that keeps the regexp off every query.
-func startsWithKill(q []byte) bool {
-	q = bytes.TrimLeft(q[:min(len(q), 64)], " \t\r\n")
-	return len(q) >= 4 && bytes.EqualFold(q[:4], []byte("KILL"))
+// ownKill lets a KILL through only for the caller's own sessions, named
+// by proxy id (what the client saw in the greeting, and what the mariadb
+// CLI sends on Ctrl-C) or by backend thread id (what CONNECTION_ID()
+// shows); either is sent to the backend as the session's backend thread.
+// Any other thread (another identity's session, a pooled or direct
+// connection of the same account) gets 1095.
+func (s *Server) ownKill(sess *Session, k *killStatement) (reply, forward []byte, handled bool) {
+	var target *Session
+	if k.id >= connIDBase && k.id <= 1<<32-1 {
+		if target = s.Sessions.get(uint32(k.id)); target == nil {
+			return wire.ErrPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", k.id)), nil, true
+		}
+	} else if k.id < connIDBase {
+		target = s.Sessions.byBackendThread(uint32(k.id))
+	}
+	if target == nil || !username.Equal(target.Identity, sess.Identity) {
+		s.log.Info("KILL refused", "conn_id", sess.ID, "user", sess.Identity, "thread", k.id)
+		return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("portcullis: thread %d is not one of your sessions (You are not owner of thread %d)", k.id, k.id)), nil, true
+	}
+	if !strings.Contains(strings.ToUpper(k.modifiers), "QUERY") {
+		// The backend closes a killed idle thread without a word: the
+		// session tells its client who ended it.
+		note := fmt.Sprintf("KILL %d from another session of %s", k.id, sess.Identity)
+		target.killedBy.Store(&note)
+	}
+	rewritten := fmt.Sprintf("KILL %s%d", k.modifiers, target.BackendThreadID)
+	return nil, append([]byte{mysql.COM_QUERY}, rewritten...), true
+}
+
+// maxGuardedCommand bounds a query or prepare larger than
+// commandPeekLimit, which the relay reads whole to guard it.
+const maxGuardedCommand = 64 << 20
+
+// guardLarge reads a COM_QUERY or COM_STMT_PREPARE of size bytes or more
+// (more packets follow a full one) whole, guards it and forwards it
+// packet by packet as it came, or answers the client.
+func (s *Server) guardLarge(sess *Session, br *bufio.Reader, client, backend net.Conn, size int) (int64, error) {
+	var cmd []byte
+	seq := byte(0)
+	for {
+		hdr := make([]byte, 4)
+		if _, err := io.ReadFull(br, hdr); err != nil {
+			return 0, err
+		}
+		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+		seq = hdr[3]
+		if len(cmd)+n > maxGuardedCommand {
+			// Read what the client still sends, then refuse.
+			for more := true; more; {
+				if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+					return 0, err
+				}
+				if more = n == 1<<24-1; more {
+					if _, err := io.ReadFull(br, hdr); err != nil {
+						return 0, err
+					}
+					n, seq = int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16, hdr[3]
+				}
+			}
+			return 0, wire.WritePacket(client, seq+1, wire.ErrPacket(mysql.ER_NET_PACKET_TOO_LARGE,
+				fmt.Sprintf("portcullis: a query over %d MiB cannot be checked, so it is not sent: split it", maxGuardedCommand>>20)))
+		}
+		cmd = append(cmd, make([]byte, n)...)
+		if _, err := io.ReadFull(br, cmd[len(cmd)-n:]); err != nil {
+			return 0, err
+		}
+		if n < 1<<24-1 {
+			break
+		}
+	}
+	reply, forward, handled := s.intercept(sess, cmd)
+	if handled && forward == nil {
+		return 0, wire.WritePacket(client, seq+1, reply)
+	}
+	if handled {
+		cmd = forward
+	}
+	var total int64
+	for seq, off := byte(0), 0; ; seq++ {
+		n := min(len(cmd)-off, 1<<24-1)
+		if err := wire.WritePacket(backend, seq, cmd[off:off+n]); err != nil {
+			return total, err
+		}
+		total += int64(4 + n)
+		if off += n; n < 1<<24-1 {
+			return total, nil
+		}
+	}
 }

@@ -10,33 +10,6 @@ import (
 	"time"
 )
 
-func TestKillPattern(t *testing.T) {
-	tests := []struct {
-		name, q string
-		match   bool
-		id      string
-	}{
-		{"plain", "KILL 1073741825", true, "1073741825"},
-		{"query", "kill query 1073741825", true, "1073741825"},
-		{"connection with semicolon", "  KILL CONNECTION 42 ;", true, "42"},
-		{"mariadb hard", "KILL HARD QUERY 7", true, "7"},
-		{"by user is not a thread id", "KILL USER bob", false, ""},
-		{"select", "SELECT 1", false, ""},
-		{"two statements", "KILL 5; DROP TABLE x", false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := killPattern.FindStringSubmatch(tt.q)
-			if (m != nil) != tt.match || (m != nil && m[3] != tt.id) {
-				t.Fatalf("match %v (%q), want %v %q", m != nil, m, tt.match, tt.id)
-			}
-			if tt.match && !startsWithKill([]byte(tt.q)) {
-				t.Fatal("startsWithKill missed it")
-			}
-		})
-	}
-}
-
 // TestCopiersMoveEveryByte: both copiers, which take buffers only while
 // bytes flow, pass exactly what they get: a stream with writes of every
 // size (1 byte to 100 KiB, around the 1 KiB and 16 KiB buffers) through
@@ -89,8 +62,9 @@ func TestCopiersMoveEveryByte(t *testing.T) {
 			return append([]byte{byte(len(payload)), byte(len(payload) >> 8), byte(len(payload) >> 16), 0}, payload...)
 		}
 		var want []byte
-		big := make([]byte, 100<<10)
-		rand.Read(big)
+		// A 100 KiB query is read whole by the guard and forwarded as it came.
+		big := append([]byte("SELECT '"), bytes.Repeat([]byte("abc;def "), 100<<10/8)...)
+		big = append(big, '\'')
 		bursts := [][][]byte{
 			{append([]byte{0x03}, "SELECT 1"...), append([]byte{0x03}, "SELECT 2"...)}, // pipelined
 			{append([]byte{0x03}, big...)},

@@ -43,10 +43,24 @@ type SessionUsers interface {
 	Acquire(ctx context.Context, identity string, sessionID uint32, g rbac.Grant) (user, password string, release func(), err error)
 }
 
+// PersonalAccounts serves roles with plan per_user: one persistent
+// backend account per person; *rbac.Provisioner implements it.
+type PersonalAccounts interface {
+	// PersonalCredentials names identity's account in role g and its
+	// current password.
+	PersonalCredentials(identity string, g rbac.Grant) (user, password string, err error)
+	// EnsurePersonal creates the account or brings it up to date.
+	EnsurePersonal(ctx context.Context, identity string, g rbac.Grant) error
+	// DeprovisionPersonal locks identity's accounts of the per_user roles
+	// not in keep and ends their connections; it returns the accounts.
+	DeprovisionPersonal(ctx context.Context, identity string, keep []string) []string
+}
+
 var (
-	_ TokenVerifier = (*auth.Verifier)(nil)
-	_ RoleResolver  = (*rbac.Resolver)(nil)
-	_ SessionUsers  = (*rbac.Provisioner)(nil)
+	_ TokenVerifier    = (*auth.Verifier)(nil)
+	_ RoleResolver     = (*rbac.Resolver)(nil)
+	_ SessionUsers     = (*rbac.Provisioner)(nil)
+	_ PersonalAccounts = (*rbac.Provisioner)(nil)
 )
 
 // Options configure a Server. Zero durations and sizes take the defaults
@@ -56,6 +70,8 @@ type Options struct {
 	Roles    RoleResolver
 	// SessionUsers serves roles with plan ephemeral; nil refuses them.
 	SessionUsers SessionUsers
+	// PersonalAccounts serves roles with plan per_user; nil refuses them.
+	PersonalAccounts PersonalAccounts
 	// Pools: see Live.
 	Pools map[string]PoolConfig
 	Audit *audit.Logger
@@ -179,6 +195,7 @@ func New(opt Options) (*Server, error) {
 	srv.pool = newPool(func(ctx context.Context, r recipe) (*backendConn, error) {
 		return srv.dialBackend(ctx, r.resp, r.user, r.password)
 	})
+	srv.pool.log = opt.Log
 	srv.live.Store(&Live{Verifier: opt.Verifier, Roles: opt.Roles, TLS: opt.TLS, Pools: opt.Pools})
 	return srv, nil
 }
@@ -191,9 +208,14 @@ type Live struct {
 	Roles    RoleResolver
 	TLS      *tls.Config // nil only with InsecureNoTLS
 	// Pools sizes the warm backend connections per backend account of a
-	// static role; an account not listed is not pooled.
+	// static role, and per person for a per_user role (under
+	// PerUserPoolKey(role)); an account not listed is not pooled.
 	Pools map[string]PoolConfig
 }
+
+// PerUserPoolKey is the key of Live.Pools that sizes each person's pool
+// of a per_user role.
+func PerUserPoolKey(role string) string { return "per_user:" + role }
 
 // Live returns what connections start with now.
 func (s *Server) Live() Live { return *s.live.Load() }
@@ -306,8 +328,14 @@ func (s *Server) sweepPool(ctx context.Context) {
 			return
 		case <-t.C:
 			pools := s.live.Load().Pools
-			for _, key := range s.pool.sweep(func(user string) PoolConfig { return pools[user] }) {
-				s.pool.fill(ctx, key, pools[key.User], s.log.Warn)
+			cfgOf := func(key poolKey) PoolConfig {
+				if cfg, ok := pools[key.User]; ok {
+					return cfg
+				}
+				return pools[key.config] // a person's pool of a per_user role
+			}
+			for _, key := range s.pool.sweep(cfgOf) {
+				s.pool.fill(ctx, key, cfgOf(key), s.log.Warn)
 			}
 		}
 	}

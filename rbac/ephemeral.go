@@ -34,7 +34,7 @@ type EphemeralRecords interface {
 const maxUserName = 32
 
 // Provisioner creates a backend user per session for roles with plan
-// ephemeral, so the backend's process list and audit show the person,
+// ephemeral, and one per person for plan per_user (peruser.go), so the backend's process list and audit show the person,
 // and drops it when the session ends. Ephemeral sessions bypass any
 // connection pool: each has its own user.
 type Provisioner struct {
@@ -47,6 +47,7 @@ type Provisioner struct {
 
 	mu     sync.Mutex
 	admins map[string]*sql.DB // by role: the role's backend_user, which creates users
+	kek    []byte             // what per_user passwords derive from (UsePasswordKey)
 }
 
 // NewProvisioner prepares per-session users for cfg's ephemeral roles.
@@ -133,6 +134,9 @@ func (p *Provisioner) drop(user string, roles ...string) {
 		if err != nil {
 			continue
 		}
+		// DROP USER leaves the user's connections open, including any
+		// opened directly with its password: end them first.
+		p.killThreads(ctx, db, user)
 		if _, err := db.ExecContext(ctx, "DROP USER IF EXISTS '"+user+"'@'%'"); err == nil {
 			dropped = true
 			break
@@ -148,7 +152,9 @@ func (p *Provisioner) drop(user string, roles ...string) {
 }
 
 // Sweep drops the session users this node recorded and still has: left
-// over by a crash. Call it at start, before serving.
+// over by a crash; and the personal accounts (per_user) locked longer ago
+// than their role's drop_after, whichever node locked them. Call it at
+// start, before serving.
 func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 	list, err := p.records.ListEphemeralUsers(ctx)
 	if err != nil {
@@ -162,8 +168,12 @@ func (p *Provisioner) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	p.mu.Unlock()
+	p.sweepLocked(list)
 	n := 0
 	for _, e := range list {
+		if strings.HasPrefix(e.SessionID, lockedRecord) {
+			continue // a locked personal account: sweepLocked's
+		}
 		if e.Node == p.node {
 			p.drop(e.BackendUser, ephemeral...)
 			n++

@@ -21,6 +21,9 @@ type Grant struct {
 	BackendUser     string // static: the account; ephemeral: the account that creates session users
 	BackendPassword string
 	EndAtExpiry     bool // end the session when its token expires
+	// AllowDynamicSQL lets PREPARE ... FROM @v and EXECUTE IMMEDIATE take
+	// SQL the statement guard cannot read (roles.<role>.allow_dynamic_sql).
+	AllowDynamicSQL bool
 }
 
 // Directory is the part of the store the resolver reads: the users and
@@ -193,7 +196,7 @@ func (r *Resolver) Resolve(ctx context.Context, id auth.Identity, requested stri
 
 func (r *Resolver) grant(role string) Grant {
 	c := r.roles[role]
-	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value(), EndAtExpiry: c.EndAtTokenExpiry}
+	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value(), EndAtExpiry: c.EndAtTokenExpiry, AllowDynamicSQL: c.AllowDynamicSQL}
 }
 
 func list(roles []string) string {

@@ -171,6 +171,13 @@ func pools(cfg *config.Config) map[string]proxy.PoolConfig {
 			out[r.BackendUser] = proxy.PoolConfig{MinIdle: r.Pool.MinIdle, MaxIdle: r.Pool.MaxIdle, MaxLifetime: r.Pool.MaxLifetime, IdleTimeout: r.Pool.IdleTimeout}
 		}
 	}
+	for name, r := range cfg.Roles {
+		if r.Plan == config.PlanPerUser && r.Pool.MaxIdle > 0 {
+			// Each person's pool: warm connections ahead of demand would
+			// be one set per person, so none (min_idle is not used).
+			out[proxy.PerUserPoolKey(name)] = proxy.PoolConfig{MaxIdle: r.Pool.MaxIdle, MaxLifetime: r.Pool.MaxLifetime, IdleTimeout: r.Pool.IdleTimeout}
+		}
+	}
 	return out
 }
 

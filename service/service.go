@@ -50,17 +50,20 @@ type Service struct {
 	// is configured (nil with tls.cert_file or --insecure-no-tls).
 	Certs *proxy.CertKeeper
 
-	audit  *audit.Logger
-	kek    []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
-	users  *rbac.Provisioner
-	dir    *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
-	writer *directory.Directory // the one writer of users, teams and access events
-	http   *http.Server
-	served chan error
-	ctx    context.Context
-	cancel context.CancelFunc
-	opt    Options
-	log    *slog.Logger
+	audit *audit.Logger
+	kek   []byte // the key-encryption key, read once: the issuer, SSO and local accounts derive from it
+	// accountWarnings are CheckAccountPrivileges' findings ([]string),
+	// shown by /readyz.
+	accountWarnings atomic.Value
+	users           *rbac.Provisioner
+	dir             *rbac.DirectoryCache // the store's users, groups and teams as the resolver reads them
+	writer          *directory.Directory // the one writer of users, teams and access events
+	http            *http.Server
+	served          chan error
+	ctx             context.Context
+	cancel          context.CancelFunc
+	opt             Options
+	log             *slog.Logger
 
 	reloadMu   sync.Mutex
 	verifier   atomic.Pointer[auth.Verifier]
@@ -155,21 +158,24 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
+	go s.checkAccounts(ctx, cfg, backendTLS) // off the start's path: a slow backend must not hold it
 	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
+	s.users.UsePasswordKey(s.kek)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
 	} else if n > 0 {
 		log.Info("dropped session users left by an earlier run", "count", n)
 	}
 	s.Proxy, err = proxy.New(proxy.Options{
-		Verifier:      verifier,
-		SessionUsers:  s.users,
-		Pools:         pools(cfg),
-		Roles:         rbac.NewResolver(cfg, s.dir),
-		Audit:         s.audit,
-		Log:           log,
-		TLS:           clientTLS,
-		InsecureNoTLS: opt.InsecureNoTLS,
+		Verifier:         verifier,
+		SessionUsers:     s.users,
+		PersonalAccounts: s.users,
+		Pools:            pools(cfg),
+		Roles:            rbac.NewResolver(cfg, s.dir),
+		Audit:            s.audit,
+		Log:              log,
+		TLS:              clientTLS,
+		InsecureNoTLS:    opt.InsecureNoTLS,
 		Backend: proxy.Backend{
 			Address:     cfg.Backend.Address,
 			DialTimeout: cfg.Backend.DialTimeout,
@@ -227,6 +233,10 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 			SCIM:      scim.New(scim.Options{Store: s.Store, Directory: s.writer, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Directory: s.writer,
 			Ready:     s.ready,
+			Warnings: func() []string {
+				w, _ := s.accountWarnings.Load().([]string)
+				return w
+			},
 
 			WhoAmI: s.whoami, // portcullis status
 			CACert: s.caCert(),
@@ -468,4 +478,24 @@ func backendPublicKey(b config.Backend) (*rsa.PublicKey, error) {
 		return nil, fmt.Errorf("backend.public_key_file %s: %w: give the backend's RSA public key in PEM (MySQL's public_key.pem)", b.PublicKeyFile, err)
 	}
 	return key, nil
+}
+
+// checkAccounts warns, in the log and in /readyz, about static role
+// accounts that hold privileges letting a person escape the proxy.
+func (s *Service) checkAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Config) {
+	w := rbac.CheckAccounts(ctx, cfg, backendTLS)
+	for _, x := range w {
+		s.log.Warn("over-privileged role account", "problem", x)
+	}
+	s.accountWarnings.Store(w)
+}
+
+// CheckAccountPrivileges is serve --check's look at the static role
+// accounts (see rbac.CheckAccounts).
+func CheckAccountPrivileges(ctx context.Context, cfg *config.Config) ([]string, error) {
+	t, err := backendTLS(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.CheckAccounts(ctx, cfg, t), nil
 }

@@ -27,6 +27,13 @@ func serveCmd() *cobra.Command {
 					fmt.Fprintln(cmd.OutOrStdout(), g)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
+				warnings, err := service.CheckAccountPrivileges(cmd.Context(), cfg)
+				if err != nil {
+					return err
+				}
+				for _, w := range warnings {
+					fmt.Fprintln(cmd.OutOrStdout(), "warning: "+w)
+				}
 				return nil
 			}
 			log := newLogger(cfg.Log)

@@ -386,3 +386,30 @@ func FirstColumn(row []byte) (value []byte, null bool, err error) {
 	}
 	return v, false, nil
 }
+
+// Columns reads the n values of a text-protocol result row; a SQL NULL
+// is a nil value.
+func Columns(row []byte, n int) ([][]byte, error) {
+	out := make([][]byte, 0, n)
+	pos := 0
+	for range n {
+		if pos < len(row) && row[pos] == 0xfb {
+			out = append(out, nil)
+			pos++
+			continue
+		}
+		v, next, ok := lenencBytes(row, pos)
+		if !ok {
+			return nil, ErrMalformed
+		}
+		if v == nil {
+			v = []byte{}
+		}
+		out = append(out, v)
+		pos = next
+	}
+	if pos != len(row) {
+		return nil, ErrMalformed
+	}
+	return out, nil
+}
