@@ -5,13 +5,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,6 +163,7 @@ func hammer(db *sql.DB, workers int, d time.Duration, want string) (int64, []str
 }
 
 func TestGoPoolAcrossTokenLifetimes(t *testing.T) {
+	t.Parallel()
 	a := startAppsHarness(t)
 	tests := []struct {
 		name string
@@ -211,4 +217,209 @@ func TestGoPoolAcrossTokenLifetimes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// agent is a running `portcullis agent` and the files it keeps.
+type agent struct {
+	cmd                         *exec.Cmd
+	tokenFile, optionFile, addr string
+	log                         *syncBuffer
+}
+
+// startAgent runs the real binary for u, with the proxy's certificate
+// verified through the option file and a health endpoint.
+func (a *appsHarness) startAgent(t *testing.T, u appUser) *agent {
+	dir := t.TempDir()
+	ag := &agent{tokenFile: filepath.Join(dir, "run", "token"), optionFile: filepath.Join(dir, "run", "my.cnf"), addr: freeAddr(t), log: &syncBuffer{}}
+	ag.cmd = exec.Command(portcullisBin(t), "agent", "--server", a.http, "--jwt-file", a.jwts[u],
+		"--token-file", ag.tokenFile, "--option-file", ag.optionFile, "--address", a.addr, "--ca", a.ca, "--health", ag.addr)
+	ag.cmd.Stdout, ag.cmd.Stderr = ag.log, ag.log
+	if err := ag.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ag.cmd.Process.Signal(syscall.SIGTERM)
+		ag.cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", ag.log.String())
+		}
+	})
+	waitFor(t, 10*time.Second, "the agent's first token file", func() bool { _, err := os.Stat(ag.tokenFile); return err == nil })
+	return ag
+}
+
+// health is the agent's /healthz status and body.
+func (ag *agent) health(t *testing.T) (int, string) {
+	resp, err := http.Get("http://" + ag.addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (ag *agent) token(t *testing.T) string {
+	raw, err := os.ReadFile(ag.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(raw))
+	remember(tok)
+	return tok
+}
+
+// mariadb runs the real client on the agent's option file, as the
+// README says: every setting, the token included, comes from the file.
+func (ag *agent) mariadb(q string) (string, error) {
+	out, err := exec.Command("mariadb", "--defaults-extra-file="+ag.optionFile, "--batch", "--skip-column-names", "-e", q).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no %s after %v", what, d)
+		}
+	}
+}
+
+// syncBuffer collects a process's output for checks while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAgentKeepsAnOptionFileFresh(t *testing.T) {
+	t.Parallel()
+	a := startAppsHarness(t)
+	ag := a.startAgent(t, appExpiring)
+	for _, f := range []string{ag.tokenFile, ag.optionFile} {
+		if info, err := os.Stat(f); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v, want mode 0600", f, info, err)
+		}
+	}
+	if code, body := ag.health(t); code != 200 || !strings.Contains(body, "ok: token for "+appExpiring.username) {
+		t.Fatalf("health %d %q", code, body)
+	}
+	seen := map[string]bool{}
+	var failures []string
+	n := 0
+	start := time.Now()
+	for time.Since(start) < expiringRun {
+		seen[ag.token(t)] = true
+		out, err := ag.mariadb("SELECT CURRENT_USER()")
+		if err != nil || out != readerUser+"@%" {
+			failures = append(failures, fmt.Sprintf("%s %v %s", time.Now().Format("15:04:05.000"), err, out))
+		}
+		n++
+		time.Sleep(150 * time.Millisecond)
+	}
+	t.Logf("%d mariadb runs over %.1f token lifetimes, %d tokens seen, %d failed", n, float64(time.Since(start))/float64(appTTL), len(seen), len(failures))
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d mariadb runs failed:\n%s", len(failures), n, strings.Join(failures[:min(5, len(failures))], "\n"))
+	}
+	if len(seen) < 3 {
+		t.Fatalf("the agent wrote %d tokens in three lifetimes", len(seen))
+	}
+	if out, err := exec.Command(portcullisBin(t), "agent", "check", "--token-file", ag.tokenFile).CombinedOutput(); err != nil || !strings.Contains(string(out), "ok: token for") {
+		t.Fatalf("agent check: %v %s", err, out)
+	}
+}
+
+func TestAgentWhenTheExchangeFails(t *testing.T) {
+	t.Parallel()
+	a := startAppsHarness(t)
+	ag := a.startAgent(t, appOutlive)
+	// The workload's identity stops being accepted: the exchange refuses.
+	if err := os.WriteFile(a.jwts[appOutlive], []byte("not-a-jwt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held := ag.token(t)
+	exp, err := client.CheckTokenFile(ag.tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("the token is kept until it expires, and the log says why", func(t *testing.T) {
+		waitFor(t, appTTL, "log line of the failed renewal", func() bool {
+			return strings.Contains(ag.log.String(), "token renewal failed; keeping the current token until it expires")
+		})
+		// The agent counts the token's life from when it asked for it, by
+		// whole seconds of expires_in: up to a second before its exp.
+		for time.Until(exp.ExpiresAt) > 1500*time.Millisecond {
+			if got := ag.token(t); got != held {
+				t.Fatal("the token file changed although renewal fails")
+			}
+			if code, _ := ag.health(t); code != 200 {
+				t.Fatalf("health %d while the token is valid", code)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if out, err := ag.mariadb("SELECT 1"); err != nil {
+			t.Fatalf("the kept token no longer works: %v %s", err, out)
+		}
+	})
+	t.Run("then the files say so, health is 503, clients get the proxy's refusal", func(t *testing.T) {
+		waitFor(t, 3*time.Second, "removal of the expired token file", func() bool { _, err := os.Stat(ag.tokenFile); return os.IsNotExist(err) })
+		cnf, err := os.ReadFile(ag.optionFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cnf), "NO VALID TOKEN") || !strings.Contains(string(cnf), "expired at") || strings.Contains(string(cnf), "password=") {
+			t.Fatalf("option file after expiry:\n%s", cnf)
+		}
+		if code, body := ag.health(t); code != 503 || !strings.Contains(body, "no valid token") {
+			t.Fatalf("health %d %q", code, body)
+		}
+		if out, err := ag.mariadb("SELECT 1"); err == nil || !strings.Contains(out, "1045") {
+			t.Fatalf("mariadb on the expired option file: %v %s", err, out)
+		}
+		if out, err := exec.Command(portcullisBin(t), "agent", "check", "--token-file", ag.tokenFile).CombinedOutput(); err == nil {
+			t.Fatalf("agent check passed with no token: %s", out)
+		}
+		if !strings.Contains(ag.log.String(), "no valid token in the files") {
+			t.Fatal("no log line for the expiry")
+		}
+	})
+	t.Run("a renewal that works again restores the files", func(t *testing.T) {
+		a.writeSubject(t, appOutlive)
+		waitFor(t, 5*time.Second, "token file after recovery", func() bool { _, err := os.Stat(ag.tokenFile); return err == nil })
+		if out, err := ag.mariadb("SELECT CURRENT_USER()"); err != nil || out != readerUser+"@%" {
+			t.Fatalf("after recovery: %v %s", err, out)
+		}
+		if code, _ := ag.health(t); code != 200 {
+			t.Fatalf("health %d after recovery", code)
+		}
+		if !strings.Contains(ag.log.String(), "token renewed after failures") {
+			t.Fatal("no log line for the recovery")
+		}
+	})
+	t.Run("--once exits 1 with the portal's reason", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "bad.jwt")
+		os.WriteFile(bad, []byte("not-a-jwt"), 0o600)
+		out, err := exec.Command(portcullisBin(t), "agent", "--once", "--server", a.http, "--jwt-file", bad, "--token-file", filepath.Join(t.TempDir(), "t")).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "portcullis refused the exchange") {
+			t.Fatalf("agent --once with a bad JWT: %v\n%s", err, out)
+		}
+	})
+	t.Run("the health endpoint listens on loopback only", func(t *testing.T) {
+		out, err := exec.Command(portcullisBin(t), "agent", "--server", a.http, "--jwt-file", a.jwts[appOutlive], "--token-file", filepath.Join(t.TempDir(), "t"), "--health", "0.0.0.0:9").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "loopback address only") {
+			t.Fatalf("--health 0.0.0.0: %v %s", err, out)
+		}
+	})
 }

@@ -29,6 +29,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringP("config", "c", "portcullis.yaml", "path to the configuration file")
 	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd())
+	root.AddCommand(agentCmd())
 	return root
 }
 
