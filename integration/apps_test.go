@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,12 +34,11 @@ import (
 // The proxy accepts a token up to 30 s past its exp (clock leeway), so a
 // pool that never renews fails only after appTTL+30s on a role whose
 // sessions outlive their tokens: those runs last outliveRun. With
-// end_at_token_expiry a stale token fails at once, and expiringRun (three
+// end_at_token_expiry a stale token fails at once, and appUser.run (three
 // lifetimes and a bit) is enough.
 const (
-	appTTL      = 6 * time.Second
-	outliveRun  = appTTL + 34*time.Second
-	expiringRun = 3*appTTL + 3*time.Second
+	appTTL     = 6 * time.Second
+	outliveRun = appTTL + 34*time.Second
 )
 
 // appUser is one workload: the corp-IdP identity its JWT file holds
@@ -47,11 +48,18 @@ const (
 type appUser struct {
 	subject, username string
 	endAt             bool
+	ttl               time.Duration
 }
 
 var (
-	appOutlive  = appUser{"app@example.com", "app@svc", false}
-	appExpiring = appUser{"app-exp@example.com", "app-exp@svc", true}
+	appOutlive = appUser{"app@example.com", "app@svc", false, appTTL}
+	// On end_at_token_expiry a connection's connect time plus its age
+	// must fit in the last third of its token's life, less any delay of
+	// the renewal. On a machine loaded twentyfold a renewal was seen 4.6 s
+	// late and a JVM's TLS handshake takes a second: tokens of 15 s leave
+	// a third of 5 s.
+	appExpiring = appUser{"app-exp@example.com", "app-exp@svc", true, 15 * time.Second}
+	appUsers    = []appUser{appOutlive, appExpiring}
 )
 
 func (u appUser) String() string {
@@ -61,9 +69,11 @@ func (u appUser) String() string {
 	return "sessions outlive tokens"
 }
 
+// run is how long u's pools run: three lifetimes and a bit, and past the
+// proxy's 30 s leeway where only that shows a stale token.
 func (u appUser) run() time.Duration {
 	if u.endAt {
-		return expiringRun
+		return 3*u.ttl + 3*time.Second
 	}
 	return outliveRun
 }
@@ -84,11 +94,16 @@ exchange:
   jwt_issuers: [corp]
   failures_per_minute: 100000
   rules:
-    - {platform: jwt, identity: "corp:%s", username: %s, roles: [reader], ttl: %s}
-    - {platform: jwt, identity: "corp:%s", username: %s, roles: [expiring], ttl: %s}
-`, cert, key, appOutlive.subject, appOutlive.username, appTTL, appExpiring.subject, appExpiring.username, appTTL)
+`, cert, key)
+	for _, u := range appUsers {
+		role := "reader"
+		if u.endAt {
+			role = "expiring"
+		}
+		top += fmt.Sprintf("    - {platform: jwt, identity: \"corp:%s\", username: %s, roles: [%s], ttl: %s}\n", u.subject, u.username, role, u.ttl)
+	}
 	a := &appsHarness{harness: startHarness(t, harnessOpts{topYAML: top}), ca: cert, jwts: map[appUser]string{}}
-	for _, u := range []appUser{appOutlive, appExpiring} {
+	for _, u := range appUsers {
 		a.jwts[u] = filepath.Join(dir, strings.Split(u.subject, "@")[0]+".jwt")
 		a.writeSubject(t, u)
 	}
@@ -180,40 +195,56 @@ func TestGoPoolAcrossTokenLifetimes(t *testing.T) {
 		{"NewConnector, end_at_token_expiry", appExpiring, false, 0},
 		// The app's own connector: max lifetime below a third of the
 		// token's life, as the README says.
-		{"BeforeConnect, end_at_token_expiry", appExpiring, true, appTTL / 4},
+		{"BeforeConnect, end_at_token_expiry", appExpiring, true, appExpiring.ttl / 5},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			src := &countingSource{Source: client.Source{Server: a.http, JWTFile: a.jwts[tt.user]}}
-			tokens := mysqltoken.New(src, mysqltoken.Options{Log: slog.New(slog.DiscardHandler)})
-			cfg := mysql.NewConfig()
-			cfg.Net, cfg.Addr, cfg.TLS, cfg.Timeout = "tcp", a.addr, a.tlsConfig(t), 5*time.Second
-			var db *sql.DB
-			if tt.beforeConnect {
-				if err := cfg.Apply(mysql.BeforeConnect(tokens.BeforeConnect)); err != nil {
-					t.Fatal(err)
-				}
-				db = openConfig(t, cfg)
-			} else {
-				conn, err := tokens.NewConnector(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				db = sql.OpenDB(conn)
-				t.Cleanup(func() { db.Close() })
+	type run struct {
+		src       *countingSource
+		n         int64
+		failures  []string
+		lifetimes float64
+	}
+	runs := make([]run, len(tests))
+	var wg sync.WaitGroup
+	for i, tt := range tests {
+		src := &countingSource{Source: client.Source{Server: a.http, JWTFile: a.jwts[tt.user]}}
+		tokens := mysqltoken.New(src, mysqltoken.Options{Log: slog.New(slog.DiscardHandler)})
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr, cfg.TLS, cfg.Timeout = "tcp", a.addr, a.tlsConfig(t), 5*time.Second
+		var db *sql.DB
+		if tt.beforeConnect {
+			if err := cfg.Apply(mysql.BeforeConnect(tokens.BeforeConnect)); err != nil {
+				t.Fatal(err)
 			}
-			db.SetMaxOpenConns(4)
-			db.SetConnMaxLifetime(tt.maxLifetime)
+			db = openConfig(t, cfg)
+		} else {
+			conn, err := tokens.NewConnector(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			db = sql.OpenDB(conn)
+			t.Cleanup(func() { db.Close() })
+		}
+		db.SetMaxOpenConns(4)
+		db.SetConnMaxLifetime(tt.maxLifetime)
+		wg.Add(1)
+		go func(r *run, d time.Duration) { // all at once: -parallel would run them two by two
+			defer wg.Done()
 			start := time.Now()
-			n, failures := hammer(db, 3, tt.user.run(), readerUser+"@%")
-			lifetimes := float64(time.Since(start)) / float64(appTTL)
-			t.Logf("%d queries over %.1f token lifetimes (%v each), %d tokens obtained, %d failed", n, lifetimes, appTTL, src.n.Load(), len(failures))
-			if len(failures) > 0 {
-				t.Fatalf("%d of %d queries failed, first ones:\n%s", len(failures), n, strings.Join(failures[:min(len(failures), 5)], "\n"))
+			r.src = src
+			r.n, r.failures = hammer(db, 3, d, readerUser+"@%")
+			r.lifetimes = float64(time.Since(start)) / float64(tt.user.ttl)
+		}(&runs[i], tt.user.run())
+	}
+	wg.Wait()
+	for i, tt := range tests {
+		r := runs[i]
+		t.Run(tt.name, func(t *testing.T) {
+			t.Logf("%d queries over %.1f token lifetimes (%v each), %d tokens obtained, %d failed", r.n, r.lifetimes, tt.user.ttl, r.src.n.Load(), len(r.failures))
+			if len(r.failures) > 0 {
+				t.Fatalf("%d of %d queries failed, first ones:\n%s", len(r.failures), r.n, strings.Join(r.failures[:min(len(r.failures), 5)], "\n"))
 			}
-			if lifetimes < 3 || src.n.Load() < 3 {
-				t.Fatalf("ran %.1f lifetimes with %d tokens: the pool did not live through three renewals", lifetimes, src.n.Load())
+			if r.lifetimes < 3 || r.src.n.Load() < 3 {
+				t.Fatalf("ran %.1f lifetimes with %d tokens: the pool did not live through three renewals", r.lifetimes, r.src.n.Load())
 			}
 		})
 	}
@@ -319,7 +350,7 @@ func TestAgentKeepsAnOptionFileFresh(t *testing.T) {
 	var failures []string
 	n := 0
 	start := time.Now()
-	for time.Since(start) < expiringRun {
+	for time.Since(start) < appExpiring.run() {
 		seen[ag.token(t)] = true
 		out, err := ag.mariadb("SELECT CURRENT_USER()")
 		if err != nil || out != readerUser+"@%" {
@@ -328,7 +359,7 @@ func TestAgentKeepsAnOptionFileFresh(t *testing.T) {
 		n++
 		time.Sleep(150 * time.Millisecond)
 	}
-	t.Logf("%d mariadb runs over %.1f token lifetimes, %d tokens seen, %d failed", n, float64(time.Since(start))/float64(appTTL), len(seen), len(failures))
+	t.Logf("%d mariadb runs over %.1f token lifetimes of %v, %d tokens seen, %d failed", n, float64(time.Since(start))/float64(appExpiring.ttl), appExpiring.ttl, len(seen), len(failures))
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d mariadb runs failed:\n%s", len(failures), n, strings.Join(failures[:min(5, len(failures))], "\n"))
 	}
@@ -422,4 +453,113 @@ func TestAgentWhenTheExchangeFails(t *testing.T) {
 			t.Fatalf("--health 0.0.0.0: %v %s", err, out)
 		}
 	})
+}
+
+// recipeRun is one recipe program's run.
+type recipeRun struct {
+	name      string
+	cmd       []string
+	agent     *agent
+	res       recipeResult
+	err       error
+	lifetimes float64
+	ttl       time.Duration
+}
+
+// recipeResult is what each recipe program prints when it ends.
+type recipeResult struct {
+	Queries  int      `json:"queries"`
+	Failures []string `json:"failures"`
+	Users    []string `json:"users"`
+	Client   string   `json:"client"`
+}
+
+// TestRecipesAcrossTokenLifetimes runs the README's recipes, each as its
+// real stack (Debian's SQLAlchemy over PyMySQL and mysqlclient, npm's
+// mysql2 on Node, Debian's HikariCP over Connector/J), beside a real
+// agent, on both kinds of role. Each pool also drops its connections
+// every couple of seconds (pool_recycle, a max age, a scheduled eviction)
+// so that new connections, each needing a valid token, open all the time.
+func TestRecipesAcrossTokenLifetimes(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	if out, err := exec.Command("../scripts/ensure-app-clients.sh").CombinedOutput(); err != nil {
+		t.Fatalf("scripts/ensure-app-clients.sh: %v\n%s", err, out)
+	}
+	a := startAppsHarness(t)
+	host, port, _ := net.SplitHostPort(a.addr)
+	var runs []recipeRun
+	hikari, _ := filepath.Glob("/usr/share/java/HikariCP-*.jar") // Debian's HikariCP-2.7.9.jar: the manifest has no version
+	hikariVersion := "?"
+	if len(hikari) > 0 {
+		hikariVersion = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(hikari[0]), "HikariCP-"), ".jar")
+	}
+	java := strings.Join([]string{"/usr/share/java/HikariCP.jar", "/usr/share/java/mariadb-java-client.jar", "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-nop.jar"}, ":")
+	for _, u := range appUsers {
+		ag := a.startAgent(t, u)
+		// Connections younger than a fifth of the token's life never
+		// outlive a token the agent handed out with a third left.
+		churn := 2 * time.Second
+		if u.endAt {
+			churn = u.ttl / 5
+		}
+		secs := fmt.Sprint(int(u.run().Seconds()))
+		recipes := []struct {
+			name string
+			cmd  []string
+		}{
+			{"SQLAlchemy+PyMySQL do_connect", []string{"/usr/bin/python3", "apps/python/pool.py", "pymysql", host, port, u.username, ag.tokenFile, ag.optionFile, a.ca, secs, fmt.Sprint(churn.Seconds())}},
+			{"SQLAlchemy+mysqlclient creator", []string{"/usr/bin/python3", "apps/python/pool.py", "mysqldb", host, port, u.username, ag.tokenFile, ag.optionFile, a.ca, secs, fmt.Sprint(churn.Seconds())}},
+			{"mysql2 pool", []string{"node", "apps/node/pool.js", host, port, u.username, ag.tokenFile, a.ca, secs, fmt.Sprint(churn.Milliseconds())}},
+			{"HikariCP+Connector/J", []string{"java", "-Dhikaricp.version=" + hikariVersion, "-cp", java, "apps/java/Pool.java",
+				fmt.Sprintf("jdbc:mariadb://%s/?useSsl=true&serverSslCert=%s", a.addr, a.ca), u.username, ag.tokenFile, secs, fmt.Sprint(churn.Milliseconds())}},
+		}
+		for _, r := range recipes {
+			runs = append(runs, recipeRun{name: fmt.Sprintf("%s, %s, tokens of %v", r.name, u, u.ttl), cmd: r.cmd, agent: ag, ttl: u.ttl})
+		}
+	}
+	// All at once: the pools are mostly asleep, and -parallel (the number
+	// of cores) would otherwise run them two by two.
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Add(1)
+		go func(r *recipeRun) {
+			defer wg.Done()
+			start := time.Now()
+			cmd := exec.Command(r.cmd[0], r.cmd[1:]...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			r.lifetimes = float64(time.Since(start)) / float64(r.ttl)
+			if err != nil {
+				r.err = fmt.Errorf("%s: %v\n%s", r.cmd[0], err, stderr.String())
+			} else if err := json.Unmarshal(out, &r.res); err != nil {
+				r.err = fmt.Errorf("recipe output %q: %v\n%s", out, err, stderr.String())
+			}
+		}(&runs[i])
+	}
+	wg.Wait()
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			res := r.res
+			t.Logf("%s: %d queries over %.1f token lifetimes of %v, %d failed", res.Client, res.Queries, r.lifetimes, r.ttl, len(res.Failures))
+			if len(res.Failures) > 0 {
+				t.Fatalf("%d of %d queries failed, first ones:\n%s", len(res.Failures), res.Queries, strings.Join(res.Failures[:min(5, len(res.Failures))], "\n"))
+			}
+			if res.Queries == 0 || len(res.Users) != 1 || res.Users[0] != readerUser+"@%" {
+				t.Fatalf("ran %d queries as %v", res.Queries, res.Users)
+			}
+			if r.lifetimes < 3 {
+				t.Fatalf("ran %.1f token lifetimes", r.lifetimes)
+			}
+			if n := strings.Count(r.agent.log.String(), "token files written"); n < 3 {
+				t.Fatalf("the agent wrote %d tokens", n)
+			}
+		})
+	}
 }
