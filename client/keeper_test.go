@@ -80,7 +80,8 @@ func TestKeeperKeepsTheTokenWhileRenewalFails(t *testing.T) {
 	first, _ := k.Renew(t.Context())
 	src.failing.Store(true)
 	time.Sleep(time.Until(k.Next())) // a third left
-	for range 50 {                   // many connections during the failure: few attempts
+	// Many connections during the failure: few attempts.
+	for range 50 {
 		if e, err := k.Renew(t.Context()); err != nil || e.AccessToken != first.AccessToken {
 			t.Fatalf("while valid: %q %v", e.AccessToken, err)
 		}

@@ -274,6 +274,13 @@ func (a *appsHarness) startAgent(t *testing.T, u appUser) *agent {
 		if t.Failed() {
 			t.Logf("agent log:\n%s", ag.log.String())
 		}
+		// TestMain looks for every token the tests read in this log too.
+		logPath := filepath.Join(dir, "agent.log")
+		if err := os.WriteFile(logPath, []byte(ag.log.String()), 0o600); err == nil {
+			secretsMu.Lock()
+			logFiles = append(logFiles, logPath)
+			secretsMu.Unlock()
+		}
 	})
 	waitFor(t, 10*time.Second, "the agent's first token file", func() bool { _, err := os.Stat(ag.tokenFile); return err == nil })
 	return ag
@@ -561,5 +568,25 @@ func TestRecipesAcrossTokenLifetimes(t *testing.T) {
 				t.Fatalf("the agent wrote %d tokens", n)
 			}
 		})
+	}
+}
+
+func TestAgentWithACloudIdentity(t *testing.T) {
+	t.Parallel()
+	c := startCloudHarness(t)
+	dir := t.TempDir()
+	tokenFile, cnf := filepath.Join(dir, "token"), filepath.Join(dir, "my.cnf")
+	// The portal advertises the proxy's address: no --address.
+	if _, errOut, err := c.portcullis(t, "agent", "--once", "--cloud", "gcp", "--token-file", tokenFile, "--option-file", cnf); err != nil {
+		t.Fatalf("portcullis agent --once --cloud gcp: %v\n%s", err, errOut)
+	}
+	raw, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remember(strings.TrimSpace(string(raw)))
+	out, err := exec.Command("mariadb", "--defaults-extra-file="+cnf, "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != readerUser+"@%" {
+		t.Fatalf("mariadb on the agent's option file: %v %s", err, out)
 	}
 }
