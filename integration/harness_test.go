@@ -56,6 +56,7 @@ type harnessOpts struct {
 	failedAuth    int    // failed-login budget per address and per user; default: practically none
 	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 	pprof         string // listen.pprof; default off
+	handshake     string // proxy.handshake_timeout; default 2s
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -111,7 +112,7 @@ func startHarness(t testing.TB, opt harnessOpts) *harness {
 listen: {mysql: "127.0.0.1:0", http: %q, pprof: %q}
 backend: {address: %q, tls: disabled, dial_timeout: 2s}
 proxy:
-  handshake_timeout: 2s
+  handshake_timeout: %s
   failed_auth_per_minute: %d
   failed_auth_per_user_per_minute: %d
 %s
@@ -140,7 +141,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.handshake, "2s"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}

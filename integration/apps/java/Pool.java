@@ -5,7 +5,7 @@
 // libmariadb-java, as a single-file program:
 //   java -cp HikariCP.jar:mariadb-java-client.jar:slf4j-api.jar:slf4j-nop.jar Pool.java \
 //     JDBC_URL USER TOKEN_FILE SECONDS EVICT_EVERY_MS
-// It queries from 3 threads and prints one JSON line of counts.
+// It queries from 2 threads and prints one JSON line of counts.
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 
@@ -68,7 +68,7 @@ public class Pool {
     static HikariDataSource pool(String url, String user, Path tokenFile) {
         HikariConfig c = new HikariConfig();
         c.setDataSource(new TokenFileDataSource(url, user, tokenFile));
-        c.setMaximumPoolSize(4);
+        c.setMaximumPoolSize(2);
         // HikariCP's floor is 30 s. With end_at_token_expiry keep it below
         // a third of the token lifetime (tokens of 15 min: 4 min).
         c.setMaxLifetime(30_000);
@@ -95,7 +95,7 @@ public class Pool {
         String[] driverVersion = {"?"};
         long end = System.currentTimeMillis() + seconds * 1000;
         List<Thread> workers = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < 2; i++) {
             Thread t = new Thread(() -> {
                 while (System.currentTimeMillis() < end) {
                     try (Connection conn = ds.getConnection(); ResultSet rs = conn.createStatement().executeQuery("SELECT CURRENT_USER()")) {

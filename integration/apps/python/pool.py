@@ -6,7 +6,7 @@ python3-pymysql, python3-mysqldb):
 
     pool.py pymysql|mysqldb HOST PORT USER TOKEN_FILE OPTION_FILE CA_FILE SECONDS RECYCLE
 
-It queries from 3 threads and prints one JSON line of counts.
+It queries from 2 threads and prints one JSON line of counts.
 """
 import json
 import sys
@@ -25,7 +25,7 @@ def pymysql_engine():
     engine = create_engine(
         f"mysql+pymysql://{quote_plus(user)}@{host}:{port}/",
         connect_args={"ssl": {"ca": ca_file}},  # TLS, verifying the proxy's certificate
-        pool_size=4,
+        pool_size=2,
         pool_pre_ping=True,  # a session the proxy ended is replaced, not handed out
         pool_recycle=float(recycle),  # with end_at_token_expiry: below a third of the token lifetime
     )
@@ -47,7 +47,7 @@ def mysqldb_engine():
     return create_engine(
         "mysql+mysqldb://",
         creator=lambda: MySQLdb.connect(read_default_file=option_file),
-        pool_size=4,
+        pool_size=2,
         pool_pre_ping=True,
         pool_recycle=float(recycle),
     )
@@ -81,7 +81,7 @@ def main():
                 stats["queries"] += 1
             time.sleep(0.04)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
+    threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
