@@ -1,6 +1,7 @@
 # portcullis in a container: a static binary on distroless, running as nonroot.
 #
-#   docker build --build-arg VERSION="$(git describe --tags --always --dirty)" -t portcullis .
+#   docker build --build-arg VERSION="$(git describe --tags --always --dirty)" \
+#     --build-arg COMMIT="$(git rev-parse --short=12 HEAD)" --build-arg DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t portcullis .
 #   docker run --rm -p 4000:4000 -p 8080:8080 \
 #     -v /etc/portcullis:/etc/portcullis:ro -v portcullis-state:/var/lib/portcullis \
 #     portcullis
@@ -16,7 +17,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o /out/portcullis ./cmd/portcullis
+ARG COMMIT=
+ARG DATE=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE" -o /out/portcullis ./cmd/portcullis
 # The state directory, created here because the final image has no shell.
 RUN mkdir -p /out/state
 

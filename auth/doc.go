@@ -4,11 +4,15 @@
 // The Verifier trusts a fixed set of issuers, each named in config. It picks
 // the issuer by the token's unverified `iss`, fetches that issuer's keys (a
 // JWKS file read once, or a JWKS URL refreshed in the background and on an
-// unknown key id, rate-limited; package auth/internal/jwks, which auth/cloud
-// shares for the platforms' keys), allows only asymmetric algorithms (RS*, PS*,
-// ES256, ES384, EdDSA), and checks iss, aud, exp, nbf, iat and the issuer's
-// maximum token lifetime before it reads the username, groups and roles
-// claims. The DevIssuer signs ES256 tokens for `make run` and tests with a
+// unknown key id, rate-limited; package auth/internal/jwks), allows only
+// asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA), refuses a "crit"
+// header, and checks iss, aud, exp, nbf and iat: all of that is the one JWT
+// checker, auth/internal/jwtcheck, which auth/cloud uses for the platforms'
+// tokens too. Then the Verifier checks the issuer's maximum token lifetime
+// and reads the username, groups and roles claims. Names keep the two sides
+// of the trust boundary apart: verifiedIssuer (and config.Issuer) are
+// issuers whose tokens we check; TokenIssuer (config.OwnIssuer) is the one
+// we sign as. The DevIssuer signs ES256 tokens for `make run` and tests with a
 // key from `portcullis keys init`; the Verifier trusts it under the name
 // "dev" without any HTTP.
 //

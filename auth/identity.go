@@ -10,7 +10,7 @@ type Identity struct {
 	Issuer    string    // the config name of the issuer that vouched, e.g. "corp"
 	IssuerURL string    // the token's `iss`
 	Subject   string    // `sub`
-	Username  string    // the username claim; the MySQL user name must match it
+	Username  string    // the username claim, trimmed and checked by auth/username; the MySQL user name must match it (username.Equal)
 	Groups    []string  // from the issuer's groups_claim
 	Roles     []string  // from the issuer's roles_claim
 	ExpiresAt time.Time // `exp`

@@ -14,7 +14,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullisdb/portcullis/auth/internal/jwks"
+	"github.com/portcullisdb/portcullis/auth/internal/jwtcheck"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/config"
 )
 
@@ -34,13 +36,16 @@ const (
 // returns the Identity they carry. It is safe for concurrent use. It is
 // immutable: a config reload builds a new Verifier.
 type Verifier struct {
-	byIss  map[string]*issuer // by the exact `iss` value
-	parser *jwt.Parser
-	cache  *verifiedCache
+	byIss map[string]*verifiedIssuer // by the exact `iss` value
+	cache *verifiedCache
 }
 
-// issuer is one trusted issuer with its keys and claim rules.
-type issuer struct {
+// userTokenShape bounds the tokens people and apps present as a password.
+var userTokenShape = jwtcheck.Shape{MaxBytes: maxTokenBytes, Empty: "empty password: pass a token as the password"}
+
+// verifiedIssuer is one issuer whose tokens we verify, with its keys and
+// claim rules; portcullis' own signing side is TokenIssuer.
+type verifiedIssuer struct {
 	name          string // config name, e.g. "corp"
 	iss           string
 	audiences     []string
@@ -48,7 +53,7 @@ type issuer struct {
 	rolesClaim    string
 	groupsClaim   string
 	maxLifetime   time.Duration
-	validator     *jwt.Validator
+	check         *jwtcheck.VerifiedIssuer // signature and registered claims
 
 	// Keys: from a jwks_file or jwks_url, or local for an issuer
 	// portcullis holds.
@@ -90,14 +95,13 @@ func NewVerifier(ctx context.Context, issuers []config.Issuer, locals ...LocalIs
 		return nil, fmt.Errorf("invalid issuer configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
 	v := &Verifier{
-		cache:  newVerifiedCache(verifiedCacheSize),
-		byIss:  make(map[string]*issuer, len(issuers)+1),
-		parser: jwt.NewParser(jwt.WithValidMethods(jwks.Algs), jwt.WithoutClaimsValidation()),
+		cache: newVerifiedCache(verifiedCacheSize),
+		byIss: make(map[string]*verifiedIssuer, len(issuers)+1),
 	}
 
 	// Fetch key sets concurrently, so several unreachable IdPs cost one
 	// timeout at start, not one each.
-	built := make([]*issuer, len(issuers))
+	built := make([]*verifiedIssuer, len(issuers))
 	errs := make([]error, len(issuers))
 	var wg sync.WaitGroup
 	for i, c := range issuers {
@@ -166,14 +170,14 @@ func checkIssuers(issuers []config.Issuer, locals []LocalIssuer) []string {
 }
 
 // newIssuerRules applies the defaults of one issuer's claim rules.
-func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesClaim, groupsClaim string, maxLifetime time.Duration, local LocalIssuer) *issuer {
+func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesClaim, groupsClaim string, maxLifetime time.Duration, local LocalIssuer) *verifiedIssuer {
 	if usernameClaim == "" {
 		usernameClaim = defaultUsernameClaim
 	}
 	if maxLifetime == 0 {
 		maxLifetime = defaultMaxLifetime
 	}
-	return &issuer{
+	is := &verifiedIssuer{
 		name:          name,
 		iss:           iss,
 		audiences:     slices.Clone(audiences),
@@ -181,19 +185,14 @@ func newIssuerRules(name, iss string, audiences []string, usernameClaim, rolesCl
 		rolesClaim:    rolesClaim,
 		groupsClaim:   groupsClaim,
 		maxLifetime:   maxLifetime,
-		validator: jwt.NewValidator(
-			jwt.WithIssuer(iss),
-			jwt.WithAudience(audiences...),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(clockLeeway),
-		),
-		local: local,
+		local:         local,
 	}
+	is.check = jwtcheck.NewVerifiedIssuer("issuer "+name, []string{iss}, audiences, jwks.Algs, false, is.key)
+	return is
 }
 
 // newIssuer builds one configured issuer and loads its keys.
-func newIssuer(ctx context.Context, c config.Issuer) (*issuer, error) {
+func newIssuer(ctx context.Context, c config.Issuer) (*verifiedIssuer, error) {
 	is := newIssuerRules(c.Name, c.Issuer, c.Audiences, c.UsernameClaim, c.RolesClaim, c.GroupsClaim, c.MaxLifetime, nil)
 	var err error
 	if c.JWKSFile != "" {
@@ -247,34 +246,31 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 
 // verify checks a token the cache does not hold.
 func (v *Verifier) verify(ctx context.Context, token string) (Identity, error) {
-	switch {
-	case token == "":
-		return Identity{}, Denied("empty password: pass a token as the password")
-	case len(token) > maxTokenBytes:
-		return Identity{}, Denied("token too large: %d bytes, the limit is %d", len(token), maxTokenBytes)
-	case strings.Count(token, ".") != 2:
-		return Identity{}, Denied("malformed token: not a JWT")
-	}
-	claims := jwt.MapClaims{}
-	var is *issuer
-	tok, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+	var is *verifiedIssuer
+	claims, _, err := jwtcheck.Check(ctx, token, userTokenShape, func(unverified jwt.MapClaims) (*jwtcheck.VerifiedIssuer, error) {
 		var err error
-		if is, err = v.issuerOf(claims); err != nil {
+		if is, err = v.issuerOf(unverified); err != nil {
 			return nil, err
 		}
-		return is.key(ctx, t)
+		return is.check, nil
 	})
 	if err != nil {
-		return Identity{}, parseDenial(tok, is, err)
-	}
-	if err := is.validator.Validate(claims); err != nil {
-		return Identity{}, is.claimsDenial(claims, err)
+		return Identity{}, denial(err)
 	}
 	return is.identity(claims)
 }
 
+// denial makes a refusal of the JWT checker a *DeniedError.
+func denial(err error) error {
+	var r *jwtcheck.Refusal
+	if errors.As(err, &r) {
+		return &DeniedError{Reason: r.Reason}
+	}
+	return err
+}
+
 // issuerOf picks the trusted issuer by the (not yet verified) `iss`.
-func (v *Verifier) issuerOf(claims jwt.MapClaims) (*issuer, error) {
+func (v *Verifier) issuerOf(claims jwt.MapClaims) (*verifiedIssuer, error) {
 	iss, _ := claims["iss"].(string)
 	if iss == "" {
 		return nil, Denied(`token has no "iss" claim: cannot tell which issuer signed it`)
@@ -287,13 +283,9 @@ func (v *Verifier) issuerOf(claims jwt.MapClaims) (*issuer, error) {
 }
 
 // key returns the key (or key set) that should have signed t.
-func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
+func (is *verifiedIssuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 	if is.local == nil {
-		key, err := is.keys.Key(ctx, t)
-		if err != nil {
-			return nil, &DeniedError{Reason: err.Error()} // worded for a client by package jwks
-		}
-		return key, nil
+		return is.keys.Key(ctx, t) // its errors are worded for a client
 	}
 	kid, ok := t.Header["kid"].(string)
 	if _, present := t.Header["kid"]; present && !ok {
@@ -306,71 +298,9 @@ func (is *issuer) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return key, nil
 }
 
-// parseDenial words a failure to parse a token or check its signature.
-func parseDenial(tok *jwt.Token, is *issuer, err error) error {
-	var denied *DeniedError
-	switch {
-	case errors.As(err, &denied):
-		return denied
-	case tok == nil || errors.Is(err, jwt.ErrTokenMalformed):
-		return Denied("malformed token: not a JWT")
-	case tok.Method == nil:
-		alg, _ := tok.Header["alg"].(string)
-		if alg == "" {
-			return Denied(`malformed token: no "alg" header: %s`, jwks.AlgList)
-		}
-		return Denied("token algorithm %q is not allowed: %s", safe.Printable(alg), jwks.AlgList)
-	case !slices.Contains(jwks.Algs, tok.Method.Alg()):
-		return Denied("token algorithm %s is not allowed: %s", tok.Method.Alg(), jwks.AlgList)
-	case is != nil && errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return Denied("token signature is invalid for issuer %s", is.name)
-	case is != nil:
-		return Denied("token signature could not be checked for issuer %s", is.name)
-	default:
-		return Denied("token could not be verified")
-	}
-}
-
-// claimsDenial words why the registered claims failed validation. When
-// several fail, the one most likely to be the real problem is named.
-func (is *issuer) claimsDenial(claims jwt.MapClaims, err error) error {
-	now := time.Now()
-	exp, expErr := claims.GetExpirationTime()
-	nbf, nbfErr := claims.GetNotBefore()
-	iat, iatErr := claims.GetIssuedAt()
-	aud, audErr := claims.GetAudience()
-	switch {
-	case expErr != nil:
-		return Denied(`token claim "exp" is not a NumericDate`)
-	case nbfErr != nil:
-		return Denied(`token claim "nbf" is not a NumericDate`)
-	case iatErr != nil:
-		return Denied(`token claim "iat" is not a NumericDate`)
-	case audErr != nil:
-		return Denied(`token claim "aud" is not a string or an array of strings`)
-	case exp == nil:
-		return Denied(`token has no "exp" claim: tokens that never expire are refused`)
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return Denied("token expired %s ago", safe.HumanDuration(now.Sub(exp.Time)))
-	case errors.Is(err, jwt.ErrTokenNotValidYet) && nbf != nil:
-		return Denied("token not valid for another %s", safe.HumanDuration(nbf.Sub(now)))
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued) && iat != nil:
-		return Denied("token issued %s in the future: check the clock of issuer %s", safe.HumanDuration(iat.Sub(now)), is.name)
-	case len(aud) == 0 || len(aud) == 1 && aud[0] == "":
-		return Denied(`token has no "aud" claim: it must name one of %v`, is.audiences)
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return Denied("token audience %v does not include any of %v", safe.PrintableList(aud), is.audiences)
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		iss, _ := claims["iss"].(string)
-		return Denied("token issuer %q is not trusted", safe.Printable(iss))
-	default:
-		return Denied("token claims are not valid for issuer %s", is.name)
-	}
-}
-
 // identity checks the lifetime and the portcullis claims of a token whose
 // signature and registered claims are valid, and fills the Identity.
-func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
+func (is *verifiedIssuer) identity(claims jwt.MapClaims) (Identity, error) {
 	exp, _ := claims.GetExpirationTime() // present and valid: checked by the validator
 	iat, _ := claims.GetIssuedAt()
 	nbf, _ := claims.GetNotBefore()
@@ -404,7 +334,9 @@ func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
 		if s == "" {
 			return Identity{}, Denied("token has an empty %q claim: issuer %s names the user with it", is.usernameClaim, is.name)
 		}
-		id.Username = s
+		if id.Username, err = username.Display(s); err != nil {
+			return Identity{}, Denied("token claim %q cannot name a user: %v", is.usernameClaim, err)
+		}
 	}
 	if id.Groups, err = stringsClaim(claims, is.groupsClaim); err != nil {
 		return Identity{}, err

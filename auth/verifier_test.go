@@ -445,9 +445,9 @@ func TestVerifyDenied(t *testing.T) {
 		{name: "alg other than the key's", token: mint(t, signer{r.kid, jwt.SigningMethodRS384, r.priv}, claims(urlIss)),
 			want: []string{`token key id "rsa-1" of issuer corp cannot verify RS384 tokens`}},
 		{name: "alg none", token: noneToken,
-			want: []string{"token algorithm none is not allowed", "only asymmetric algorithms"}},
+			want: []string{`token algorithm "none" is not allowed for issuer corp tokens`, "only asymmetric algorithms"}},
 		{name: "HS256 with the RSA public key as secret", token: hsToken,
-			want: []string{"token algorithm HS256 is not allowed: only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA) are accepted"}},
+			want: []string{`token algorithm "HS256" is not allowed for issuer corp tokens: only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA) are accepted`}},
 		{name: "lifetime over max", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{
 			"iat": now.Add(-time.Hour).Unix(), "nbf": now.Add(-time.Hour).Unix(), "exp": now.Add(47 * time.Hour).Unix(),
 		})), want: []string{"token lifetime 48h0m0s exceeds the 24h0m0s maximum for issuer corp"}},
@@ -464,6 +464,12 @@ func TestVerifyDenied(t *testing.T) {
 			want: []string{`token has no "email" claim`}},
 		{name: "username claim not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": 42})),
 			want: []string{`token claim "email" is not a string`}},
+		{name: "username claim with NUL and vertical tab", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "alice@example.com\x00\v"})),
+			want: []string{`token claim "email" cannot name a user`, "control character (U+0000) at position 18"}},
+		{name: "username claim with a bidi override", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "alice\u202e@example.com"})),
+			want: []string{"bidirectional control character (U+202E)"}},
+		{name: "username claim of spaces", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"email": "   "})),
+			want: []string{`token claim "email" cannot name a user`, "is empty"}},
 		{name: "groups of the wrong type", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"groups": []any{"eng", 7}})),
 			want: []string{`token claim "groups" is not a string or an array of strings`}},
 
@@ -479,7 +485,7 @@ func TestVerifyDenied(t *testing.T) {
 		{name: "iat not a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"iat": true})),
 			want: []string{`token claim "iat" is not a NumericDate`}},
 		{name: "aud a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"aud": 7})),
-			want: []string{`token has no "aud" claim: it must name one of [portcullis]`}},
+			want: []string{`token has no "aud" claim: request it for one of [portcullis]`}},
 		{name: "aud array holding a number", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"aud": []any{"portcullis", 7}})),
 			want: []string{`token claim "aud" is not a string or an array of strings`}},
 		{name: "iss not a string", token: mint(t, e, with(claims(urlIss), jwt.MapClaims{"iss": 7})),
@@ -509,7 +515,7 @@ func TestVerifyDenied(t *testing.T) {
 		{name: "alg not a string", token: mintRaw(t, e, `{"alg":7,"kid":"ec-1"}`, rawClaims(t, claims(urlIss), `"x":1`)),
 			want: []string{`malformed token: no "alg" header: only asymmetric algorithms`}},
 		{name: "unknown alg", token: mintRaw(t, e, `{"alg":"XS999","kid":"ec-1"}`, rawClaims(t, claims(urlIss), `"x":1`)),
-			want: []string{`token algorithm "XS999" is not allowed: only asymmetric algorithms`}},
+			want: []string{`token algorithm "XS999" is not allowed for issuer corp tokens: only asymmetric algorithms`}},
 		{name: "header null", token: mintRaw(t, e, `null`, rawClaims(t, claims(urlIss), `"x":1`)),
 			want: []string{`malformed token: no "alg" header`}},
 		{name: "header not an object", token: mintRaw(t, e, `["ES256"]`, rawClaims(t, claims(urlIss), `"x":1`)),
@@ -592,7 +598,7 @@ func TestVerifyJWKSUnreachable(t *testing.T) {
 	}
 	tok := mint(t, e, claims(urlIss))
 	_, err = v.Verify(t.Context(), tok)
-	checkDenied(t, tok, err, "issuer corp: signing keys unavailable (jwks_url is unreachable)")
+	checkDenied(t, tok, err, "issuer corp: signing keys unavailable (jwks_url is unreachable: connection refused")
 }
 
 func TestVerifyJWKSRecovers(t *testing.T) {
@@ -921,6 +927,9 @@ func TestVerifyStaleKeys(t *testing.T) {
 	v, err := auth.NewVerifier(t.Context(), []config.Issuer{corp}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for v.KeySets()[0].LastRefresh.IsZero() { // keys are fetched in the background
+		time.Sleep(10 * time.Millisecond)
 	}
 	srv.Close() // the IdP's JWKS goes down
 	// An unknown kid makes the verifier try a refresh, which fails.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // AgentOptions say what `portcullis agent` writes.
@@ -243,8 +245,8 @@ func CheckLoopback(addr string) error {
 	if err != nil {
 		return fmt.Errorf("--health %q is not host:port: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("--health %q: the health endpoint listens on a loopback address only (127.0.0.1:PORT or [::1]:PORT)", addr)
+	if !netaddr.IsLoopback(host) {
+		return fmt.Errorf("--health %q: the health endpoint listens on a loopback address only (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", addr)
 	}
 	return nil
 }

@@ -22,6 +22,11 @@ type Entry struct {
 
 	// RefreshToken renews a `portcullis login` session (see Refresh).
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// SessionEnds is when the login's refresh token stops working and
+	// `portcullis login` is needed again; zero: not renewable.
+	SessionEnds time.Time `json:"session_ends,omitzero"`
+	// Connection is the IdP connection the login went through.
+	Connection string `json:"connection,omitempty"`
 }
 
 // Fresh reports whether more than a third of the token's life is left;

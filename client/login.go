@@ -85,11 +85,11 @@ func Login(ctx context.Context, o LoginOptions) (LoginResult, error) {
 	if err := o.Cache.Put(e); err != nil {
 		return LoginResult{}, err
 	}
-	res := LoginResult{Entry: e, Connection: tr.Connection}
-	if tr.RefreshExpiresIn > 0 {
-		res.SessionEnds = tr.sent.Add(time.Duration(tr.RefreshExpiresIn) * time.Second)
+	// Later commands without --server or $PORTCULLIS_SERVER use this one.
+	if err := o.Cache.RememberServer(o.Server); err != nil {
+		return LoginResult{}, err
 	}
-	return res, nil
+	return LoginResult{Entry: e, Connection: tr.Connection, SessionEnds: e.SessionEnds}, nil
 }
 
 // checkConnection fails early, before any browser, when the portal has

@@ -27,8 +27,12 @@ type tokenResponse struct {
 }
 
 func (t tokenResponse) entry(server string) Entry {
-	return Entry{Server: server, AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Username: t.Username, Method: MethodLogin,
-		IssuedAt: t.sent, ExpiresAt: t.sent.Add(time.Duration(t.ExpiresIn) * time.Second)}
+	e := Entry{Server: server, AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Username: t.Username, Method: MethodLogin,
+		IssuedAt: t.sent, ExpiresAt: t.sent.Add(time.Duration(t.ExpiresIn) * time.Second), Connection: t.Connection}
+	if t.RefreshToken != "" && t.RefreshExpiresIn > 0 {
+		e.SessionEnds = t.sent.Add(time.Duration(t.RefreshExpiresIn) * time.Second)
+	}
+	return e
 }
 
 // MethodLogin marks cache entries of `portcullis login`.

@@ -42,6 +42,12 @@ func Refresh(ctx context.Context, o Options) (e Entry, ok bool, err error) {
 		return Entry{}, true, fmt.Errorf("renew your login to %s: %w", o.Server, err)
 	}
 	e = tr.entry(o.Server)
+	if e.Connection == "" {
+		e.Connection = cached.Connection
+	}
+	if e.SessionEnds.IsZero() && e.RefreshToken != "" {
+		e.SessionEnds = cached.SessionEnds
+	}
 	if err := o.Cache.Put(e); err != nil {
 		return Entry{}, true, err
 	}

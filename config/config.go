@@ -88,6 +88,17 @@ type Proxy struct {
 	// IdleTimeout ends a session with no bytes either way for this long
 	// (default 0: never).
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHandshakes caps the client connections that have not yet
+	// authenticated (default 512), and MaxHandshakesPerAddress those from
+	// one source address, IPv6 by /64 (default 64). They are apart from
+	// max_connections, which counts authenticated sessions only, so a
+	// flood of slow handshakes cannot take a session's place.
+	MaxHandshakes           int `yaml:"max_handshakes"`
+	MaxHandshakesPerAddress int `yaml:"max_handshakes_per_address"`
+	// FirstPacketTimeout is how long a new connection may take to send its
+	// first packet (default 3s); handshake_timeout bounds the whole
+	// handshake.
+	FirstPacketTimeout time.Duration `yaml:"first_packet_timeout"`
 }
 
 // Issuer is one trusted token issuer (an IdP or a customer-run issuer).
@@ -213,7 +224,8 @@ type OwnIssuer struct {
 type Exchange struct {
 	TokenTTL time.Duration `yaml:"token_ttl"` // default 15m, per rule overridable, capped by issuer.max_token_ttl
 	// FailuresPerMinute is how many refused exchanges one source address
-	// may make per minute before it is told to slow down (default 10).
+	// (an IPv6 client: its /64) may make per minute before it is told to
+	// slow down (default 10).
 	FailuresPerMinute int            `yaml:"failures_per_minute"`
 	AWS               *ExchangeAWS   `yaml:"aws"`
 	GCP               *ExchangeGCP   `yaml:"gcp"`
@@ -226,7 +238,13 @@ type Exchange struct {
 // ExchangeAWS accepts signed sts:GetCallerIdentity requests.
 type ExchangeAWS struct {
 	STSEndpoint string `yaml:"sts_endpoint"` // default https://sts.amazonaws.com
-	Audience    string `yaml:"audience"`     // the X-Portcullis-Audience value proofs must sign; default issuer.audience
+	Audience    string `yaml:"audience"`     // the X-Portcullis-Audience value proofs must sign; default issuer.url (unique per deployment)
+	// MaxAge is how old a proof's signing time may be (default 5m, at
+	// most 15m). Each proof is also accepted once only.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Regions the proofs may be signed for; default the region of
+	// sts_endpoint (us-east-1 for the global endpoint).
+	Regions []string `yaml:"regions"`
 }
 
 // ExchangeGCP accepts Google-signed identity tokens.
@@ -252,10 +270,13 @@ type AzureTenant struct {
 // ExchangeRule maps a platform identity to the user name and roles of the
 // token it gets. Rules are tried in order; the first match wins.
 type ExchangeRule struct {
-	Platform string `yaml:"platform"` // aws | azure | gcp | jwt
-	// Identity is matched against the platform identity: exact, or a
-	// glob where * matches any run of characters ("/" included).
-	Identity string        `yaml:"identity"`
+	Platform string `yaml:"platform"` // optional: aws | azure | gcp | jwt, and it must agree with the match block
+	// Exactly one match block names the parts of the identity the rule
+	// grants (see AWSMatch and the others); a * matches within one part.
+	AWS      *AWSMatch     `yaml:"aws"`
+	Azure    *AzureMatch   `yaml:"azure"`
+	GCP      *GCPMatch     `yaml:"gcp"`
+	JWT      *JWTMatch     `yaml:"jwt"`
 	Username string        `yaml:"username"` // what the workload connects as (no "/")
 	Roles    []string      `yaml:"roles"`
 	TTL      time.Duration `yaml:"ttl"` // default exchange.token_ttl

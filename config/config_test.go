@@ -95,6 +95,8 @@ func TestLoadExample(t *testing.T) {
 		{name: "proxy.handshake_timeout default", got: cfg.Proxy.HandshakeTimeout, want: 10 * time.Second},
 		{name: "proxy.shutdown_timeout default", got: cfg.Proxy.ShutdownTimeout, want: 30 * time.Second},
 		{name: "proxy.max_token_bytes default", got: cfg.Proxy.MaxTokenBytes, want: 65536},
+		{name: "proxy.max_handshakes default", got: cfg.Proxy.MaxHandshakes, want: 512},
+		{name: "proxy.max_handshakes_per_address default", got: cfg.Proxy.MaxHandshakesPerAddress, want: 64},
 		{name: "issuers count", got: len(cfg.Issuers), want: 1},
 		{name: "issuers[0].name", got: cfg.Issuers[0].Name, want: "corp"},
 		{name: "issuers[0].issuer", got: cfg.Issuers[0].Issuer, want: "https://idp.test/"},
@@ -219,6 +221,7 @@ func TestParse(t *testing.T) {
 		{name: "ca_file with verify-full", over: map[string]string{"backend": " {tls: verify-full, ca_file: ca.pem}"}, files: map[string]string{"ca.pem": "x"}},
 		{name: "jwks_url http on 127.0.0.1", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://127.0.0.1:9999/jwks\"}"}},
 		{name: "jwks_url http on localhost", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://localhost/jwks\"}"}},
+		{name: "listen.pprof on localhost: the same loopback rule as everywhere (netaddr)", over: map[string]string{"listen": " {pprof: \"localhost:6060\"}"}},
 		{name: "jwks_url http on ::1", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"http://[::1]:80/jwks\"}"}},
 		{name: "jwks_file relative to the config dir", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i, audiences: [a], jwks_file: keys/jwks.json}"}, files: map[string]string{"keys/jwks.json": jwks}},
 		{name: "dev issuer alone", over: map[string]string{"issuers": "-", "dev_issuer": " {enabled: true}", "mappings": "\n  - {issuer: dev, roles: [analyst]}"}},
@@ -229,11 +232,14 @@ func TestParse(t *testing.T) {
 		{name: "unknown top-level key", yaml: "listen: {mysql: \"127.0.0.1:4000\"}\nlisen: {}\n", want: []string{"lisen: unknown key: use one of listen, tls,", "(line 2)"}},
 		{name: "unknown nested key", yaml: "issuers:\n  - name: corp\n    jwks_uri: x\n", want: []string{"issuers[0].jwks_uri: unknown key: use one of name, issuer,", "(line 3)"}},
 		{name: "unknown key and a validation problem together", over: map[string]string{"log": " {level: loud, colour: true}"}, want: []string{"log.colour: unknown key", `log.level: "loud" is not a level`}},
-		{name: "duration without unit", yaml: "proxy:\n  handshake_timeout: 10\n", want: []string{"line 2: cannot unmarshal", "time.Duration"}},
+		{name: "duration without unit", yaml: "proxy:\n  handshake_timeout: 10\n", want: []string{"proxy.handshake_timeout: has the wrong type: cannot read !!int `10` into time.Duration (line 2)"}},
+		{name: "type errors reported with the other problems", yaml: "listen: {mysql: nope}\nproxy: {handshake_timeout: 10, max_connections: many}\nroles: [a]\nbogus: 1\n",
+			want: []string{"proxy.handshake_timeout: has the wrong type", "proxy.max_connections: has the wrong type: cannot read !!str `many` into int (line 2)",
+				"roles: has the wrong type", "bogus: unknown key", `listen.mysql: "nope" is not host:port`, "issuers: no token source"}},
 		{name: "syntax error names the file", yaml: "listen: {mysql: x\n", want: []string{"portcullis.yaml: yaml: line"}},
-		{name: "duplicate key", yaml: "log: {}\nlog: {}\n", want: []string{`line 2: mapping key "log" already defined at line 1`}},
+		{name: "duplicate key", yaml: "log: {}\nlog: {}\n", want: []string{`log: mapping key "log" already defined at line 1 (line 2)`}},
 		{name: "two documents", yaml: "log: {}\n---\nlog: {}\n", want: []string{"more than one YAML document"}},
-		{name: "empty file", yaml: "\n", want: []string{"issuers: no issuer is configured", "roles: no role is defined"}},
+		{name: "empty file", yaml: "\n", want: []string{"issuers: no token source is configured", "roles: no role is defined"}},
 
 		// listen, tls, backend, proxy.
 		{name: "listen.mysql not host:port", over: map[string]string{"listen": " {mysql: \"127.0.0.1\"}"}, want: []string{`listen.mysql: "127.0.0.1" is not host:port`}},
@@ -249,10 +255,12 @@ func TestParse(t *testing.T) {
 		{name: "negative dial_timeout", over: map[string]string{"backend": " {dial_timeout: -1s}"}, want: []string{"backend.dial_timeout: must be a positive duration"}},
 		{name: "max_connections", over: map[string]string{"proxy": " {max_connections: -1}"}, want: []string{"proxy.max_connections: is -1: must be at least 1"}},
 		{name: "max_token_bytes", over: map[string]string{"proxy": " {max_token_bytes: -1}"}, want: []string{"proxy.max_token_bytes: is -1"}},
+		{name: "max_handshakes_per_address above max_handshakes", over: map[string]string{"proxy": " {max_handshakes: 10, max_handshakes_per_address: 20}"}, want: []string{"proxy.max_handshakes_per_address: is 20, more than proxy.max_handshakes (10)"}},
+		{name: "first_packet_timeout above handshake_timeout", over: map[string]string{"proxy": " {handshake_timeout: 2s, first_packet_timeout: 5s}"}, want: []string{"proxy.first_packet_timeout: is 5s, longer than proxy.handshake_timeout (2s)"}},
 		{name: "proxy timeouts", over: map[string]string{"proxy": " {handshake_timeout: -1s, shutdown_timeout: -2s}"}, want: []string{"proxy.handshake_timeout: must be a positive", "proxy.shutdown_timeout: must be a positive"}},
 
 		// issuers and dev_issuer.
-		{name: "no issuer at all", over: map[string]string{"issuers": "-", "mappings": "-"}, want: []string{"issuers: no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true"}},
+		{name: "no issuer at all", over: map[string]string{"issuers": "-", "mappings": "-"}, want: []string{"issuers: no token source is configured: add an IdP under sso.connections, an entry under issuers, local.enabled: true or exchange:, or set dev_issuer.enabled: true"}},
 		{name: "issuer name empty", over: map[string]string{"issuers": "\n  - {issuer: i, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{"issuers[0].name: is empty"}},
 		{name: "issuer names unique", over: map[string]string{"issuers": "\n  - {name: corp, issuer: i1, audiences: [a], jwks_url: \"https://x/j\"}\n  - {name: corp, issuer: i2, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{`issuers[1].name: "corp" is also the name of issuers[0]`, "(line 3)"}},
 		{name: "issuer name dev reserved", over: map[string]string{"issuers": "\n  - {name: dev, issuer: i, audiences: [a], jwks_url: \"https://x/j\"}"}, want: []string{`issuers[0].name: "dev" is reserved for dev_issuer`}},
@@ -285,7 +293,7 @@ func TestParse(t *testing.T) {
 		{name: "bad env var name", over: map[string]string{"roles": " {dba: {backend_user: u, backend_password: \"${env:}\"}}", "mappings": "-"}, want: []string{`roles.dba.backend_password: "" is not an environment variable name`}},
 		{name: "secret file missing", over: map[string]string{"roles": " {dba: {backend_user: u, backend_password: \"file:secrets/dba\"}}", "mappings": "-"}, want: []string{"roles.dba.backend_password: cannot read secret file ", filepath.Join("secrets", "dba")}},
 		{name: "secret file without path", over: map[string]string{"roles": " {dba: {backend_user: u, backend_password: \"file:\"}}", "mappings": "-"}, want: []string{"roles.dba.backend_password: file: names no path"}},
-		{name: "secret not a string", yaml: "roles:\n  dba:\n    backend_user: u\n    backend_password: {value: x}\n", want: []string{"line 4: a secret must be a string"}},
+		{name: "secret not a string", yaml: "roles:\n  dba:\n    backend_user: u\n    backend_password: {value: x}\n", want: []string{"roles.dba.backend_password: a secret must be a string", "(line 4)"}},
 		{name: "problem line of a secret", yaml: "issuers:\n  - {name: corp, issuer: i, audiences: [a], jwks_url: \"https://x/j\"}\nroles:\n  dba:\n    backend_user: u\n    backend_password: \"${env:DBA_PW}\"\n", unset: []string{"DBA_PW"}, want: []string{"roles.dba.backend_password: env var DBA_PW is not set (line 6)"}},
 
 		// mappings, default_role_order.

@@ -39,9 +39,17 @@ const (
 	DefaultKEKFile             = "portcullis.kek"
 	DefaultExchangeTTL         = 15 * time.Minute
 	DefaultExchangeFailures    = 10
+	DefaultAWSProofMaxAge      = 5 * time.Minute
 	DefaultSTSEndpoint         = "https://sts.amazonaws.com"
 	DefaultGoogleIssuer        = "https://accounts.google.com"
 	DefaultGoogleJWKS          = "https://www.googleapis.com/oauth2/v3/certs"
+)
+
+// The defaults of the unauthenticated connection budget.
+const (
+	DefaultMaxHandshakes           = 512
+	DefaultMaxHandshakesPerAddress = 64
+	DefaultFirstPacketTimeout      = 3 * time.Second // or handshake_timeout, if shorter
 )
 
 // ApplyDefaults sets every zero-valued field that has a default. Load calls
@@ -59,6 +67,9 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Proxy.MaxTokenBytes, DefaultMaxTokenBytes)
 	setInt(&c.Proxy.FailedAuthPerMinute, DefaultFailedAuthPerMinute)
 	setInt(&c.Proxy.FailedAuthPerUserPerMinute, DefaultFailedAuthPerUser)
+	setInt(&c.Proxy.MaxHandshakes, DefaultMaxHandshakes)
+	setInt(&c.Proxy.MaxHandshakesPerAddress, DefaultMaxHandshakesPerAddress)
+	setDuration(&c.Proxy.FirstPacketTimeout, min(DefaultFirstPacketTimeout, c.Proxy.HandshakeTimeout))
 	for i := range c.Issuers {
 		setString(&c.Issuers[i].UsernameClaim, DefaultUsernameClaim)
 		setDuration(&c.Issuers[i].MaxLifetime, DefaultMaxLifetime)
@@ -93,7 +104,11 @@ func (c *Config) ApplyDefaults() {
 	setInt(&c.Exchange.FailuresPerMinute, DefaultExchangeFailures)
 	if a := c.Exchange.AWS; a != nil {
 		setString(&a.STSEndpoint, DefaultSTSEndpoint)
-		setString(&a.Audience, c.Issuer.Audience)
+		setString(&a.Audience, c.Issuer.URL)
+		setDuration(&a.MaxAge, DefaultAWSProofMaxAge)
+		if len(a.Regions) == 0 {
+			a.Regions = []string{stsRegion(a.STSEndpoint)}
+		}
 	}
 	if g := c.Exchange.GCP; g != nil {
 		setString(&g.Issuer, DefaultGoogleIssuer)

@@ -65,26 +65,26 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 	strict := yaml.NewDecoder(bytes.NewReader(data))
 	strict.KnownFields(true)
 	var probs []problem
+	var undecoded keySet // keys whose values did not decode
 	if err := strict.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		probs = append(probs, idx.unknown...)
-		fatal := false
 		for _, msg := range te.Errors {
 			if len(idx.unknown) > 0 && strings.Contains(msg, " not found in type ") {
 				continue // already reported above, with its full key path
 			}
-			probs = append(probs, problem{msg: msg})
-			fatal = true
-		}
-		if fatal {
-			// A value that did not decode would only cause misleading
-			// follow-on problems; report what the decoder found.
-			return nil, problemsError(name, probs, idx.lines)
+			p := idx.typeProblem(msg)
+			probs = append(probs, p)
+			undecoded = append(undecoded, p.key)
 		}
 	}
+	// The decoder goes on past a value of the wrong type, so validation
+	// runs too and every problem is reported at once; only the problems a
+	// value that did not decode would cause are dropped (an empty roles:
+	// after `roles: [a]`).
 
 	cfg.load = &loadInfo{name: name, lines: idx.lines, secretProblems: map[string]string{}}
 	cfg.ApplyDefaults()
@@ -95,7 +95,11 @@ func Parse(data []byte, name, baseDir string) (*Config, error) {
 		}
 	})
 
-	probs = append(probs, cfg.problems()...)
+	for _, p := range cfg.problems() {
+		if !undecoded.covers(p.key) {
+			probs = append(probs, p)
+		}
+	}
 	if len(probs) > 0 {
 		return nil, problemsError(name, probs, idx.lines)
 	}
@@ -128,13 +132,14 @@ func (c *Config) resolvePaths(baseDir string) {
 // nodeIndex is what one walk of the node tree finds.
 type nodeIndex struct {
 	lines   map[string]int
+	values  map[string]string // key path -> scalar value, to name the key of a type error
 	unknown []problem
 }
 
 // indexNode walks the document alongside the Config type, recording the
 // line of every key by its path and every key the type does not know.
 func indexNode(root *yaml.Node) nodeIndex {
-	idx := nodeIndex{lines: map[string]int{}}
+	idx := nodeIndex{lines: map[string]int{}, values: map[string]string{}}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
@@ -149,6 +154,9 @@ func (idx *nodeIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 	if path != "" {
 		if _, seen := idx.lines[path]; !seen {
 			idx.lines[path] = n.Line
+		}
+		if n.Kind == yaml.ScalarNode {
+			idx.values[path] = n.Value
 		}
 	}
 	for t.Kind() == reflect.Pointer {
@@ -169,8 +177,11 @@ func (idx *nodeIndex) walk(n *yaml.Node, path string, t reflect.Type) {
 			f, ok := fields[k.Value]
 			if !ok {
 				idx.lines[p] = k.Line
-				idx.unknown = append(idx.unknown, problem{key: p,
-					msg: "unknown key: use one of " + strings.Join(names, ", ")})
+				msg := "unknown key: use one of " + strings.Join(names, ", ")
+				if why, retired := retiredKey(path, k.Value); retired {
+					msg = why
+				}
+				idx.unknown = append(idx.unknown, problem{key: p, msg: msg})
 				continue
 			}
 			idx.lines[p] = k.Line
@@ -258,4 +269,58 @@ func (c *Config) KEKPath() string {
 		return filepath.Join(filepath.Dir(c.load.name), DefaultKEKFile)
 	}
 	return DefaultKEKFile
+}
+
+// typeProblem turns one of the decoder's messages ("line 3: cannot
+// unmarshal !!str `ten` into time.Duration") into a problem named by the
+// deepest key on that line, so it reads like every other problem.
+func (idx *nodeIndex) typeProblem(msg string) problem {
+	rest, ok := strings.CutPrefix(msg, "line ")
+	num, text, ok2 := strings.Cut(rest, ": ")
+	line, err := strconv.Atoi(num)
+	if !ok || !ok2 || err != nil {
+		return problem{msg: msg}
+	}
+	// The deepest key on the line; among several (a flow mapping), the
+	// one whose value the message quotes.
+	key, quoted := "", false
+	for k, l := range idx.lines {
+		if l != line {
+			continue
+		}
+		v, isScalar := idx.values[k]
+		if len(v) > 10 { // as the decoder shortens it
+			v = v[:7] + "..."
+		}
+		q := isScalar && v != "" && strings.Contains(text, "`"+v+"`")
+		if (q && !quoted) || (q == quoted && (len(k) > len(key) || (len(k) == len(key) && k < key))) {
+			key, quoted = k, q
+		}
+	}
+	if key == "" {
+		return problem{msg: msg}
+	}
+	if t, ok := strings.CutPrefix(text, "cannot unmarshal "); ok {
+		text = "has the wrong type: cannot read " + t
+	}
+	return problem{key: key, msg: text}
+}
+
+// keySet is the keys whose values did not decode.
+type keySet []string
+
+// covers reports whether a validation problem at key may come from a
+// value that did not decode: the same key, one inside it, or one that
+// holds it.
+func (ks keySet) covers(key string) bool {
+	for _, k := range ks {
+		if k == "" {
+			continue
+		}
+		if key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[") ||
+			strings.HasPrefix(k, key+".") || strings.HasPrefix(k, key+"[") {
+			return true
+		}
+	}
+	return false
 }

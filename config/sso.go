@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // SSO configures browser login through the company IdP (OIDC, SAML) and
@@ -73,7 +76,19 @@ type OIDCConnection struct {
 	// AllowUnverifiedEmail accepts an email username whose
 	// email_verified claim is not true. Default false: refused.
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
+	// AuthParams are extra parameters of the authorization request, for
+	// IdPs with their own rules: {access_type: offline} (Google),
+	// {domain_hint: corp.example} (Entra). With offline_access among the
+	// scopes portcullis sends prompt=consent (OIDC Core §11); a prompt
+	// here replaces it, and an empty value leaves a parameter out
+	// ({prompt: ""} for an IdP that would ask for consent at every login).
+	AuthParams map[string]string `yaml:"auth_params"`
 }
+
+// ReservedAuthParams are the authorization request parameters portcullis
+// sets itself (client, redirect, scopes, and its state, nonce and PKCE
+// defences); oidc.auth_params may not set them.
+var ReservedAuthParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method"}
 
 // SAMLConnection is a SAML 2.0 IdP portcullis is a service provider of.
 // The SP metadata is at {issuer.url}/v1/sso/saml/<name>/metadata.
@@ -241,6 +256,11 @@ func oidcProblems(key string, o *OIDCConnection) []problem {
 	if len(o.Scopes) > 0 && !slices.Contains(o.Scopes, "openid") {
 		probs = append(probs, problem{key + ".scopes", "lacks openid: OIDC login needs it"})
 	}
+	for _, k := range slices.Sorted(maps.Keys(o.AuthParams)) {
+		if slices.Contains(ReservedAuthParams, k) {
+			probs = append(probs, problem{key + ".auth_params." + k, "is set by portcullis for every login: remove it (scopes go in oidc.scopes)"})
+		}
+	}
 	return probs
 }
 
@@ -270,7 +290,7 @@ func idpURLProblem(raw string) string {
 	if err != nil || u.Host == "" {
 		return fmt.Sprintf("%q is not an absolute URL: write it like https://idp.example.com/", raw)
 	}
-	if u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())) {
+	if u.Scheme == "https" || (u.Scheme == "http" && netaddr.IsLoopback(u.Hostname())) {
 		return ""
 	}
 	return fmt.Sprintf("%q must use https:// (http:// only on a loopback host, for tests)", raw)

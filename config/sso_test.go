@@ -83,6 +83,7 @@ func TestSSOProblems(t *testing.T) {
 		{"SAML metadata file missing", `{connections: [{name: a, saml: {idp_metadata_file: nope.xml}}]}`, "nope.xml does not exist"},
 		{"session too long", `{session_ttl: 2000h}`, "sso.session_ttl: must be between"},
 		{"access tokens over the issuer's cap", `{access_token_ttl: 2h}`, "sso.access_token_ttl: must be positive and at most issuer.max_token_ttl"},
+		{"auth_params overriding the state", `{connections: [{name: a, oidc: {issuer: "https://i/", client_id: c, auth_params: {access_type: offline, state: x}}}]}`, "sso.connections[0].oidc.auth_params.state: is set by portcullis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +94,31 @@ func TestSSOProblems(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Fatal("the error shows an inline secret")
+			}
+		})
+	}
+}
+
+// SSO needs only portcullis' own issuer, which is always trusted: a
+// config with SSO connections and no issuers (and no dev issuer) loads.
+func TestSSOOnlyConfig(t *testing.T) {
+	const roles = `roles: {reader: {backend_user: ro, backend_password: ""}}
+`
+	tests := []struct {
+		name, yaml, want string // want "": loads
+	}{
+		{"an OIDC connection alone", roles + `sso: {connections: [{name: okta, oidc: {issuer: "https://corp.okta.com/", client_id: c, auth_params: {access_type: offline}}}]}`, ""},
+		{"local accounts alone", roles + "local: {enabled: true}\n", ""},
+		{"nothing that gives a token", roles, "issuers: no token source is configured: add an IdP under sso.connections"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.yaml), "portcullis.yaml", t.TempDir())
+			if tt.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("got %v, want %q", err, tt.want)
 			}
 		})
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // problem is one thing wrong with the configuration: the key path it is
@@ -106,8 +108,8 @@ func (c *Config) problems() []problem {
 	add(
 		check{mysqlAddr != "", "listen.mysql", mysqlAddr},
 		check{httpAddr != "", "listen.http", httpAddr},
-		check{c.Listen.PProf != "" && !loopback(c.Listen.PProf), "listen.pprof",
-			fmt.Sprintf("%q is not a loopback host:port: the profiler listens on 127.0.0.1 or [::1] only (reach it over SSH)", c.Listen.PProf)},
+		check{c.Listen.PProf != "" && (hostPortProblem(c.Listen.PProf) != "" || !netaddr.IsLoopbackHostPort(c.Listen.PProf)), "listen.pprof",
+			fmt.Sprintf("%q is not a loopback host:port: the profiler listens on 127.0.0.1, [::1] or localhost only (reach it over SSH)", c.Listen.PProf)},
 		check{oneTLSFile && c.TLS.CertFile == "", "tls.cert_file",
 			"is empty but tls.key_file is set: set both, or neither for a self-signed certificate"},
 		check{oneTLSFile && c.TLS.KeyFile == "", "tls.key_file",
@@ -143,10 +145,24 @@ func (c *Config) problems() []problem {
 		check{c.Proxy.MaxTokenBytes < 1, "proxy.max_token_bytes",
 			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxTokenBytes)},
 	)
+	add(
+		check{c.Proxy.MaxHandshakes < 1, "proxy.max_handshakes",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxHandshakes)},
+		check{c.Proxy.MaxHandshakesPerAddress < 1, "proxy.max_handshakes_per_address",
+			fmt.Sprintf("is %d: must be at least 1", c.Proxy.MaxHandshakesPerAddress)},
+		check{c.Proxy.MaxHandshakesPerAddress > c.Proxy.MaxHandshakes, "proxy.max_handshakes_per_address",
+			fmt.Sprintf("is %d, more than proxy.max_handshakes (%d): one address could take every handshake slot", c.Proxy.MaxHandshakesPerAddress, c.Proxy.MaxHandshakes)},
+		check{c.Proxy.FirstPacketTimeout <= 0, "proxy.first_packet_timeout", positiveDuration},
+		check{c.Proxy.FirstPacketTimeout > c.Proxy.HandshakeTimeout, "proxy.first_packet_timeout",
+			fmt.Sprintf("is %v, longer than proxy.handshake_timeout (%v): lower it", c.Proxy.FirstPacketTimeout, c.Proxy.HandshakeTimeout)},
+	)
 
 	// issuers and dev_issuer
-	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled, "issuers",
-		"no issuer is configured: add an entry under issuers, or set dev_issuer.enabled: true for local development"})
+	// portcullis' own issuer is always trusted: SSO, local accounts and
+	// the cloud exchange need no entry under issuers; only a config with
+	// no way at all to obtain a token is refused.
+	add(check{len(c.Issuers) == 0 && !c.DevIssuer.Enabled && !c.issuesOwnTokens(), "issuers",
+		"no token source is configured: add an IdP under sso.connections, an entry under issuers, local.enabled: true or exchange:, or set dev_issuer.enabled: true for local development"})
 	names := map[string]int{} // issuer name -> index
 	isses := map[string]string{}
 	if c.DevIssuer.Enabled {
@@ -354,16 +370,6 @@ func hostPortProblem(addr string) string {
 	return ""
 }
 
-// loopback reports whether addr is host:port with a loopback IP host.
-func loopback(addr string) bool {
-	if hostPortProblem(addr) != "" {
-		return false
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // fileProblem is why path (if set) is not a readable regular file, or "".
 func fileProblem(path string) string {
 	if path == "" {
@@ -396,19 +402,11 @@ func jwksURLProblem(raw string) string {
 	case "https":
 		return ""
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netaddr.IsLoopback(u.Hostname()) {
 			return ""
 		}
 	}
 	return fmt.Sprintf("%q must use https:// (http:// only on a loopback host, for tests)", raw)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // issuerProblems checks store, issuer and exchange.
@@ -462,13 +460,18 @@ func (c *Config) issuerProblems(roleNames []string) []problem {
 			fmt.Sprintf("%q is not a configured issuer: name one of %s", n, listOrNone(c.issuerNames()))})
 	}
 	platforms := map[string]bool{"aws": c.Exchange.AWS != nil, "gcp": c.Exchange.GCP != nil, "azure": c.Exchange.Azure != nil, "jwt": len(c.Exchange.JWTIssuers) > 0}
+	probs = append(probs, c.awsProblems()...)
 	for i, r := range c.Exchange.Rules {
 		key := "exchange.rules[" + strconv.Itoa(i) + "]"
-		enabled, ok := platforms[r.Platform]
+		platform := r.rulePlatform()
+		if platform == "" {
+			platform = r.Platform
+		}
+		enabled, ok := platforms[platform]
+		probs = append(probs, c.matchProblems(key, r)...)
 		add(
-			check{!ok, key + ".platform", fmt.Sprintf("%q is not a platform: use aws, azure, gcp or jwt", r.Platform)},
-			check{ok && !enabled, key + ".platform", fmt.Sprintf("%s exchange is not configured: add the exchange.%s section", r.Platform, exchangeSection(r.Platform))},
-			check{r.Identity == "", key + ".identity", "is empty: set the platform identity (exact or glob) this rule matches"},
+			check{!ok && platform != "", key + ".platform", fmt.Sprintf("%q is not a platform: use aws, azure, gcp or jwt", platform)},
+			check{ok && !enabled, key + ".platform", fmt.Sprintf("%s exchange is not configured: add the exchange.%s section", platform, exchangeSection(platform))},
 			check{r.Username == "" || strings.Contains(r.Username, "/"), key + ".username",
 				"must be set and free of \"/\": it is the MySQL user name the workload connects as"},
 			check{r.TTL <= 0 || r.TTL > c.Issuer.MaxTokenTTL, key + ".ttl", fmt.Sprintf("must be positive and at most issuer.max_token_ttl (%v)", c.Issuer.MaxTokenTTL)},
@@ -487,4 +490,12 @@ func exchangeSection(platform string) string {
 		return "jwt_issuers"
 	}
 	return platform
+}
+
+// issuesOwnTokens reports whether something in the config hands out
+// portcullis' own tokens (browser login, local accounts, cloud exchange),
+// which the proxy always trusts.
+func (c *Config) issuesOwnTokens() bool {
+	x := c.Exchange
+	return len(c.SSO.Connections) > 0 || c.Local.Enabled || x.AWS != nil || x.GCP != nil || x.Azure != nil
 }

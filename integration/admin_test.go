@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,6 +43,38 @@ func TestAdminCLI(t *testing.T) {
 			t.Fatalf("%v %q %q", err, out, errOut)
 		}
 	})
+	t.Run("every list command speaks JSON with stable field names", func(t *testing.T) {
+		for _, tt := range []struct {
+			args   []string
+			fields []string // of each record
+		}{
+			{[]string{"users", "list", "--json"}, []string{"user_name", "active", "role", "source"}},
+			{[]string{"users", "list", "-o", "json"}, []string{"user_name", "active", "role", "source"}},
+			{[]string{"sessions", "list", "--json"}, nil}, // none open now: []
+			{[]string{"teams", "list", "--json"}, nil},
+			{[]string{"connections", "list", "-o", "json"}, nil},
+		} {
+			out, errOut, err := admin(t, h, adminToken, tt.args...)
+			var records []map[string]any
+			if err != nil || json.Unmarshal([]byte(out), &records) != nil {
+				t.Fatalf("%v: %v %q %s", tt.args, err, out, errOut)
+			}
+			for _, f := range tt.fields {
+				if len(records) == 0 || !slices.ContainsFunc(records, func(r map[string]any) bool { _, ok := r[f]; return ok }) {
+					t.Fatalf("%v: no field %q in %s", tt.args, f, out)
+				}
+			}
+		}
+		if _, errOut, err := admin(t, h, adminToken, "users", "list", "-o", "yaml"); err == nil || !strings.Contains(errOut, "use table or json") {
+			t.Fatalf("-o yaml: %v %s", err, errOut)
+		}
+	})
+	t.Run("an unknown session id: non-zero exit and a message", func(t *testing.T) {
+		_, errOut, err := admin(t, h, adminToken, "sessions", "kill", "999999")
+		if err == nil || !strings.Contains(errOut, "no session 999999") {
+			t.Fatalf("sessions kill 999999: %v %q", err, errOut)
+		}
+	})
 	t.Run("teams set, list, and a role that does not exist", func(t *testing.T) {
 		if _, errOut, err := admin(t, h, adminToken, "teams", "set", "writers", "--groups", "db-readers-dir", "--roles", "writer"); err != nil {
 			t.Fatalf("%v %s", err, errOut)
@@ -64,8 +98,8 @@ func TestAdminCLI(t *testing.T) {
 		if err != nil || !strings.Contains(out, "rita@example.com") || !strings.Contains(out, "writer") {
 			t.Fatalf("sessions list: %v %q", err, out)
 		}
-		if _, errOut, err := admin(t, h, adminToken, "sessions", "kill", strconv.FormatUint(uint64(id), 10)); err != nil {
-			t.Fatalf("kill: %v %s", err, errOut)
+		if out, errOut, err := admin(t, h, adminToken, "sessions", "kill", strconv.FormatUint(uint64(id), 10)); err != nil || !strings.Contains(out, "ends within a second") {
+			t.Fatalf("kill: %v %q %s", err, out, errOut)
 		}
 		select {
 		case err := <-done:
@@ -80,8 +114,11 @@ func TestAdminCLI(t *testing.T) {
 		db := h.open("rita@example.com/writer", h.mint("rita@example.com", nil, nil))
 		db.SetMaxOpenConns(1)
 		queryString(t, db, "SELECT 1")
-		if _, errOut, err := admin(t, h, adminToken, "teams", "delete", "writers"); err != nil {
-			t.Fatalf("%v %s", err, errOut)
+		if out, errOut, err := admin(t, h, adminToken, "teams", "delete", "writers"); err != nil || !strings.Contains(out, "team writers deleted") {
+			t.Fatalf("teams delete: %v %q %s", err, out, errOut)
+		}
+		if _, errOut, err := admin(t, h, adminToken, "teams", "delete", "writers"); err == nil || !strings.Contains(errOut, `no team "writers"`) {
+			t.Fatalf("teams delete of an unknown team: %v %s", err, errOut)
 		}
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {

@@ -100,7 +100,7 @@ exchange:
 		if u.endAt {
 			role = "expiring"
 		}
-		top += fmt.Sprintf("    - {platform: jwt, identity: \"corp:%s\", username: %s, roles: [%s], ttl: %s}\n", u.subject, u.username, role, u.ttl)
+		top += fmt.Sprintf("    - {jwt: {issuer: corp, user: %q}, username: %s, roles: [%s], ttl: %s}\n", u.subject, u.username, role, u.ttl)
 	}
 	// Pools open connections all the time, each a TLS handshake: under
 	// -race on a loaded machine some took more than the default 2 s.

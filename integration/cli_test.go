@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,7 +103,11 @@ func portcullisBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "portcullis")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/portcullis").CombinedOutput()
+		// The build information `make build` stamps (Makefile: ldflags).
+		commit, _ := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+		ldflags := fmt.Sprintf("-X main.version=test -X main.commit=%s -X main.date=%s",
+			strings.TrimSpace(string(commit)), time.Now().UTC().Format("2006-01-02T15:04:05Z"))
+		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", binPath, "../cmd/portcullis").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -131,9 +137,41 @@ func TestBinary(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	cfg := filepath.Join(h.dir, "portcullis.yaml")
 
-	t.Run("version", func(t *testing.T) {
-		if out, _, code := run(t, "version"); code != 0 || !strings.HasPrefix(out, "portcullis ") {
-			t.Fatalf("version: %d %q", code, out)
+	t.Run("version and --version: commit, build date, Go version", func(t *testing.T) {
+		want := regexp.MustCompile(`^portcullis \S+ \(commit [0-9a-f]{12}(-dirty)?, built \d{4}-\d\d-\d\dT[0-9:]+Z, go1\.\S+ \w+/\w+\)\n$`)
+		for _, arg := range []string{"version", "--version"} {
+			if out, errOut, code := run(t, arg); code != 0 || !want.MatchString(out) || !strings.Contains(out, runtime.Version()) {
+				t.Fatalf("portcullis %s: %d %q %q", arg, code, out, errOut)
+			}
+		}
+	})
+	t.Run("shell completion and man pages", func(t *testing.T) {
+		for shell, want := range map[string]string{"bash": "__start_portcullis", "zsh": "#compdef portcullis", "fish": "complete -c portcullis"} {
+			if out, errOut, code := run(t, "completion", shell); code != 0 || !strings.Contains(out, want) {
+				t.Fatalf("completion %s: %d %q", shell, code, errOut)
+			}
+		}
+		dir := t.TempDir()
+		if out, errOut, code := run(t, "man", "--dir", dir); code != 0 || !strings.Contains(out, "wrote the man pages") {
+			t.Fatalf("man: %d %q %q", code, out, errOut)
+		}
+		for page, want := range map[string]string{"portcullis.1": `.TH "PORTCULLIS" "1"`, "portcullis-login.1": "--no-browser", "portcullis-users-list.1": "--json"} {
+			data, err := os.ReadFile(filepath.Join(dir, page))
+			if err != nil || !strings.Contains(string(data), want) {
+				t.Fatalf("man page %s: %v, no %q", page, err, want)
+			}
+		}
+	})
+	t.Run("make build stamps the same build information", func(t *testing.T) {
+		mk, err := os.ReadFile("../Makefile")
+		if err != nil || !regexp.MustCompile(`-X main\.version=\S+ -X main\.commit=\S+ -X main\.date=\S+`).Match(mk) {
+			t.Fatalf("the Makefile's build does not set main.version, main.commit and main.date: %v", err)
+		}
+	})
+	t.Run("serve without a config: a hint about -c and the examples", func(t *testing.T) {
+		_, errOut, code := run(t, "serve", "-c", filepath.Join(t.TempDir(), "portcullis.yaml"))
+		if code != 2 || !strings.Contains(errOut, "name one with -c FILE") || !strings.Contains(errOut, "examples/portcullis.yaml") {
+			t.Fatalf("%d %q", code, errOut)
 		}
 	})
 	t.Run("serve --check accepts a valid config", func(t *testing.T) {

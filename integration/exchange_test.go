@@ -50,10 +50,11 @@ exchange:
     tenants: [{tenant_id: %q, issuer: %q, jwks_url: %q, audience: %q}]
   failures_per_minute: 100
   rules:
-    - {platform: aws, identity: "arn:aws:iam::123456789012:role/etl-*", username: etl@svc, roles: [writer], ttl: 10m}
-    - {platform: gcp, identity: %q, username: reports@svc, roles: [reader]}
-    - {platform: azure, identity: "*/userAssignedIdentities/portcullis-workload", username: billing@svc, roles: [reader]}
-`, sts.URL, gcpAud, gcp.Issuer, gcp.JWKSURL, tenantID, entra.Issuer, entra.JWKSURL, azureAud, gcp.Email)
+    - {aws: {account: "123456789012", role: "etl-*"}, username: etl@svc, roles: [writer], ttl: 10m}
+    - {gcp: {project: %q, service_account: %q}, username: reports@svc, roles: [reader]}
+    - {azure: {tenant: %q, subscription: "00000000-0000-0000-0000-000000000001", resource_group: portcullis-test, name: portcullis-workload}, username: billing@svc, roles: [reader]}
+`, sts.URL, gcpAud, gcp.Issuer, gcp.JWKSURL, tenantID, entra.Issuer, entra.JWKSURL, azureAud,
+		cloudtest.DefaultGCPProject, strings.Split(gcp.Email, "@")[0], tenantID)
 	h := startHarness(t, harnessOpts{topYAML: x})
 	env := append(os.Environ(),
 		"XDG_CONFIG_HOME="+t.TempDir(),
@@ -105,6 +106,18 @@ func TestCloudExchangeEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	t.Run("serve --check says what each rule grants", func(t *testing.T) {
+		out, errOut, err := c.portcullis(t, "serve", "--check", "-c", filepath.Join(c.dir, "portcullis.yaml"))
+		for _, want := range []string{
+			`exchange.rules[0]: AWS roles matching "etl-*" (* stays within the role) in account 123456789012 (partition aws), any session name -> user etl@svc`,
+			`exchange.rules[1]: GCP service account workload of project portcullis-test -> user reports@svc`,
+			`exchange.rules[2]: Azure user-assigned managed identity portcullis-workload in resource group portcullis-test of subscription 00000000-0000-0000-0000-000000000001 in tenant ` + tenantID,
+		} {
+			if err != nil || !strings.Contains(out, want) {
+				t.Errorf("serve --check: %v, output lacks %q:\n%s%s", err, want, out, errOut)
+			}
+		}
+	})
 	t.Run("the cache is 0600 and reused while fresh", func(t *testing.T) {
 		calls := c.sts.Calls()
 		if _, _, err := c.portcullis(t, "token", "--cloud", "aws"); err != nil {
@@ -161,6 +174,12 @@ func TestCloudExchangeRefusals(t *testing.T) {
 		{"GCP token for another audience (replay)", cloud.TokenTypeGCP, gcpToken("https://other.example", nil), 401, "audience"},
 		{"GCP email not verified", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["email_verified"] = false }), 401, "email_verified"},
 		{"GCP identity no rule maps", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["email"] = "intruder@evil.iam.gserviceaccount.com" }), 403, "no exchange rule matches gcp identity"},
+		{"Azure identity of the rule's name in another subscription (was */userAssignedIdentities/...)", cloud.TokenTypeAzure, c.entra.Mint(t, azureAud, func(tk *jwt.Token) {
+			tk.Claims.(jwt.MapClaims)["xms_mirid"] = "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourcegroups/portcullis-test/providers/Microsoft.ManagedIdentity/userAssignedIdentities/portcullis-workload"
+		}), 403, "subscription 00000000-0000-0000-0000-0000000000ff"},
+		{"GCP account of the rule's name in another project (was name@*)", cloud.TokenTypeGCP, gcpToken(gcpAud, func(tk *jwt.Token) {
+			tk.Claims.(jwt.MapClaims)["email"] = "workload@evil-project.iam.gserviceaccount.com"
+		}), 403, "project evil-project"},
 		{"Azure token from an untrusted tenant", cloud.TokenTypeAzure, c.entra.Mint(t, azureAud, func(tk *jwt.Token) { tk.Claims.(jwt.MapClaims)["tid"] = "99999999-0000-0000-0000-000000000000" }), 401, "tenant"},
 		{"garbage AWS proof", cloud.TokenTypeAWS, "not-a-proof", 401, ""},
 		{"unknown token type", "urn:example:nope", "x", 401, "not accepted"},

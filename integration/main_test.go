@@ -49,19 +49,23 @@ func remember(secret string) {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if !testing.Short() {
-		if err := setupBackend(); err != nil {
-			fmt.Fprintf(os.Stderr, "integration tests need MariaDB on %s as root with an empty password (run `make test`, which starts or installs it; `go test -short` skips these tests): %v\n", backendAddr, err)
-			os.Exit(1)
-		}
+	if testing.Short() {
+		// Every test here is end to end: with -short none of them runs,
+		// decided once, before any test could reach a nil database or
+		// harness (a t.Skip inside a helper comes too late for a test that
+		// touched the backend first).
+		fmt.Println("integration: skipped (-short runs the unit tests only)")
+		os.Exit(0)
+	}
+	if err := setupBackend(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration tests need MariaDB on %s as root with an empty password (run `make test`, which starts or installs it; `go test -short` skips these tests): %v\n", backendAddr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
-	if !testing.Short() {
-		teardownBackend()
-		if leaked := findLeaks(); leaked != "" {
-			fmt.Fprintln(os.Stderr, "FAIL: a secret appeared in a log:", leaked)
-			code = 1
-		}
+	teardownBackend()
+	if leaked := findLeaks(); leaked != "" {
+		fmt.Fprintln(os.Stderr, "FAIL: a secret appeared in a log:", leaked)
+		code = 1
 	}
 	os.Exit(code)
 }
@@ -77,6 +81,18 @@ func setupBackend() error {
 	if err := root.Ping(); err != nil {
 		return err
 	}
+	for _, u := range []string{readerUser, writerUser, adminUser} {
+		pw := randomHex(16)
+		passwords[u] = pw
+		remember(pw)
+	}
+	return provisionBackend(root)
+}
+
+// provisionBackend creates the test database and the role accounts, with
+// the passwords setupBackend chose, on a server (the shared one, or a
+// test's private one).
+func provisionBackend(db *sql.DB) error {
 	stmts := []string{
 		"DROP DATABASE IF EXISTS " + testDB,
 		"CREATE DATABASE " + testDB,
@@ -85,12 +101,9 @@ func setupBackend() error {
 		"CREATE PROCEDURE " + testDB + ".two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b; END",
 	}
 	for _, u := range []string{readerUser, writerUser, adminUser} {
-		pw := randomHex(16)
-		passwords[u] = pw
-		remember(pw)
 		stmts = append(stmts,
 			fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", u),
-			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", u, pw))
+			fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", u, passwords[u]))
 	}
 	stmts = append(stmts,
 		fmt.Sprintf("GRANT SELECT, EXECUTE ON %s.* TO '%s'@'%%'", testDB, readerUser),
@@ -98,7 +111,7 @@ func setupBackend() error {
 		fmt.Sprintf("GRANT CREATE USER ON *.* TO '%s'@'%%'", adminUser),
 		fmt.Sprintf("GRANT SELECT ON %s.* TO '%s'@'%%' WITH GRANT OPTION", testDB, adminUser))
 	for _, s := range stmts {
-		if _, err := root.Exec(s); err != nil {
+		if _, err := db.Exec(s); err != nil {
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}

@@ -51,7 +51,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestTokenEndpointLimits(t *testing.T) {
-	h := startHarness(t, harnessOpts{topYAML: "exchange: {jwt_issuers: [corp], failures_per_minute: 3, rules: [{platform: jwt, identity: \"corp:*\", username: x@svc, roles: [reader]}]}"})
+	h := startHarness(t, harnessOpts{topYAML: "exchange: {jwt_issuers: [corp], failures_per_minute: 3, rules: [{jwt: {issuer: corp, user: any}, username: x@svc, roles: [reader]}]}"})
 	post := func(form url.Values) *http.Response {
 		resp, err := http.PostForm(h.http+"/v1/token", form)
 		if err != nil {

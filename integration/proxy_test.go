@@ -363,22 +363,31 @@ func TestHandshakeTimeoutDropsSilentClients(t *testing.T) {
 	}
 }
 
+// TestMaxConnections: max_connections counts authenticated sessions;
+// connections still in the handshake have their own budget and take no
+// session's place.
 func TestMaxConnections(t *testing.T) {
 	h := startHarness(t, harnessOpts{extraYAML: "  max_connections: 2"})
-	var held []net.Conn
-	for range 2 {
+	for range 3 { // silent connections: handshake slots only
 		c, err := net.Dial("tcp", h.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		held = append(held, c)
 	}
 	time.Sleep(100 * time.Millisecond)
-	db := h.open("hal@example.com", h.mint("hal@example.com", []string{"reader"}, nil))
+	token := h.mint("hal@example.com", []string{"reader"}, nil)
+	for i := range 2 {
+		db := h.open("hal@example.com", token)
+		db.SetMaxOpenConns(1)
+		if err := db.Ping(); err != nil {
+			t.Fatalf("session %d of 2 beside 3 silent connections: %v", i+1, err)
+		}
+	}
+	db := h.open("hal@example.com", token)
 	var me *mysql.MySQLError
-	if err := db.Ping(); !errors.As(err, &me) || me.Number != 1040 {
-		t.Fatalf("third connection: got %v, want 1040 too many connections", err)
+	if err := db.Ping(); !errors.As(err, &me) || me.Number != 1040 || !strings.Contains(me.Message, "proxy.max_connections") {
+		t.Fatalf("third session: got %v, want 1040 too many connections", err)
 	}
 }
 

@@ -99,13 +99,10 @@ func TestManyIdleFewBusy(t *testing.T) {
 		t.Skip("integration")
 	}
 	const idle = 2000
-	var before int
-	root.QueryRow("SELECT @@max_connections").Scan(&before)
-	if _, err := root.Exec(fmt.Sprintf("SET GLOBAL max_connections = %d", idle+300)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Exec(fmt.Sprintf("SET GLOBAL max_connections = %d", before)) })
-	h := startHarness(t, harnessOpts{extraYAML: fmt.Sprintf("  max_connections: %d", idle+100)})
+	// 2,000 backend connections: a server of its own, never a global
+	// setting of the shared one.
+	backend, _ := privateMariaDB(t, fmt.Sprintf("--max-connections=%d", idle+300))
+	h := startHarness(t, harnessOpts{backend: backend, extraYAML: fmt.Sprintf("  max_connections: %d", idle+100)})
 	token := h.mint("max@example.com", []string{"reader"}, nil)
 	busyQPS := func() float64 {
 		conns := make([]*sql.Conn, 16)

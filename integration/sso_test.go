@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,6 +131,16 @@ func (s *idpStorage) SetUserinfoFromRequest(ctx context.Context, ui *zoidc.UserI
 	return nil
 }
 
+// CreateAuthRequest is OIDC Core §11 as OpenID-certified OPs apply it:
+// offline_access is ignored (no refresh token) unless prompt has consent.
+// The zitadel example OP grants it regardless.
+func (s *idpStorage) CreateAuthRequest(ctx context.Context, req *zoidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	if !slices.Contains(req.Prompt, zoidc.PromptConsent) {
+		req.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(s string) bool { return s == zoidc.ScopeOfflineAccess })
+	}
+	return s.Storage.CreateAuthRequest(ctx, req, userID)
+}
+
 func (s *idpStorage) TokenRequestByRefreshToken(ctx context.Context, rt string) (op.RefreshTokenRequest, error) {
 	req, err := s.Storage.TokenRequestByRefreshToken(ctx, rt)
 	if err != nil {
@@ -172,6 +183,8 @@ type oidcIdP struct {
 	users  *idpUsers
 	st     *idpStorage
 	swap   atomic.Pointer[string] // an ID token to put into the next token response
+	// authorize is the query of the last authorization request.
+	authorize atomic.Pointer[url.Values]
 }
 
 func startOIDCIdP(t *testing.T, secret string) *oidcIdP {
@@ -197,6 +210,9 @@ func startOIDCIdP(t *testing.T, secret string) *oidcIdP {
 	idp := &oidcIdP{issuer: issuer, host: srv.Listener.Addr().String(), users: users, st: st}
 	router := exampleop.SetupServer(issuer, st, nil, false)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Has("response_type") {
+			idp.authorize.Store(&q)
+		}
 		tok := idp.swap.Load()
 		if r.URL.Path != "/oauth/token" || tok == nil || !idp.swap.CompareAndSwap(tok, nil) {
 			router.ServeHTTP(w, r)
@@ -341,7 +357,9 @@ type ssoEnv struct {
 	saml *samlIdP
 }
 
-func startSSO(t *testing.T) *ssoEnv {
+// startSSO starts the product with both IdPs; opts (at most one) adds to
+// the harness options, for example a MariaDB store.
+func startSSO(t *testing.T, opts ...harnessOpts) *ssoEnv {
 	o := startOIDCWithSecret(t)
 	s := startSAMLIdP(t)
 	yaml := fmt.Sprintf(`
@@ -351,7 +369,7 @@ sso:
       display_name: Corp (OIDC)
       role_claim: portcullis_role
       role_values: {member: reader, administrator: writer}
-      oidc: {issuer: %[1]q, client_id: %[2]q, client_secret: "${env:PCIT_OIDC_SECRET}"}
+      oidc: {issuer: %[1]q, client_id: %[2]q, client_secret: "${env:PCIT_OIDC_SECRET}", auth_params: {access_type: offline, ui_locales: en}}
     - name: corp-strict
       require_scim: true
       enforce_mfa: true
@@ -363,7 +381,12 @@ sso:
       role_values: {member: reader, administrator: writer}
       saml: {idp_metadata_url: %[3]q}
 `, o.issuer, idpClientID, s.url+"/metadata")
-	h := startHarness(t, harnessOpts{topYAML: yaml})
+	hopt := harnessOpts{}
+	if len(opts) > 0 {
+		hopt = opts[0]
+	}
+	hopt.topYAML += yaml
+	h := startHarness(t, hopt)
 	o.register(h.http, "corp", "corp-strict")
 	resp, err := http.Get(h.http + "/v1/sso/saml/saml/metadata")
 	if err != nil {
@@ -626,6 +649,19 @@ func TestOIDCLogin(t *testing.T) {
 		u, err := h.svc.Store.GetUserByName(ctx, "alice@corp.test")
 		if err != nil || u.Source != store.SourceSSO || u.Role != "reader" || !u.Active {
 			t.Fatalf("user created at first login: %+v %v", u, err)
+		}
+	})
+	t.Run("the authorize request asks for consent with offline_access (§11) and carries auth_params", func(t *testing.T) {
+		c := newCLILogin("corp")
+		_, refreshToken, _ := c.mustTokens(t, h, e.oidcLogin(t, newBrowser(t), c, "alice", oidcHooks{}))
+		q := *e.oidc.authorize.Load()
+		if q.Get("prompt") != "consent" || !strings.Contains(q.Get("scope"), "offline_access") || q.Get("access_type") != "offline" || q.Get("ui_locales") != "en" {
+			t.Fatalf("authorize request %v", q)
+		}
+		// The IdP gave its refresh token only because of the consent:
+		// without one the portal issues none (a login of one token life).
+		if refreshToken == "" {
+			t.Fatal("no refresh token from a §11 OP")
 		}
 	})
 	t.Run("refresh rotates the token; reusing an old one revokes the login", func(t *testing.T) {
@@ -1031,11 +1067,14 @@ var codeOnPage = regexp.MustCompile(`<code id="code">([A-Z0-9-]+)</code>`)
 func TestCLILogin(t *testing.T) {
 	e := startSSO(t)
 	c := newCLIEnv(t, e)
+	// No PORTCULLIS_SERVER: `login --server` names the portal once and
+	// every later command finds it by itself, as the README shows.
+	c.env = slices.DeleteFunc(c.env, func(kv string) bool { return strings.HasPrefix(kv, "PORTCULLIS_SERVER=") })
 	h := e.h
 
 	t.Run("login --no-browser: the code the portal shows, pasted back", func(t *testing.T) {
 		stdin, paste := io.Pipe()
-		cmd, lines, out := c.start(t, stdin, true, "login", "--no-browser", "--connection", "corp")
+		cmd, lines, out := c.start(t, stdin, true, "login", "--server", h.http, "--no-browser", "--connection", "corp")
 		authURL := waitLine(t, lines, regexp.MustCompile(`^\s+(http\S+)$`))[1]
 		p := e.oidcAt(t, newBrowser(t), authURL, "alice", oidcHooks{})
 		m := codeOnPage.FindStringSubmatch(p.body)
@@ -1069,9 +1108,63 @@ func TestCLILogin(t *testing.T) {
 		}
 	})
 	t.Run("portcullis mysql uses the login", func(t *testing.T) {
-		out, errOut, err := c.run(t, "mysql", "--", "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()")
-		if err != nil || out != readerUser+"@%" {
-			t.Fatalf("portcullis mysql: %v %q\n%s", err, out, errOut)
+		for i := range 2 { // the second one as a person runs it again later
+			out, errOut, err := c.run(t, "mysql", "--", "--batch", "--skip-column-names", "-e", "SELECT CURRENT_USER()")
+			if err != nil || out != readerUser+"@%" {
+				t.Fatalf("portcullis mysql (run %d, no --server): %v %q\n%s", i+1, err, out, errOut)
+			}
+		}
+	})
+	t.Run("status: who, where, until when, which role next", func(t *testing.T) {
+		out, errOut, err := c.run(t, "status")
+		for _, want := range []string{"Server:       " + h.http + " (from last login)", "Logged in as: alice@corp.test via corp",
+			"Token:        valid until", "Login ends:", "Next role:    reader (holds: reader"} {
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("portcullis status: %v, no %q in\n%s\n%s", err, want, out, errOut)
+			}
+		}
+		js, _, err := c.run(t, "status", "--json")
+		var rep struct { // the stable field names scripts rely on
+			Server      string    `json:"server"`
+			Username    string    `json:"username"`
+			NextRole    string    `json:"next_role"`
+			LoggedIn    bool      `json:"logged_in"`
+			SessionEnds time.Time `json:"session_ends"`
+		}
+		if err != nil || json.Unmarshal([]byte(js), &rep) != nil || !rep.LoggedIn || rep.Server != h.http || rep.Username != "alice@corp.test" ||
+			rep.NextRole != "reader" || time.Until(rep.SessionEnds) < time.Hour {
+			t.Fatalf("status --json: %v %+v\n%s", err, rep, js)
+		}
+	})
+	t.Run("whoami refuses what the proxy would refuse", func(t *testing.T) {
+		for _, auth := range []string{"", "Bearer not-a-token", "Basic abc"} {
+			req, _ := http.NewRequest(http.MethodGet, h.http+"/v1/whoami", nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || body["error"] != "invalid_token" || body["error_description"] == "" {
+				t.Fatalf("whoami with %q: %d %v", auth, resp.StatusCode, body)
+			}
+		}
+	})
+	t.Run("PORTCULLIS_SERVER and --server still win over the remembered server", func(t *testing.T) {
+		env, flag := "http://"+freeAddr(t), "http://"+freeAddr(t) // nobody listens there
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{{[]string{"token", "--server", flag}, flag}, {[]string{"token"}, env}} {
+			cmd := exec.Command(portcullisBin(t), tt.args...)
+			cmd.Env = append(slices.Clone(c.env), "PORTCULLIS_SERVER="+env)
+			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no valid token for "+tt.want) {
+				t.Fatalf("portcullis %v with PORTCULLIS_SERVER=%s: %v %s", tt.args, env, err, out)
+			}
 		}
 	})
 	t.Run("tunnel: the mariadb CLI connects with no password", func(t *testing.T) {

@@ -1,9 +1,13 @@
 // Package limit holds the failure budgets that slow down guessing: a
 // source address or user name may fail only so often per minute. Requests
 // that succeed cost nothing.
+//
+// Outage is the other side of repeated failure: what portcullis itself
+// retries (an event poll, an accept) logs once and then a summary.
 package limit
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -64,4 +68,20 @@ func (f *Failures) Failed(key string) {
 	if f != nil && f.perMinute > 0 {
 		f.get(key).Allow()
 	}
+}
+
+// AddressKey is the budget key of a client address: an IPv4 address as
+// it is, an IPv6 address by its /64, which one client (one subnet) holds
+// whole and could otherwise rotate through for a fresh budget each time.
+// What is not an IP address is its own key.
+func AddressKey(host string) string {
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }

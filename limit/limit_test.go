@@ -26,3 +26,20 @@ func TestFailures(t *testing.T) {
 		t.Fatal("a zero budget limits")
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2::a", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::a", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		if got := AddressKey(tt.in); got != tt.want {
+			t.Errorf("AddressKey(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -80,3 +80,20 @@ func histogram(name, help string) prometheus.Histogram {
 	Registry.MustRegister(h)
 	return h
 }
+
+// Floods, limits and outages.
+var (
+	// AcceptErrors counts failed accepts on the MySQL listener by reason
+	// (fd_limit, memory, other); each one is retried after a backoff.
+	AcceptErrors = counterVec("portcullis_accept_errors_total", "Failed accepts on the MySQL listener, by reason; each is retried after a backoff.", "reason")
+	// HandshakesOpen is the number of client connections not yet authenticated.
+	HandshakesOpen = gauge("portcullis_handshakes_open", "Client connections still in the handshake (not yet authenticated).")
+	// EventPollFailures counts failed polls of the store's event log.
+	EventPollFailures = counter("portcullis_event_poll_failures_total", "Failed polls of the store's event log.")
+)
+
+func counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	Registry.MustRegister(c)
+	return c
+}

@@ -39,6 +39,9 @@ type AdminOptions struct {
 	RotateSCIMToken func(ctx context.Context, connection string) (string, error)
 	// Reload re-reads the server's config file.
 	Reload func(ctx context.Context) error
+	// SingleNode says no other node shares the store (SQLite): a session
+	// id that Sessions does not list exists nowhere.
+	SingleNode bool
 }
 
 func (s *Server) mountAdmin(a AdminOptions) {
@@ -84,8 +87,15 @@ func (s *Server) mountAdmin(a AdminOptions) {
 	}))
 	s.mux.HandleFunc("DELETE /v1/admin/sessions/{id}", guard(func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if _, err := strconv.ParseUint(id, 10, 32); err != nil {
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
 			oauthError(w, http.StatusBadRequest, "invalid_request", "a session id is a number, as `portcullis sessions list` shows")
+			return
+		}
+		id = strconv.FormatUint(n, 10)
+		here := a.Sessions != nil && slices.ContainsFunc(a.Sessions(), func(si SessionInfo) bool { return uint64(si.ID) == n })
+		if !here && a.SingleNode {
+			oauthError(w, http.StatusNotFound, "not_found", "no session "+id+": `portcullis sessions list` shows the live ones")
 			return
 		}
 		// Through the event log, so the node that holds the session ends it.
@@ -94,7 +104,11 @@ func (s *Server) mountAdmin(a AdminOptions) {
 			return
 		}
 		s.record(audit.Event{Event: "admin", Outcome: "granted", Reason: "kill session " + id, ClientAddr: clientIP(r)})
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": "the session ends within a second on the node that holds it"})
+		status := "session " + id + " ends within a second"
+		if !here {
+			status = "session " + id + " is not on this node: the kill went to every node sharing the store, and ends it within a second where it is"
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": status})
 	}))
 	s.mux.HandleFunc("POST /v1/admin/reload", guard(func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Reload(r.Context()); err != nil {

@@ -119,7 +119,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, status int,
 // consoleCreateLocal makes a local account and shows its initial
 // password once; refused while directory sync is on.
 func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admin store.User) {
-	name, role := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("role")
+	name, role := r.PostFormValue("username"), r.PostFormValue("role")
 	fail := func(status int, msg string) {
 		s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "console: create local user " + name + ": " + msg, ClientAddr: clientIP(r), User: admin.UserName, Subject: name})
 		s.renderUsers(w, r, status, admin, usersView{}, "", msg)
@@ -129,8 +129,14 @@ func (s *Server) consoleCreateLocal(w http.ResponseWriter, r *http.Request, admi
 		return
 	}
 	u, password, err := s.createLocalUser(r.Context(), s.local.opt.Store, name, role, "")
-	var syncOn *syncOnError
+	var (
+		syncOn *syncOnError
+		bad    inputError
+	)
 	switch {
+	case errors.As(err, &bad):
+		fail(http.StatusBadRequest, bad.Error())
+		return
 	case errors.As(err, &syncOn):
 		fail(http.StatusConflict, err.Error())
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth/local"
 	"github.com/portcullisdb/portcullis/auth/mfa"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -102,7 +103,12 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "this login link is damaged or older than 10 minutes: run portcullis login again")
 		return
 	}
-	name, password := strings.TrimSpace(r.PostFormValue("username")), r.PostFormValue("password")
+	name, password := r.PostFormValue("username"), r.PostFormValue("password")
+	name, nerr := username.Display(name)
+	if nerr != nil {
+		fail(http.StatusBadRequest, nerr.Error())
+		return
+	}
 	if err := lr.lockout.Check(r.Context(), name, ip); err != nil {
 		s.record(audit.Event{Event: "local_login", Outcome: "denied", Reason: err.Error(), ClientAddr: ip, User: name})
 		fail(lockoutStatus(err), err.Error())
@@ -623,7 +629,7 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			Role        string `json:"role"`
 			DisplayName string `json:"display_name"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || strings.TrimSpace(body.UserName) == "" {
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.UserName == "" {
 			oauthError(w, http.StatusBadRequest, "invalid_request", `the body must be JSON: {"user_name": "...", "role": "..."}`)
 			return
 		}
@@ -631,10 +637,16 @@ func (s *Server) mountLocalAdmin(a AdminOptions, guard func(http.HandlerFunc) ht
 			oauthError(w, http.StatusBadRequest, "invalid_request", "role "+body.Role+" is not configured: use one of "+strings.Join(append(append([]string{}, a.Roles...), AdminRole), ", "))
 			return
 		}
-		name := strings.TrimSpace(body.UserName)
+		name := body.UserName
 		u, password, err := s.createLocalUser(r.Context(), a.Store, name, body.Role, body.DisplayName)
-		var syncOn *syncOnError
+		var (
+			syncOn *syncOnError
+			bad    inputError
+		)
 		switch {
+		case errors.As(err, &bad):
+			oauthError(w, http.StatusBadRequest, "invalid_request", "user_name: "+bad.Error())
+			return
 		case errors.As(err, &syncOn):
 			s.record(audit.Event{Event: "admin", Outcome: "denied", Reason: "create local user " + name + ": directory sync is on", ClientAddr: clientIP(r), User: name})
 			oauthError(w, http.StatusConflict, "directory_sync_on", err.Error())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // maxFormBytes bounds a token request body; proofs are a few KB.
@@ -45,6 +45,8 @@ type Options struct {
 	// Ready lists what keeps this node from serving (backend, store,
 	// keys); empty means ready.
 	Ready func(ctx context.Context) []string
+	// WhoAmI serves GET /v1/whoami for `portcullis status`; nil: off.
+	WhoAmI WhoAmIFunc
 }
 
 // Server is the portal's HTTP handler.
@@ -73,6 +75,7 @@ func New(opt Options) *Server {
 	s.mountAdmin(opt.Admin)
 	s.mountSSO(opt.SSO)
 	s.mountLocal(opt.Local)
+	s.mountWhoAmI(opt.WhoAmI)
 	return s
 }
 
@@ -143,7 +146,7 @@ func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
 // fail answers a refused request, counts it against the source address
 // and audits it.
 func (s *Server) fail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(ip)
+	s.limiter.Failed(limit.AddressKey(ip))
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "exchange", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)
@@ -169,9 +172,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // clientIP is the peer address. X-Forwarded-For is not trusted: a
 // deployment behind a proxy should terminate it on the same host.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return netaddr.Host(r.RemoteAddr)
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth/oidc"
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // OOBRedirect is the redirect_uri of the copy/paste flow: the portal shows
@@ -149,7 +149,7 @@ func redirectProblem(raw string) string {
 		return "must be http://127.0.0.1:PORT/PATH (a loopback listener) or " + OOBRedirect
 	}
 	host := u.Hostname()
-	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+	if !netaddr.IsLoopback(host) {
 		return "must point at this machine's loopback address (127.0.0.1, [::1] or localhost)"
 	}
 	return ""

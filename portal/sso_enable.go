@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullisdb/portcullis/auth/local"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -207,6 +208,10 @@ func (s *Server) createLocalUser(ctx context.Context, st store.Store, name, role
 	}
 	if len(synced) > 0 {
 		return store.User{}, "", &syncOnError{connections: synced}
+	}
+	name, err = username.Display(name)
+	if err != nil {
+		return store.User{}, "", inputError(err.Error())
 	}
 	password := local.GeneratePassword()
 	nu := store.User{UserName: name, DisplayName: display, Active: true, Role: role, Source: store.SourceLocal}

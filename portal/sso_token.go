@@ -11,6 +11,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/oidc"
+	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -25,7 +26,7 @@ type refreshData struct {
 // ssoFail refuses a token request: counted against the address by the
 // failure limiter, audited, answered as an OAuth error.
 func (s *Server) ssoFail(w http.ResponseWriter, ip string, status int, code, msg string, ev audit.Event) {
-	s.limiter.Failed(ip)
+	s.limiter.Failed(limit.AddressKey(ip))
 	ev.Event, ev.Outcome, ev.Reason, ev.ClientAddr = "sso_token", "denied", msg, ip
 	s.record(ev)
 	oauthError(w, status, code, msg)
@@ -33,7 +34,9 @@ func (s *Server) ssoFail(w http.ResponseWriter, ip string, status int, code, msg
 
 // tokenCode redeems a one-time code: single use (a second use revokes
 // what the first one issued), bound to the redirect_uri and the PKCE
-// challenge of the login.
+// challenge of the login. The code is used up only by a request that
+// passes both checks, in the transaction that stores the login's first
+// refresh token: whoever merely saw the code cannot spoil it.
 func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, ip string) {
 	ctx := r.Context()
 	f := r.PostForm
@@ -42,8 +45,30 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_request", "code and code_verifier are required", audit.Event{})
 		return
 	}
-	c, err := rt.opt.Store.ConsumeAuthCode(ctx, hashSecret("code", code), time.Now())
+	var (
+		d          codeData
+		refresh    string // the first refresh token, if the login renews
+		sessionEnd = time.Now().Add(rt.opt.SessionTTL)
+	)
+	c, err := rt.opt.Store.RedeemAuthCode(ctx, hashSecret("code", code), time.Now(), func(c store.AuthCode) (*store.RefreshToken, error) {
+		if err := json.Unmarshal(c.Data, &d); err != nil || d.Challenge == "" {
+			return nil, codeRefused("the login code is unknown or expired: run portcullis login again")
+		}
+		if f.Get("redirect_uri") != d.Redirect {
+			return nil, codeRefused("redirect_uri differs from the one the login started with")
+		}
+		if !pkceMatches(verifier, d.Challenge) {
+			return nil, codeRefused("code_verifier does not match the login's code_challenge (PKCE): the code was not issued to this client")
+		}
+		var next *store.RefreshToken
+		refresh, next = newRefresh(refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream}, sessionEnd)
+		return next, nil
+	})
+	var refused codeRefused
 	switch {
+	case errors.As(err, &refused):
+		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", string(refused), audit.Event{})
+		return
 	case errors.Is(err, store.ErrConflict):
 		n, rerr := rt.opt.Store.RevokeRefreshFamily(ctx, c.FamilyID, time.Now())
 		if rerr != nil {
@@ -56,32 +81,30 @@ func (s *Server) tokenCode(w http.ResponseWriter, r *http.Request, rt *ssoRuntim
 	case errors.Is(err, store.ErrNotFound):
 		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "the login code is unknown or expired: run portcullis login again", audit.Event{})
 		return
+	case errors.Is(err, store.ErrRevoked):
+		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "this login was signed out or revoked: run portcullis login again", audit.Event{})
+		return
 	case err != nil:
 		s.tokenInternal(w, err)
 		return
 	}
-	var d codeData
-	if err := json.Unmarshal(c.Data, &d); err != nil || d.Challenge == "" {
-		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "the login code is unknown or expired: run portcullis login again", audit.Event{})
-		return
-	}
-	if f.Get("redirect_uri") != d.Redirect {
-		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "redirect_uri differs from the one the login started with", audit.Event{})
-		return
-	}
-	if !pkceMatches(verifier, d.Challenge) {
-		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant",
-			"code_verifier does not match the login's code_challenge (PKCE): the code was not issued to this client", audit.Event{})
-		return
-	}
 	u, err := s.activeUser(ctx, rt, c.UserID)
 	if err != nil {
+		if _, rerr := rt.opt.Store.RevokeRefreshFamily(ctx, c.FamilyID, time.Now()); rerr != nil {
+			s.opt.Log.Error("sso: revoke the login of a refused user", "err", rerr)
+		}
 		s.refuseUser(w, ip, err)
 		return
 	}
 	rd := refreshData{Conn: d.Conn, Method: d.Method, Subject: d.Subject, Upstream: d.Upstream}
-	s.issueSSO(w, r, rt, ip, u, c.FamilyID, rd, time.Now().Add(rt.opt.SessionTTL), "authorization_code")
+	s.issueSSO(w, r, rt, ip, u, rd, refresh, sessionEnd, "authorization_code")
 }
+
+// codeRefused is a check of the code request that failed: the code stays
+// unused, and the message goes to the client.
+type codeRefused string
+
+func (e codeRefused) Error() string { return string(e) }
 
 // tokenRefresh rotates a refresh token. A token used before means it was
 // stolen (or the client is broken): the whole login is revoked. For an
@@ -158,14 +181,23 @@ func (s *Server) tokenRefresh(w http.ResponseWriter, r *http.Request, rt *ssoRun
 			return
 		}
 	}
-	if err := st.MarkRefreshTokenUsed(ctx, t.ID, now); errors.Is(err, store.ErrConflict) {
+	// The use and the next token commit together, after the family's
+	// revoked state is checked: a concurrent reuse revokes either before
+	// (this fails) or after (the next token is revoked with the family).
+	refresh, next := newRefresh(d, t.ExpiresAt)
+	_, err = st.RotateRefreshToken(ctx, t.ID, now, next)
+	switch {
+	case errors.Is(err, store.ErrConflict):
 		s.reuse(w, ip, rt, t)
 		return
-	} else if err != nil {
+	case errors.Is(err, store.ErrRevoked):
+		s.ssoFail(w, ip, http.StatusBadRequest, "invalid_grant", "this login was signed out or revoked: run portcullis login", audit.Event{User: u.UserName})
+		return
+	case err != nil:
 		s.tokenInternal(w, err)
 		return
 	}
-	s.issueSSO(w, r, rt, ip, u, t.FamilyID, d, t.ExpiresAt, "refresh_token")
+	s.issueSSO(w, r, rt, ip, u, d, refresh, t.ExpiresAt, "refresh_token")
 }
 
 // refreshUpstream renews the OIDC login at the IdP and returns the sealed
@@ -222,10 +254,23 @@ func (s *Server) refuseUser(w http.ResponseWriter, ip string, err error) {
 	}
 }
 
-// issueSSO answers with a new access token and, when the login can be
-// renewed, a new refresh token of the same family and expiry.
-func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, ip string, u store.User, family string, d refreshData, sessionEnd time.Time, grant string) {
-	ctx := r.Context()
+// newRefresh makes the next refresh token of a login, when the login can
+// be renewed: the value for the client and the record for the store
+// (family and user filled in by the store). SAML and local logins always
+// renew (until the session ends); OIDC logins only with the IdP's refresh
+// token, which every renewal presents first.
+func newRefresh(d refreshData, sessionEnd time.Time) (string, *store.RefreshToken) {
+	if d.Method != "saml" && d.Method != "local" && d.Upstream == "" {
+		return "", nil
+	}
+	refresh := randomToken(32)
+	return refresh, &store.RefreshToken{Hash: hashSecret("refresh", refresh), ClientData: mustJSON(d), ExpiresAt: sessionEnd}
+}
+
+// issueSSO answers with a new access token and the refresh token stored
+// with the code's or the old token's use ("" when the login does not
+// renew).
+func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime, ip string, u store.User, d refreshData, refresh string, sessionEnd time.Time, grant string) {
 	var roles []string
 	if u.Role != "" {
 		roles = []string{u.Role}
@@ -243,16 +288,7 @@ func (s *Server) issueSSO(w http.ResponseWriter, r *http.Request, rt *ssoRuntime
 		"access_token": access, "token_type": "Bearer", "expires_in": int(time.Until(exp).Seconds()),
 		"username": u.UserName, "auth_method": d.Method, "connection": d.Conn,
 	}
-	// SAML logins always renew (until the session ends); OIDC logins only
-	// with the IdP's refresh token, which every renewal presents first.
-	if d.Method == "saml" || d.Method == "local" || d.Upstream != "" {
-		refresh := randomToken(32)
-		_, err := rt.opt.Store.CreateRefreshToken(ctx, store.RefreshToken{FamilyID: family, UserID: u.ID,
-			Hash: hashSecret("refresh", refresh), ClientData: mustJSON(d), ExpiresAt: sessionEnd})
-		if err != nil {
-			s.tokenInternal(w, err)
-			return
-		}
+	if refresh != "" {
 		body["refresh_token"] = refresh
 		body["refresh_expires_in"] = int(time.Until(sessionEnd).Seconds())
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
+	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 )
 
@@ -24,7 +25,7 @@ const (
 // authorization-code and refresh grants of browser login.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if wait, ok := s.limiter.Allow(ip); !ok {
+	if wait, ok := s.limiter.Allow(limit.AddressKey(ip)); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many refused token requests from this address: retry later")
 		s.record(audit.Event{Event: "exchange", Outcome: "denied", Reason: "rate limited", ClientAddr: ip})

@@ -16,10 +16,12 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/netaddr"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/rbac"
@@ -54,11 +56,18 @@ func deny(format string, args ...any) error {
 type clientConn struct {
 	net.Conn
 	seq byte // sequence id of the last packet read or written
+	adm *admission
+	// firstPacket runs once, after the first packet arrives.
+	firstPacket func()
 }
 
 func (c *clientConn) read(limit int) ([]byte, error) {
 	p, seq, err := wire.ReadPacket(c.Conn, limit)
 	c.seq = seq
+	if f := c.firstPacket; f != nil && err == nil {
+		c.firstPacket = nil
+		f()
+	}
 	return p, err
 }
 
@@ -75,6 +84,13 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	log := s.log.With("conn_id", id, "client", raw.RemoteAddr().String())
 	c := &clientConn{Conn: raw}
 	defer func() { c.Close() }()
+	adm, err := s.budgets.admit(raw.RemoteAddr())
+	if err != nil {
+		s.turnAway(raw, id, err, log)
+		return
+	}
+	defer adm.release()
+	c.adm = adm
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("panic in connection handler", "panic", r, "stack", string(debug.Stack()))
@@ -83,18 +99,14 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	if n := s.open.Add(1); n > int64(s.opt.MaxConnections) {
-		s.open.Add(-1)
-		wire.WritePacket(raw, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR, fmt.Sprintf("too many connections to portcullis (limit %d)", s.opt.MaxConnections)))
-		s.record(audit.Event{Event: "connect", Outcome: "denied", Reason: "too many connections", SessionID: id, ClientAddr: raw.RemoteAddr().String()}, log)
-		metrics.Connections.WithLabelValues("denied", "too_many_connections").Inc()
-		return
-	}
+	s.open.Add(1)
 	metrics.ClientsOpen.Inc()
 	defer func() { s.open.Add(-1); metrics.ClientsOpen.Dec() }()
 
 	ev := audit.Event{Event: "connect", SessionID: id, ClientAddr: raw.RemoteAddr().String()}
-	raw.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
+	start := time.Now()
+	raw.SetDeadline(start.Add(s.opt.FirstPacketTimeout))
+	c.firstPacket = func() { raw.SetDeadline(start.Add(s.opt.HandshakeTimeout)) }
 	sess, backend, err := s.handshake(ctx, c, id, &ev)
 	if err != nil {
 		s.refuse(c, err, &ev, log)
@@ -252,7 +264,7 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
 			msg: fmt.Sprintf("too many failed logins from %s: wait %v and try again", clientHost(c), wait.Round(time.Second)+time.Second)}
 	}
-	if wait, ok := s.failUser.Allow(strings.ToLower(name)); !ok {
+	if wait, ok := s.failUser.Allow(identityKey(name)); !ok {
 		return nil, nil, &clientError{code: mysql.ER_ACCESS_DENIED_ERROR, class: "rate_limited",
 			msg: fmt.Sprintf("too many failed logins as %s: wait %v and try again", name, wait.Round(time.Second)+time.Second)}
 	}
@@ -263,12 +275,15 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	id2, grant, err := s.authorize(ctx, live, name, role, token, ev)
 	if err != nil {
 		s.failIP.Failed(clientHost(c))
-		s.failUser.Failed(strings.ToLower(name))
+		s.failUser.Failed(identityKey(name))
 		return nil, nil, err
 	}
 	if max := s.opt.MaxSessionsPerIdentity; max > 0 && s.Sessions.count(id2.Username) >= max {
 		return nil, nil, &clientError{code: mysql.ER_TOO_MANY_USER_CONNECTIONS, class: "session_cap",
 			msg: fmt.Sprintf("%s already has %d sessions open, the limit (proxy.max_sessions_per_identity): close one", id2.Username, max)}
+	}
+	if err := c.adm.promote(); err != nil { // from the handshake budget to max_connections
+		return nil, nil, err
 	}
 	user, password, release := grant.BackendUser, grant.BackendPassword, func() {}
 	poolCfg, poolable := live.Pools[grant.BackendUser]
@@ -389,12 +404,15 @@ func tokenString(b []byte, limit int) (string, error) {
 // the role. It fills the audit event as it learns.
 func (s *Server) authorize(ctx context.Context, live *Live, name, role, token string, ev *audit.Event) (auth.Identity, rbac.Grant, error) {
 	defer metrics.Since(metrics.AuthSeconds, time.Now())
+	if _, err := username.Normalize(name); err != nil {
+		return auth.Identity{}, rbac.Grant{}, deny("MySQL %v", err)
+	}
 	id, err := live.Verifier.Verify(ctx, token)
 	if err != nil {
 		return id, rbac.Grant{}, err
 	}
 	ev.Identity, ev.Issuer, ev.Subject = id.Username, id.Issuer, id.Subject
-	if !strings.EqualFold(id.Username, name) {
+	if !username.Equal(id.Username, name) {
 		return id, rbac.Grant{}, deny("user name %q does not match the token, which is for %q", name, id.Username)
 	}
 	grant, err := live.Roles.Resolve(ctx, id, role)
@@ -418,9 +436,5 @@ func newSalt() []byte {
 // clientHost is the client's address without the port: the key of the
 // failed-login budget.
 func clientHost(c net.Conn) string {
-	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
-	if err != nil {
-		return c.RemoteAddr().String()
-	}
-	return host
+	return netaddr.Host(c.RemoteAddr().String())
 }

@@ -39,4 +39,15 @@
 // client-to-backend copier tracks packet boundaries only to refuse
 // COM_CHANGE_USER and to translate `KILL [QUERY] <proxy id>` to the
 // backend thread; the backend-to-client direction is a plain copy.
+//
+// Floods and limits: a connection holds a slot of the handshake budget
+// (Options.MaxHandshakes, and MaxHandshakesPerAddress per IPv4 address or
+// IPv6 /64) until its token and role check pass, and only then a session
+// slot (MaxConnections); see budgets in admit.go. The first packet must
+// come within FirstPacketTimeout. An accept that fails (EMFILE, ENFILE,
+// ENOBUFS, ...) never ends Serve: it backs off 5ms doubling to 1s, is
+// counted and logged once then summarised, and at the fd limit a spare
+// descriptor answers the waiting clients with an ERR packet. Shutdown
+// closes the listener, waits for sessions until its context ends, then
+// ends the rest saying why.
 package proxy

@@ -3,9 +3,9 @@ package proxy
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/portcullisdb/portcullis/limit"
 	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/store"
 )
@@ -24,9 +24,12 @@ type EventSource interface {
 // the store engines interchangeable; at 200ms the worst case is well
 // inside the one second offboarding must take.
 func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time.Duration) {
+	// A store that is down fails every poll: log once, then a summary.
+	down := limit.NewOutage(s.log, "poll event log", "store unreachable", 30*time.Second)
 	last, err := src.LatestEventID(ctx)
 	for err != nil && ctx.Err() == nil { // start only once we know where "now" is
-		s.log.Warn("event log unavailable; retrying", "err", err)
+		metrics.EventPollFailures.Inc()
+		down.Failed(err)
 		time.Sleep(time.Second)
 		last, err = src.LatestEventID(ctx)
 	}
@@ -40,7 +43,8 @@ func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time
 		}
 		events, err := src.EventsSince(ctx, last, 1000)
 		if err != nil {
-			s.log.Warn("poll event log", "err", err)
+			metrics.EventPollFailures.Inc()
+			down.Failed(err)
 			if s.opt.DirectoryChanged != nil {
 				// Unseen events may be waiting: cached answers are no
 				// longer known to be current.
@@ -48,6 +52,7 @@ func (s *Server) WatchEvents(ctx context.Context, src EventSource, interval time
 			}
 			continue
 		}
+		down.OK()
 		if len(events) > 0 && s.opt.DirectoryChanged != nil {
 			s.opt.DirectoryChanged()
 		}
@@ -80,8 +85,9 @@ func (s *Server) apply(ctx context.Context, e store.Event) {
 
 // recheck ends the sessions of identity whose role it no longer holds.
 func (s *Server) recheck(ctx context.Context, identity string) {
+	key := identityKey(identity)
 	for _, sess := range s.Sessions.List() {
-		if !strings.EqualFold(sess.Identity, identity) {
+		if identityKey(sess.Identity) != key {
 			continue
 		}
 		if _, err := s.live.Load().Roles.Resolve(ctx, sess.who, sess.Role); err != nil {

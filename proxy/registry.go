@@ -3,11 +3,11 @@ package proxy
 import (
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/portcullisdb/portcullis/auth"
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
@@ -81,7 +81,7 @@ func newRegistry() *Registry {
 func (r *Registry) add(s *Session) {
 	r.mu.Lock()
 	r.sessions[s.ID] = s
-	r.byIdentity[strings.ToLower(s.Identity)]++
+	r.byIdentity[identityKey(s.Identity)]++
 	r.mu.Unlock()
 }
 
@@ -89,7 +89,7 @@ func (r *Registry) remove(id uint32) {
 	r.mu.Lock()
 	if s, ok := r.sessions[id]; ok {
 		delete(r.sessions, id)
-		key := strings.ToLower(s.Identity)
+		key := identityKey(s.Identity)
 		if r.byIdentity[key]--; r.byIdentity[key] <= 0 {
 			delete(r.byIdentity, key)
 		}
@@ -101,7 +101,17 @@ func (r *Registry) remove(id uint32) {
 func (r *Registry) count(identity string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.byIdentity[strings.ToLower(identity)]
+	return r.byIdentity[identityKey(identity)]
+}
+
+// identityKey is the form identities are counted and matched by: the one
+// user-name normalisation (auth/username); a name it refuses (never a
+// verified token's) stands for itself.
+func identityKey(name string) string {
+	if key, err := username.Normalize(name); err == nil {
+		return key
+	}
+	return name
 }
 
 func (r *Registry) get(id uint32) *Session {
@@ -132,12 +142,13 @@ func (r *Registry) Kill(id uint32, reason string) bool {
 	return true
 }
 
-// KillIdentity ends every session of identity (compared case-insensitively,
-// as user names are) and returns how many it ended.
+// KillIdentity ends every session of identity (compared as auth/username
+// normalises user names) and returns how many it ended.
 func (r *Registry) KillIdentity(identity, reason string) int {
 	n := 0
+	key := identityKey(identity)
 	for _, s := range r.List() {
-		if strings.EqualFold(s.Identity, identity) {
+		if identityKey(s.Identity) == key {
 			s.kill(reason)
 			n++
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
@@ -348,7 +349,7 @@ func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, ha
 		if target == nil {
 			return wire.ErrPacket(mysql.ER_NO_SUCH_THREAD, fmt.Sprintf("Unknown thread id: %d", n)), nil, true
 		}
-		if !strings.EqualFold(target.Identity, sess.Identity) {
+		if !username.Equal(target.Identity, sess.Identity) {
 			return wire.ErrPacket(mysql.ER_KILL_DENIED_ERROR, fmt.Sprintf("You are not owner of thread %d", n)), nil, true
 		}
 		rewritten := fmt.Sprintf("KILL %s%s%d", strings.ToUpper(string(m[1])), strings.ToUpper(string(m[2])), target.BackendThreadID)

@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/portcullisdb/portcullis/audit"
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/limit"
+	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 	"github.com/portcullisdb/portcullis/rbac"
 )
@@ -79,6 +84,11 @@ type Options struct {
 	// is applied, so a cache of the directory drops what the events
 	// change before sessions are rechecked against it.
 	DirectoryChanged func()
+	// MaxHandshakes, MaxHandshakesPerAddress and FirstPacketTimeout bound
+	// connections that have not authenticated; see budgets.
+	MaxHandshakes           int
+	MaxHandshakesPerAddress int
+	FirstPacketTimeout      time.Duration
 }
 
 // Server accepts MySQL client connections, authenticates them with tokens
@@ -101,6 +111,9 @@ type Server struct {
 	mu       sync.Mutex
 	listener net.Listener
 	closing  atomic.Bool
+
+	budgets     *budgets
+	acceptFails *limit.Outage
 }
 
 // connIDBase offsets the connection ids the proxy gives clients, so that
@@ -131,8 +144,19 @@ func New(opt Options) (*Server, error) {
 	if opt.Backend.DialTimeout <= 0 {
 		opt.Backend.DialTimeout = 5 * time.Second
 	}
+	if opt.MaxHandshakes <= 0 {
+		opt.MaxHandshakes = 512
+	}
+	if opt.MaxHandshakesPerAddress <= 0 {
+		opt.MaxHandshakesPerAddress = 64
+	}
+	if opt.FirstPacketTimeout <= 0 || opt.FirstPacketTimeout > opt.HandshakeTimeout {
+		opt.FirstPacketTimeout = min(3*time.Second, opt.HandshakeTimeout)
+	}
 	srv := &Server{opt: opt, log: opt.Log, Sessions: newRegistry(),
 		failIP: limit.NewFailures(opt.FailedAuthPerMinute), failUser: limit.NewFailures(opt.FailedAuthPerUserPerMinute)}
+	srv.budgets = newBudgets(opt.MaxHandshakes, opt.MaxHandshakesPerAddress, opt.MaxConnections)
+	srv.acceptFails = limit.NewOutage(opt.Log, "accept MySQL connections", "failing", 30*time.Second)
 	srv.pool = newPool(func(ctx context.Context, r recipe) (*backendConn, error) {
 		return srv.dialBackend(ctx, r.resp, r.user, r.password)
 	})
@@ -172,24 +196,47 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	s.listener = ln
 	s.mu.Unlock()
+	if s.closing.Load() { // Shutdown ran before the listener was stored
+		ln.Close()
+		return nil
+	}
 	if err := s.probeBackend(ctx); err != nil {
 		s.log.Warn("backend not reachable yet; clients will get an error until it is", "backend", s.opt.Backend.Address, "err", err)
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	go s.sweepPool(ctx)
+	spare := openSpare()
+	defer func() { spare.Close() }()
+	var delay time.Duration // backoff after a failed accept, as net/http's
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() || ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Out of file descriptors, of buffer memory, or anything else
+			// the kernel may get over: live sessions go on, and new
+			// connections wait for the next try.
+			reason := acceptReason(err)
+			metrics.AcceptErrors.WithLabelValues(reason).Inc()
+			s.acceptFails.Failed(err)
+			if reason == "fd_limit" {
+				spare = s.refuseWithSpare(ln, spare)
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		if delay != 0 {
+			delay = 0
+			s.acceptFails.OK()
 		}
 		s.conns.Add(1)
 		go func() {
@@ -217,10 +264,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	n := s.Sessions.KillAll("proxy shutting down")
+	waited := time.Since(start).Round(time.Millisecond)
+	reason := fmt.Sprintf("portcullis is shutting down and this session was still open after %v (proxy.shutdown_timeout): reconnect", waited.Round(time.Second))
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) { // a second signal
+		reason = "portcullis is shutting down now: reconnect"
+	}
+	n := s.Sessions.KillAll(reason)
 	<-done
 	s.pool.closeAll()
-	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, time.Since(start).Round(time.Millisecond))
+	return fmt.Errorf("%d connection(s) still open after waiting %v; closed them", n, waited)
 }
 
 // sweepPool closes pooled connections past their idle time or lifetime,
@@ -240,4 +292,54 @@ func (s *Server) sweepPool(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// acceptReason is the bounded reason label of a failed accept.
+func acceptReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "fd_limit"
+	case errors.Is(err, syscall.ENOBUFS), errors.Is(err, syscall.ENOMEM):
+		return "memory"
+	}
+	return "other"
+}
+
+// openSpare holds one file descriptor in reserve, so that at the fd limit
+// the proxy can still accept a connection to tell its client why it is
+// refused, instead of leaving it waiting in the listen queue.
+func openSpare() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// refuseWithSpare gives up the spare descriptor, and with it accepts the
+// connections waiting in the listen queue, answers each with an ERR
+// packet and closes it; then it takes the spare back.
+func (s *Server) refuseWithSpare(ln net.Listener, spare *os.File) *os.File {
+	if spare == nil {
+		return openSpare()
+	}
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return spare
+	}
+	spare.Close()
+	tl.SetDeadline(time.Now().Add(20 * time.Millisecond)) // only those already waiting
+	defer tl.SetDeadline(time.Time{})
+	for range 1000 {
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		c.SetDeadline(time.Now().Add(time.Second))
+		wire.WritePacket(c, 0, wire.ErrPacket(mysql.ER_CON_COUNT_ERROR,
+			"portcullis: the proxy is out of file descriptors and cannot take another connection: try again later (operators: raise the open-file limit, e.g. LimitNOFILE, or lower proxy.max_connections)"))
+		c.Close()
+		metrics.Connections.WithLabelValues("denied", "fd_limit").Inc()
+	}
+	return openSpare()
 }

@@ -3,10 +3,11 @@ package rbac
 import (
 	"context"
 	"errors"
-	"strings"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -71,7 +72,10 @@ func (c *DirectoryCache) fresh(at time.Time) bool { return c.now().Sub(at) < c.t
 // user returns the cached user and groups of name, reading the store on a
 // miss.
 func (c *DirectoryCache) user(ctx context.Context, name string) (cachedUser, error) {
-	key := strings.ToLower(name)
+	key, err := username.Normalize(name)
+	if err != nil {
+		return cachedUser{}, fmt.Errorf("look up user: %w", err)
+	}
 	c.mu.Lock()
 	e, ok := c.users[key]
 	gen := c.gen

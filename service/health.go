@@ -13,6 +13,9 @@ import (
 func (s *Service) ready(ctx context.Context) []string {
 	v := s.verifier.Load()
 	var problems []string
+	if s.draining.Load() {
+		problems = append(problems, "shutting down: draining sessions")
+	}
 	if err := s.Proxy.ProbeBackend(ctx); err != nil {
 		problems = append(problems, "backend: "+err.Error())
 	}
@@ -23,8 +26,11 @@ func (s *Service) ready(ctx context.Context) []string {
 		problems = append(problems, "issuer: no signing key loaded")
 	}
 	for _, ks := range v.KeySets() {
-		if ks.LastRefresh.IsZero() {
-			problems = append(problems, fmt.Sprintf("issuer %s: keys never fetched (%s)", ks.Issuer, ks.Problem))
+		switch {
+		case ks.LastRefresh.IsZero() && ks.Problem == "":
+			problems = append(problems, fmt.Sprintf("issuer %s: keys not fetched yet", ks.Issuer))
+		case ks.LastRefresh.IsZero():
+			problems = append(problems, fmt.Sprintf("issuer %s: keys never fetched (%s); retrying", ks.Issuer, ks.Problem))
 		}
 	}
 	return problems

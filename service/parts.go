@@ -64,8 +64,8 @@ func KeyEncryptionKey(cfg *config.Config, log *slog.Logger) ([]byte, error) {
 // newExchanger builds the token exchange from the config; nil when no
 // platform is configured. Its platforms' key sets are kept fresh until ctx
 // ends.
-func newExchanger(ctx context.Context, cfg *config.Config, v *auth.Verifier, issuer *auth.TokenIssuer) (*exchange.Exchanger, error) {
-	verifiers, err := subjectVerifiers(ctx, cfg, v)
+func newExchanger(ctx context.Context, cfg *config.Config, v *auth.Verifier, issuer *auth.TokenIssuer, spent cloud.SpentProofs) (*exchange.Exchanger, error) {
+	verifiers, err := subjectVerifiers(ctx, cfg, v, spent)
 	if err != nil || len(verifiers) == 0 {
 		return nil, err
 	}
@@ -73,11 +73,12 @@ func newExchanger(ctx context.Context, cfg *config.Config, v *auth.Verifier, iss
 }
 
 // subjectVerifiers builds one verifier per configured exchange platform.
-func subjectVerifiers(ctx context.Context, cfg *config.Config, v *auth.Verifier) (map[string]exchange.SubjectVerifier, error) {
+func subjectVerifiers(ctx context.Context, cfg *config.Config, v *auth.Verifier, spent cloud.SpentProofs) (map[string]exchange.SubjectVerifier, error) {
 	out := map[string]exchange.SubjectVerifier{}
 	x := cfg.Exchange
 	if x.AWS != nil {
-		out[cloud.TokenTypeAWS] = &cloud.AWSVerifier{Endpoint: x.AWS.STSEndpoint, Audience: x.AWS.Audience}
+		out[cloud.TokenTypeAWS] = &cloud.AWSVerifier{Endpoint: x.AWS.STSEndpoint, Audience: x.AWS.Audience,
+			MaxAge: x.AWS.MaxAge, Regions: x.AWS.Regions, Spent: spent}
 	}
 	if x.GCP != nil {
 		g, err := cloud.NewGCPVerifier(ctx, cloud.GCPConfig(*x.GCP))
@@ -163,4 +164,16 @@ func pools(cfg *config.Config) map[string]proxy.PoolConfig {
 		}
 	}
 	return out
+}
+
+// logExchangeRules says, for each exchange rule, what it grants, so the
+// operator sees at start-up and reload what the running rules let in.
+func logExchangeRules(log *slog.Logger, cfg *config.Config) {
+	for i, g := range cfg.ExchangeGrants() {
+		if open := cfg.Exchange.Rules[i].AnyParts(); len(open) > 0 {
+			log.Warn("exchange rule grants every value of some parts (any): check it is meant", "rule", i, "any", open, "grants", g)
+			continue
+		}
+		log.Info("exchange rule", "rule", i, "grants", g)
+	}
 }

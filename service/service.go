@@ -63,6 +63,7 @@ type Service struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+	draining     atomic.Bool // /readyz says not ready from the start of Shutdown
 }
 
 // Start builds every part from cfg, listens, and serves in the background.
@@ -82,6 +83,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 
 	var dev *auth.DevIssuer
 	var err error
+	if err := fitFDLimit(cfg, log); err != nil {
+		return nil, err
+	}
 	if cfg.DevIssuer.Enabled {
 		if dev, err = auth.LoadDevIssuer(cfg.DevIssuer); err != nil {
 			return nil, err
@@ -122,7 +126,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +164,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		FailedAuthPerUserPerMinute: cfg.Proxy.FailedAuthPerUserPerMinute,
 		IdleTimeout:                cfg.Proxy.IdleTimeout,
 		DirectoryChanged:           s.dir.Invalidate,
+		MaxHandshakes:              cfg.Proxy.MaxHandshakes,
+		MaxHandshakesPerAddress:    cfg.Proxy.MaxHandshakesPerAddress,
+		FirstPacketTimeout:         cfg.Proxy.FirstPacketTimeout,
 	})
 	if err != nil {
 		return nil, err
@@ -190,11 +197,14 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 				Token: cfg.Admin.Token.Value(), Store: s.Store, Sessions: s.sessions, Roles: roleNames(cfg),
 				RotateSCIMToken: s.rotateSCIMToken,
 				Reload:          s.ReloadFile,
+				SingleNode:      cfg.Store.Engine != "mysql",
 			},
 			SSO:   sso,
 			Local: s.localOptions(cfg, log),
 			SCIM:  scim.New(scim.Options{Store: s.Store, BaseURL: strings.TrimSuffix(cfg.Issuer.URL, "/") + "/scim/v2", Log: log}),
 			Ready: s.ready,
+
+			WhoAmI: s.whoami, // portcullis status
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -217,6 +227,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	}
 	log.Info("portcullis listening", "mysql", ln.Addr().String(), "http", hln.Addr().String(), "backend", cfg.Backend.Address,
 		"tls_sha256", fingerprint, "issuer", cfg.Issuer.URL, "signing_kid", s.Issuer.SigningKID())
+	logExchangeRules(log, cfg)
 	return s, nil
 }
 
@@ -224,13 +235,19 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 // the rest. Calling it again returns the first call's result.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
-		herr := s.http.Shutdown(ctx)
+		// The MySQL listener closes at once and /readyz answers 503 while
+		// sessions drain, so load balancers move away; the portal itself
+		// stops last.
+		s.draining.Store(true)
 		err := s.Proxy.Shutdown(ctx)
 		if serr := <-s.served; serr != nil && err == nil {
 			err = serr
 		}
+		if herr := s.http.Shutdown(ctx); herr != nil {
+			s.http.Close() // out of time: portal requests end too
+		}
 		s.close()
-		s.shutdownErr = errors.Join(err, herr)
+		s.shutdownErr = err
 	})
 	return s.shutdownErr
 }
@@ -267,7 +284,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 		}
 	}
 	// Built with the new verifier: JWT exchange must trust the new issuers.
-	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer)
+	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		vcancel()
 		return err
@@ -284,6 +301,7 @@ func (s *Service) Reload(cfg *config.Config) error {
 	s.Fingerprint = fingerprint
 	s.log.Info("configuration reloaded", "issuers", len(cfg.Issuers), "roles", len(cfg.Roles),
 		"exchange_rules", len(cfg.Exchange.Rules), "tls_sha256", fingerprint)
+	logExchangeRules(s.log, cfg)
 	return nil
 }
 

@@ -44,7 +44,7 @@ func ssoOptions(ctx context.Context, cfg *config.Config, s *Service, log *slog.L
 			o := c.OIDC
 			pc.OIDC, err = oidc.New(ctx, oidc.Config{
 				Name: c.Name, Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret.Value(),
-				RedirectURL: base + "/v1/sso/oidc/" + c.Name + "/callback", Scopes: o.ScopesOrDefault(),
+				RedirectURL: base + "/v1/sso/oidc/" + c.Name + "/callback", Scopes: o.ScopesOrDefault(), AuthParams: o.AuthParams,
 				UsernameClaim: o.UsernameClaimOrDefault(), AllowUnverifiedEmail: o.AllowUnverifiedEmail, HTTPClient: client,
 			})
 			if err != nil {

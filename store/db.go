@@ -27,7 +27,7 @@ var _ Store = (*DB)(nil)
 // engines refuse the same values.
 const (
 	maxKeyLen     = 255  // ids, team names, key ids, connection and node names
-	maxNameKeyLen = 1024 // lowercased user names and group display names
+	maxNameKeyLen = 1024 // user-name keys and lowercased group display names
 	maxHashLen    = 64
 )
 
@@ -132,7 +132,8 @@ func checkOptionalKey(op, field, v string) error {
 	return checkKey(op, field, v, maxKeyLen)
 }
 
-// nameKey is the lowercased form unique names are compared by.
+// nameKey is the lowercased form group display names are unique by (user
+// names have their own rule: userNameKey).
 func nameKey(name string) string { return strings.ToLower(name) }
 
 func normTime(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }

@@ -121,7 +121,9 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 			return err
 		}
 	}
-	return nil
+	// Under the same lock: user-name keys follow the normalisation of
+	// this binary (auth/username), whatever wrote them.
+	return rekeyUserNames(ctx, db, d)
 }
 
 func schemaVersion(ctx context.Context, q interface {

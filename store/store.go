@@ -23,6 +23,9 @@ var (
 	// ErrInvalid: the caller passed a value the store cannot keep (an
 	// empty name, a key longer than its column).
 	ErrInvalid = errors.New("invalid")
+	// ErrRevoked: the refresh token, or another token of its family, was
+	// revoked (signed out, or a reuse was detected).
+	ErrRevoked = errors.New("revoked")
 	// ErrSchemaTooNew: Open found a database migrated by a newer
 	// portcullis; this binary refuses to touch it.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
@@ -41,7 +44,8 @@ type Store interface {
 	// case-insensitively, or the ID is taken.
 	CreateUser(ctx context.Context, u User) (User, error)
 	GetUser(ctx context.Context, id string) (User, error)
-	// GetUserByName finds a user by user name, case-insensitively.
+	// GetUserByName finds a user by user name as auth/username normalises
+	// it; ErrInvalid for a name that rule refuses.
 	GetUserByName(ctx context.Context, userName string) (User, error)
 	// ListUsers returns a page of users ordered by Created then ID, and
 	// the total number of users.
@@ -106,6 +110,14 @@ type Store interface {
 	// concurrent callers exactly one succeeds, the others get
 	// ErrConflict. Reuse detection depends on it.
 	MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time) error
+	// RotateRefreshToken uses up the refresh token usedID and stores next
+	// (its FamilyID and UserID are taken from usedID; nil stores nothing)
+	// in one transaction that also checks the family is not revoked: of
+	// concurrent callers one succeeds; the others get ErrConflict (a
+	// reuse: the caller revokes the family, next included, because the
+	// winner committed it with the use). ErrRevoked if the token or its
+	// family was revoked, ErrNotFound if unknown.
+	RotateRefreshToken(ctx context.Context, usedID string, at time.Time, next *RefreshToken) (RefreshToken, error)
 	// RevokeRefreshFamily sets RevokedAt on the family's unrevoked tokens
 	// and returns how many.
 	RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error)
@@ -124,6 +136,18 @@ type Store interface {
 	// the caller can revoke what the first use issued; an expired or
 	// unknown code is ErrNotFound.
 	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (AuthCode, error)
+	// RedeemAuthCode uses up a one-time code only if use, run inside the
+	// transaction on the unexpired code, returns no error; use returns
+	// the login's first refresh token (or nil), stored in the same
+	// transaction (FamilyID and UserID taken from the code). An error
+	// from use comes back as is and leaves the code unused, whether it
+	// was used before or not, so a caller who fails use's checks (PKCE,
+	// redirect) cannot spoil the code. A code used before (or by a
+	// concurrent caller) that passes use is ErrConflict, returned with
+	// the code so the caller can revoke its family; ErrRevoked if the
+	// family was revoked meanwhile; an expired or unknown code is
+	// ErrNotFound. use must not call the store.
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, use func(AuthCode) (*RefreshToken, error)) (AuthCode, error)
 	// DeleteExpiredAuthCodes deletes codes whose ExpiresAt is before now
 	// and returns how many.
 	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error)
@@ -153,6 +177,12 @@ type Store interface {
 	// LoginFailuresSince counts the failures of key at or after since,
 	// and returns the oldest of them (zero when there is none).
 	LoginFailuresSince(ctx context.Context, key string, since time.Time) (n int, oldest time.Time, err error)
+
+	// SpendProof records that the one-time proof id (a digest of a signed
+	// workload proof) has been exchanged, until expires; ErrConflict if it
+	// already was. Every node sharing the store sees it, so a proof is
+	// accepted once across them all.
+	SpendProof(ctx context.Context, id string, expires time.Time) error
 
 	// AppendEvent adds e to the event log and returns its ID. IDs grow
 	// and become visible in order, so a reader that remembers the last
@@ -198,7 +228,7 @@ const (
 // SCIM, created at first SSO login or made locally.
 type User struct {
 	ID          string
-	UserName    string // unique, case-insensitively
+	UserName    string // trimmed; unique by its auth/username normal form
 	ExternalID  string
 	DisplayName string
 	GivenName   string

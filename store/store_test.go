@@ -79,6 +79,7 @@ func TestMigrations(t *testing.T) {
 				{"open twice keeps data and migrates once", testReopen},
 				{"newer schema refused", testNewerSchemaRefused},
 				{"concurrent first opens", testConcurrentOpen},
+				{"user-name keys written by an older binary are rekeyed", testRekeyUserNames},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -231,5 +232,65 @@ func TestMySQLMigrationRerun(t *testing.T) {
 	s = storetest.OpenOrFail(t, open)
 	if id, err := s.AppendEvent(t.Context(), store.Event{Kind: store.EventSessionKill}); err != nil || id != 1 {
 		t.Fatalf("AppendEvent after a re-run migration: id %d, %v (want 1: the sequence row must not be duplicated)", id, err)
+	}
+}
+
+// testRekeyUserNames plays a store an older binary wrote, whose keys were
+// strings.ToLower of the name: Open brings them to auth/username's form,
+// keeping the older user where two names now collide and leaving a name
+// the rule refuses unreachable by name.
+func testRekeyUserNames(t *testing.T, open func(context.Context) (*store.DB, error), raw *sql.DB) {
+	ctx := t.Context()
+	s := storetest.OpenOrFail(t, open)
+	s.Close()
+	rows := []struct{ id, name, oldKey string }{
+		{"u1", "alice@example.com", "alice@example.com"},
+		{"u2", " alice@example.com", " alice@example.com"}, // the look-alike, created later
+		{"u3", "Stra\u00dfe@example.com", "stra\u00dfe@example.com"},
+		{"u4", "\u01c5ip@example.com", "\u01c6ip@example.com"}, // title-case dz: NFKC splits it
+		{"u5", "bob\x00@example.com", "bob\x00@example.com"},   // refused by the rule now
+		{"u6", "ＦＵＬＬ@example.com", "ｆｕｌｌ@example.com"},
+	}
+	for i, r := range rows {
+		_, err := raw.ExecContext(ctx, `INSERT INTO users (id, user_name, user_name_key, external_id, display_name,
+			given_name, family_name, emails, active, role, source, version, created, updated)
+			VALUES (?, ?, ?, '', '', '', '', '[]', 1, '', 'scim', 1, ?, ?)`, r.id, r.name, r.oldKey, i+1, i+1)
+		if err != nil {
+			t.Fatalf("insert %s: %v", r.id, err)
+		}
+	}
+	s = storetest.OpenOrFail(t, open)
+	tests := []struct{ lookup, wantID string }{
+		{"alice@example.com", "u1"},
+		{" ALICE@example.com", "u1"},
+		{"strasse@example.com", "u3"},
+		{"STRASSE@example.com", "u3"},
+		{"d\u017eip@example.com", "u4"},
+		{"full@example.com", "u6"},
+	}
+	for _, tt := range tests {
+		u, err := s.GetUserByName(ctx, tt.lookup)
+		if err != nil || u.ID != tt.wantID {
+			t.Errorf("GetUserByName(%q) = %q, %v; want %s", tt.lookup, u.ID, err, tt.wantID)
+		}
+	}
+	keys := map[string]string{}
+	q, err := raw.QueryContext(ctx, "SELECT id, user_name_key FROM users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for q.Next() {
+		var id, key string
+		if err := q.Scan(&id, &key); err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = key
+	}
+	if keys["u2"] != " alice@example.com" || keys["u5"] != "bob\x00@example.com" {
+		t.Errorf("the younger look-alike and the refused name should keep their old keys: %q", keys)
+	}
+	if _, err := s.CreateUser(ctx, store.User{UserName: "ALICE@example.com"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a new ALICE after the rekey: %v, want ErrConflict", err)
 	}
 }

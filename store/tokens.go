@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/google/uuid"
 )
 
@@ -124,36 +126,11 @@ func checkHash(op string, h []byte) error {
 
 // CreateRefreshToken implements Store.
 func (s *DB) CreateRefreshToken(ctx context.Context, rt RefreshToken) (RefreshToken, error) {
-	op := "create refresh token"
-	if err := checkOptionalKey(op, "id", rt.ID); err != nil {
-		return RefreshToken{}, err
-	}
-	if err := checkOptionalKey(op, "family id", rt.FamilyID); err != nil {
-		return RefreshToken{}, err
-	}
-	if err := checkKey(op, "user id", rt.UserID, maxKeyLen); err != nil {
-		return RefreshToken{}, err
-	}
-	if err := checkHash(op, rt.Hash); err != nil {
-		return RefreshToken{}, err
-	}
-	if rt.ID == "" {
-		rt.ID = uuid.NewString()
-	}
-	if rt.FamilyID == "" {
-		rt.FamilyID = rt.ID
-	}
-	rt.Created = s.now()
-	rt.ClientData = rawOrNil(rt.ClientData)
-	rt.ExpiresAt = normTime(rt.ExpiresAt)
-	rt.UsedAt, rt.RevokedAt = normTimePtr(rt.UsedAt), normTimePtr(rt.RevokedAt)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO refresh_tokens ("+refreshTokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		rt.ID, rt.FamilyID, rt.UserID, rt.Hash, nullBytes(rt.ClientData), micros(rt.Created), micros(rt.ExpiresAt),
-		nullMicros(rt.UsedAt), nullMicros(rt.RevokedAt))
+	out, err := insertRefreshToken(ctx, s.db, s.now(), rt)
 	if err != nil {
-		return RefreshToken{}, s.wrap(fmt.Sprintf("%s for user %q", op, rt.UserID), err)
+		return RefreshToken{}, s.wrap(fmt.Sprintf("create refresh token for user %q", rt.UserID), err)
 	}
-	return rt, nil
+	return out, nil
 }
 
 // GetRefreshTokenByHash implements Store.
@@ -180,10 +157,100 @@ func (s *DB) MarkRefreshTokenUsed(ctx context.Context, id string, at time.Time) 
 	return fmt.Errorf("%s: %w: already used", op, ErrConflict)
 }
 
-// RevokeRefreshFamily implements Store.
+// RotateRefreshToken implements Store. The conditional UPDATE decides
+// the winner: the database lets one writer match used_at IS NULL, and a
+// revocation of the family, which touches this row too, is ordered
+// before or after it, never between the use and the insert of next.
+func (s *DB) RotateRefreshToken(ctx context.Context, usedID string, at time.Time, next *RefreshToken) (RefreshToken, error) {
+	op := fmt.Sprintf("rotate refresh token %q", usedID)
+	var out RefreshToken
+	err := s.retryDeadlock(ctx, func(tx *sql.Tx) error {
+		n, err := affected(tx.ExecContext(ctx, "UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
+			micros(at), usedID))
+		if err != nil {
+			return err
+		}
+		// Read after the UPDATE: on MariaDB this read's snapshot starts
+		// here, after any writer the UPDATE waited for.
+		used, err := scanRefreshToken(tx.QueryRowContext(ctx, "SELECT "+refreshTokenCols+" FROM refresh_tokens WHERE id = ?", usedID))
+		if err != nil {
+			return err
+		}
+		switch {
+		case used.RevokedAt != nil:
+			return fmt.Errorf("%w: revoked at %s", ErrRevoked, used.RevokedAt.Format(time.RFC3339))
+		case n == 0 && used.UsedAt == nil:
+			return fmt.Errorf("%w: used by a concurrent request", ErrConflict)
+		case n == 0:
+			return fmt.Errorf("%w: already used at %s", ErrConflict, used.UsedAt.Format(time.RFC3339))
+		}
+		var revoked int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL",
+			used.FamilyID).Scan(&revoked); err != nil {
+			return err
+		}
+		if revoked > 0 {
+			return fmt.Errorf("%w: the family %q was revoked", ErrRevoked, used.FamilyID)
+		}
+		if next == nil {
+			return nil
+		}
+		nt := *next
+		nt.FamilyID, nt.UserID = used.FamilyID, used.UserID
+		out, err = insertRefreshToken(ctx, tx, s.now(), nt)
+		return err
+	})
+	if err != nil {
+		return RefreshToken{}, s.wrap(op, err)
+	}
+	return out, nil
+}
+
+// insertRefreshToken checks and inserts rt (CreateRefreshToken's body,
+// shared with the rotations).
+func insertRefreshToken(ctx context.Context, q querier, now time.Time, rt RefreshToken) (RefreshToken, error) {
+	const op = "new refresh token"
+	if err := checkOptionalKey(op, "id", rt.ID); err != nil {
+		return RefreshToken{}, err
+	}
+	if err := checkOptionalKey(op, "family id", rt.FamilyID); err != nil {
+		return RefreshToken{}, err
+	}
+	if err := checkKey(op, "user id", rt.UserID, maxKeyLen); err != nil {
+		return RefreshToken{}, err
+	}
+	if err := checkHash(op, rt.Hash); err != nil {
+		return RefreshToken{}, err
+	}
+	if rt.ID == "" {
+		rt.ID = uuid.NewString()
+	}
+	if rt.FamilyID == "" {
+		rt.FamilyID = rt.ID
+	}
+	rt.Created = now
+	rt.ClientData = rawOrNil(rt.ClientData)
+	rt.ExpiresAt = normTime(rt.ExpiresAt)
+	rt.UsedAt, rt.RevokedAt = normTimePtr(rt.UsedAt), normTimePtr(rt.RevokedAt)
+	_, err := q.ExecContext(ctx, "INSERT INTO refresh_tokens ("+refreshTokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		rt.ID, rt.FamilyID, rt.UserID, rt.Hash, nullBytes(rt.ClientData), micros(rt.Created), micros(rt.ExpiresAt),
+		nullMicros(rt.UsedAt), nullMicros(rt.RevokedAt))
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	return rt, nil
+}
+
+// RevokeRefreshFamily implements Store. A revocation that loses a
+// deadlock to a rotation is retried: it must not be lost.
 func (s *DB) RevokeRefreshFamily(ctx context.Context, familyID string, at time.Time) (int64, error) {
-	n, err := affected(s.db.ExecContext(ctx,
-		"UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL", micros(at), familyID))
+	var n int64
+	err := s.retryDeadlock(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = affected(tx.ExecContext(ctx,
+			"UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL", micros(at), familyID))
+		return err
+	})
 	return n, s.wrap(fmt.Sprintf("revoke refresh token family %q", familyID), err)
 }
 
@@ -270,6 +337,86 @@ func (s *DB) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (A
 	default:
 		return AuthCode{}, fmt.Errorf("%s: %w: expired %s ago", op, ErrNotFound, now.Sub(c.ExpiresAt).Round(time.Second))
 	}
+}
+
+// RedeemAuthCode implements Store. use sees the code before anything is
+// written; the conditional UPDATE then decides the one winner, and the
+// first refresh token commits with the use.
+func (s *DB) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, use func(AuthCode) (*RefreshToken, error)) (AuthCode, error) {
+	const op = "redeem auth code"
+	var c AuthCode
+	var useErr error
+	err := s.retryDeadlock(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanAuthCode(tx.QueryRowContext(ctx, "SELECT "+authCodeCols+" FROM auth_codes WHERE hash = ?", hash))
+		if err != nil {
+			return err
+		}
+		if !now.Before(c.ExpiresAt) {
+			return fmt.Errorf("%w: expired %s ago", ErrNotFound, now.Sub(c.ExpiresAt).Round(time.Second))
+		}
+		first, err := use(c)
+		if err != nil {
+			useErr = err
+			return err
+		}
+		if c.UsedAt != nil {
+			return fmt.Errorf("%w: already used at %s", ErrConflict, c.UsedAt.Format(time.RFC3339))
+		}
+		n, err := affected(tx.ExecContext(ctx, "UPDATE auth_codes SET used_at = ? WHERE hash = ? AND used_at IS NULL", micros(now), hash))
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// Another caller used it since the read above.
+			return fmt.Errorf("%w: used by a concurrent request", ErrConflict)
+		}
+		c.UsedAt = ptrTime(normTime(now))
+		if first == nil {
+			return nil
+		}
+		var revoked int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL",
+			c.FamilyID).Scan(&revoked); err != nil {
+			return err
+		}
+		if revoked > 0 {
+			return fmt.Errorf("%w: the login %q was revoked", ErrRevoked, c.FamilyID)
+		}
+		rt := *first
+		rt.FamilyID, rt.UserID = c.FamilyID, c.UserID
+		_, err = insertRefreshToken(ctx, tx, s.now(), rt)
+		return err
+	})
+	switch {
+	case useErr != nil:
+		return AuthCode{}, useErr
+	case errors.Is(err, ErrConflict):
+		return c, fmt.Errorf("%s: %w", op, err)
+	case err != nil:
+		return AuthCode{}, s.wrap(op, err)
+	}
+	return c, nil
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
+
+// erLockDeadlock is MariaDB's "Deadlock found when trying to get lock".
+const erLockDeadlock = 1213
+
+// retryDeadlock runs fn in a transaction, again (a few times) when
+// MariaDB picks it as a deadlock's victim: a rotation and a revocation of
+// one family lock its rows in different orders, and neither may be lost.
+func (s *DB) retryDeadlock(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	var err error
+	for range 5 {
+		err = s.inTx(ctx, fn)
+		var e *mysql.MySQLError
+		if !errors.As(err, &e) || e.Number != erLockDeadlock {
+			return err
+		}
+	}
+	return err
 }
 
 // DeleteExpiredAuthCodes implements Store.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/portcullisdb/portcullis/auth/username"
 )
 
 const userCols = `id, user_name, external_id, display_name, given_name, family_name,
@@ -32,17 +35,32 @@ func scanUser(row scanner) (User, error) {
 	return u, nil
 }
 
-func checkUser(op string, u User) error {
+// checkUser validates u and returns it with its user name trimmed (as
+// auth/username shows names) and the key the name is unique by.
+func checkUser(op string, u User) (User, string, error) {
 	if err := checkOptionalKey(op, "id", u.ID); err != nil {
-		return err
+		return User{}, "", err
 	}
-	return checkKey(op, "user name", nameKey(u.UserName), maxNameKeyLen)
+	key, err := userNameKey(u.UserName)
+	if err != nil {
+		return User{}, "", fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	if err := checkKey(op, "user name", key, maxNameKeyLen); err != nil {
+		return User{}, "", err
+	}
+	u.UserName, _ = username.Display(u.UserName)
+	return u, key, nil
 }
+
+// userNameKey is the form user names are unique and looked up by: the
+// one normalisation of auth/username (trimmed, NFKC, case-folded).
+func userNameKey(name string) (string, error) { return username.Normalize(name) }
 
 // CreateUser implements Store.
 func (s *DB) CreateUser(ctx context.Context, u User) (User, error) {
 	op := fmt.Sprintf("create user %q", u.UserName)
-	if err := checkUser(op, u); err != nil {
+	u, key, err := checkUser(op, u)
+	if err != nil {
 		return User{}, err
 	}
 	emails, err := json.Marshal(u.Emails)
@@ -58,7 +76,7 @@ func (s *DB) CreateUser(ctx context.Context, u User) (User, error) {
 	_, err = s.db.ExecContext(ctx, `INSERT INTO users (id, user_name, user_name_key, external_id,
 		display_name, given_name, family_name, emails, active, role, source, extra, version, created, updated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, u.UserName, nameKey(u.UserName), u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
+		u.ID, u.UserName, key, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
 		string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), u.Version, micros(u.Created), micros(u.Updated))
 	if err != nil {
 		return User{}, s.wrap(op, err)
@@ -74,8 +92,13 @@ func (s *DB) GetUser(ctx context.Context, id string) (User, error) {
 
 // GetUserByName implements Store.
 func (s *DB) GetUserByName(ctx context.Context, userName string) (User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE user_name_key = ?", nameKey(userName)))
-	return u, s.wrap(fmt.Sprintf("get user by name %q", userName), err)
+	op := fmt.Sprintf("get user by name %q", userName)
+	key, err := userNameKey(userName)
+	if err != nil {
+		return User{}, fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE user_name_key = ?", key))
+	return u, s.wrap(op, err)
 }
 
 // ListUsers implements Store.
@@ -108,7 +131,8 @@ func (s *DB) ListUsers(ctx context.Context, opts ListOptions) ([]User, int, erro
 // UpdateUser implements Store.
 func (s *DB) UpdateUser(ctx context.Context, u User, expectedVersion int64) (User, error) {
 	op := fmt.Sprintf("update user %q", u.ID)
-	if err := checkUser(op, u); err != nil {
+	u, key, err := checkUser(op, u)
+	if err != nil {
 		return User{}, err
 	}
 	emails, err := json.Marshal(u.Emails)
@@ -121,7 +145,7 @@ func (s *DB) UpdateUser(ctx context.Context, u User, expectedVersion int64) (Use
 			display_name = ?, given_name = ?, family_name = ?, emails = ?, active = ?, role = ?, source = ?,
 			extra = ?, version = version + 1, updated = ?
 			WHERE id = ? AND (? = 0 OR version = ?)`,
-			u.UserName, nameKey(u.UserName), u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
+			u.UserName, key, u.ExternalID, u.DisplayName, u.GivenName, u.FamilyName,
 			string(emails), u.Active, u.Role, u.Source, nullBytes(u.Extra), micros(s.now()),
 			u.ID, expectedVersion, expectedVersion)
 		if err != nil {
@@ -181,6 +205,45 @@ func mustAffect(res sql.Result, err error) error {
 	}
 	if n == 0 {
 		return sql.ErrNoRows
+	}
+	return nil
+}
+
+// rekeyUserNames brings every user's name key to userNameKey, oldest user
+// first: keys written by a binary that only lowercased (or by an older
+// Unicode table) would otherwise miss lookups, or let a look-alike in.
+// A row whose name is now refused (a control character, say) keeps its
+// old key, which no lookup produces any more: it can be found by id (SCIM,
+// the console) and renamed, not logged in with. Where two old names now
+// normalise alike (" alice" beside "alice"), the older user keeps the name
+// and the younger keeps its old key, unreachable by name in the same way.
+// Each row is its own statement, so a collision skips that row only.
+func rekeyUserNames(ctx context.Context, db *sql.DB, d *dialect) error {
+	rows, err := db.QueryContext(ctx, "SELECT id, user_name, user_name_key FROM users ORDER BY created, id")
+	if err != nil {
+		return fmt.Errorf("rekey user names: %w", err)
+	}
+	type rekey struct{ id, key, old string }
+	var todo []rekey
+	for rows.Next() {
+		var id, name, old string
+		if err := rows.Scan(&id, &name, &old); err != nil {
+			rows.Close()
+			return fmt.Errorf("rekey user names: %w", err)
+		}
+		if key, err := userNameKey(name); err == nil && key != old && len(key) <= maxNameKeyLen {
+			todo = append(todo, rekey{id, key, old})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rekey user names: %w", err)
+	}
+	for _, r := range todo {
+		_, err := db.ExecContext(ctx, "UPDATE users SET user_name_key = ? WHERE id = ? AND user_name_key = ?", r.key, r.id, r.old)
+		if err != nil && !errors.Is(d.classify(err), ErrConflict) {
+			return fmt.Errorf("rekey user name of user %q: %w", r.id, err)
+		}
 	}
 	return nil
 }

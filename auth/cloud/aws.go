@@ -3,7 +3,9 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/store"
 )
 
 // AudienceHeader is the request header an AWS proof signs to name the
@@ -36,7 +39,7 @@ const AudienceHeader = "X-Portcullis-Audience"
 // Defaults of AWSVerifier.
 const (
 	DefaultSTSEndpoint = "https://sts.amazonaws.com"
-	DefaultAWSMaxAge   = 15 * time.Minute
+	DefaultAWSMaxAge   = 5 * time.Minute
 )
 
 // Limits of AWS proofs and of the STS answer.
@@ -139,8 +142,21 @@ type AWSVerifier struct {
 	// Client sends the proofs to STS. Nil means a client with a 10s timeout.
 	// Redirects are never followed.
 	Client *http.Client
-	// MaxAge is how old a proof's signing time may be. Default 15m.
+	// MaxAge is how old a proof's signing time may be. Default 5m.
 	MaxAge time.Duration
+	// Regions the proof's signature may be scoped to; empty: any region
+	// (STS itself refuses a region its endpoint does not serve).
+	Regions []string
+	// Spent remembers every accepted proof until it expires, so that each
+	// is exchanged once, on every node sharing it (*store.DB). Nil: proofs
+	// can be replayed within their life; only tests leave it nil.
+	Spent SpentProofs
+}
+
+// SpentProofs remembers one-time proofs; *store.DB implements it.
+// SpendProof fails with store.ErrConflict when id was spent already.
+type SpentProofs interface {
+	SpendProof(ctx context.Context, id string, expires time.Time) error
 }
 
 // Verify checks subjectToken and returns the identity STS vouches for.
@@ -168,11 +184,36 @@ func (v *AWSVerifier) Verify(ctx context.Context, subjectToken string) (Identity
 	if err != nil {
 		return Identity{}, err
 	}
-	res, err := v.replay(ctx, endpoint, c)
+	if len(v.Regions) > 0 && !slices.Contains(v.Regions, c.region) {
+		return Identity{}, auth.Denied("AWS proof is signed for region %q; this portal accepts proofs signed for %s: sign it for one of them (AWS_REGION)",
+			safe.Printable(c.region), strings.Join(v.Regions, ", "))
+	}
+	res, err := v.send(ctx, endpoint, c)
 	if err != nil {
 		return Identity{}, err
 	}
-	return awsIdentity(res, c)
+	id, err := awsIdentity(res, c)
+	if err != nil {
+		return Identity{}, err
+	}
+	if v.Spent != nil {
+		// After STS vouched for it, so that a forged proof spends nothing;
+		// the store's insert is the one test-and-set racing nodes share.
+		switch err := v.Spent.SpendProof(ctx, c.proofID(), c.expiresAt); {
+		case errors.Is(err, store.ErrConflict):
+			return id, auth.Denied("AWS proof was already exchanged: each proof is accepted once; make a fresh one (portcullis token --cloud aws does)")
+		case err != nil:
+			return Identity{}, fmt.Errorf("aws verifier: remember the proof: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// proofID names a proof in the spent-proof record: a digest of its
+// signature, which no other request shares.
+func (c *checkedAWS) proofID() string {
+	sum := sha256.Sum256([]byte(strings.ToLower(c.signature))) // hex: one spelling per signature
+	return "aws:" + hex.EncodeToString(sum[:])
 }
 
 func (v *AWSVerifier) endpoint() (*url.URL, error) {
@@ -195,6 +236,7 @@ type checkedAWS struct {
 	signedHeaders []string // lower case
 	accessKeyID   string
 	region        string
+	signature     string
 	signedAt      time.Time
 	expiresAt     time.Time
 }
@@ -274,7 +316,7 @@ func checkAWSRequest(r AWSRequest, endpoint *url.URL, audience string, maxAge ti
 	if err != nil {
 		return nil, err
 	}
-	c.signedHeaders, c.accessKeyID, c.region = sig.signedHeaders, sig.accessKeyID, sig.region
+	c.signedHeaders, c.accessKeyID, c.region, c.signature = sig.signedHeaders, sig.accessKeyID, sig.region, sig.signature
 	if !slices.Contains(sig.signedHeaders, "host") {
 		return nil, auth.Denied("AWS proof does not sign the host header")
 	}
@@ -347,6 +389,7 @@ func hostKey(u *url.URL) string {
 
 // sigV4 is what a proof's signature says about itself.
 type sigV4 struct {
+	signature     string
 	accessKeyID   string
 	region        string
 	signedHeaders []string
@@ -377,6 +420,7 @@ func headerSigV4(authz []string, h http.Header) (sigV4, error) {
 		return sigV4{}, err
 	}
 	s.signedHeaders = strings.Split(fields["SignedHeaders"], ";")
+	s.signature = fields["Signature"]
 	if !slices.Contains(s.signedHeaders, "x-amz-date") {
 		return sigV4{}, auth.Denied("AWS proof does not sign its X-Amz-Date header")
 	}
@@ -405,6 +449,7 @@ func presignedSigV4(q url.Values) (sigV4, error) {
 		return sigV4{}, err
 	}
 	s.signedHeaders = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+	s.signature = q.Get("X-Amz-Signature")
 	if s.date, err = amzDate(q.Get("X-Amz-Date")); err != nil {
 		return sigV4{}, err
 	}
@@ -452,9 +497,9 @@ type stsError struct {
 	RequestID string `xml:"RequestId"`
 }
 
-// replay sends the checked request to STS, with only the headers its
+// send sends the checked request to STS, with only the headers its
 // signature covers (and the signature), and reads the answer.
-func (v *AWSVerifier) replay(ctx context.Context, endpoint *url.URL, c *checkedAWS) (stsResult, error) {
+func (v *AWSVerifier) send(ctx context.Context, endpoint *url.URL, c *checkedAWS) (stsResult, error) {
 	target := url.URL{Scheme: endpoint.Scheme, Host: endpoint.Host, Path: "/", RawQuery: c.u.RawQuery}
 	req, err := http.NewRequestWithContext(ctx, c.req.Method, target.String(), bytes.NewReader(c.req.Body))
 	if err != nil {
@@ -479,14 +524,17 @@ func (v *AWSVerifier) replay(ctx context.Context, endpoint *url.URL, c *checkedA
 		client = *v.Client
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// A failure is worded by safe.Upstream: the error of a failed request
+	// quotes its URL, which for a presigned proof holds the signature and
+	// the session token.
 	resp, err := client.Do(req)
 	if err != nil {
-		return stsResult{}, fmt.Errorf("aws verifier: send proof to STS %s: %w", endpoint.Host, err)
+		return stsResult{}, safe.Upstream("aws verifier: send the proof to STS", endpoint.Host, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxSTSBodyBytes))
 	if err != nil {
-		return stsResult{}, fmt.Errorf("aws verifier: read STS answer from %s: %w", endpoint.Host, err)
+		return stsResult{}, safe.Upstream("aws verifier: read the answer of STS", endpoint.Host, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		var res stsResult
@@ -498,17 +546,17 @@ func (v *AWSVerifier) replay(ctx context.Context, endpoint *url.URL, c *checkedA
 	var se stsError
 	if err := xml.Unmarshal(body, &se); err != nil || se.Code == "" {
 		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			return stsResult{}, fmt.Errorf("aws verifier: STS %s answered HTTP %d", endpoint.Host, resp.StatusCode)
+			return stsResult{}, fmt.Errorf("aws verifier: STS at %s answered HTTP %d: it is failing or throttling; retry later", endpoint.Host, resp.StatusCode)
 		}
 		return stsResult{}, auth.Denied("AWS STS refused the proof with HTTP %d", resp.StatusCode)
 	}
-	return stsResult{}, stsDenial(resp.StatusCode, se)
+	return stsResult{}, stsDenial(endpoint.Host, resp.StatusCode, se)
 }
 
 // stsDenial words STS's refusal. STS's own message is not repeated: it is
 // not ours to vouch for.
-func stsDenial(status int, se stsError) error {
-	code := safe.Printable(se.Code)
+func stsDenial(host string, status int, se stsError) error {
+	code, reqID := stsWord(se.Code), stsWord(se.RequestID)
 	switch se.Code {
 	case "SignatureDoesNotMatch":
 		if strings.HasPrefix(se.Message, "Signature expired") {
@@ -524,13 +572,25 @@ func stsDenial(status int, se stsError) error {
 	case "AccessDenied", "AccessDeniedException":
 		return auth.Denied("AWS STS denied the proof (%s)", code)
 	case "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServiceUnavailable", "InternalFailure":
-		return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
+		return fmt.Errorf("aws verifier: STS at %s answered HTTP %d %s (request id %s): it is failing or throttling; retry later", host, status, code, reqID)
 	default:
 		if status >= 500 {
-			return fmt.Errorf("aws verifier: STS answered HTTP %d %s (request id %s)", status, code, safe.Printable(se.RequestID))
+			return fmt.Errorf("aws verifier: STS at %s answered HTTP %d %s (request id %s): it is failing or throttling; retry later", host, status, code, reqID)
 		}
 		return auth.Denied("AWS STS refused the proof (%s)", code)
 	}
+}
+
+// stsWord passes an error code or request id of STS's answer on only when
+// it looks like one (letters, digits, "-", ".", at most 64): an endpoint
+// that echoes the request must not carry it into the log.
+func stsWord(s string) string {
+	if s == "" || len(s) > 64 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+	}) >= 0 {
+		return "(unreadable)"
+	}
+	return s
 }
 
 // awsIdentity builds the identity from STS's answer.
@@ -551,18 +611,13 @@ func awsIdentity(res stsResult, c *checkedAWS) (Identity, error) {
 		setAttr(id.Attributes, "role_arn", role)
 		setAttr(id.Attributes, "session_name", session)
 	}
-	return id, nil
-}
-
-// NormaliseARN returns the ARN exchange rules match an AWS caller by: an
-// assumed-role session arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION
-// becomes the role, arn:PARTITION:iam::ACCOUNT:role/ROLE; any other ARN is
-// returned as it is.
-func NormaliseARN(arn string) string {
-	if role, _, ok := assumedRole(arn); ok {
-		return role
+	parts, ok := ParseAWSARN(res.Arn)
+	if !ok || parts.Account != res.Account {
+		return Identity{}, fmt.Errorf("aws verifier: STS answered with an ARN that is not a caller ARN of account %s", safe.Printable(res.Account))
 	}
-	return arn
+	parts.Region = c.region
+	id.AWS = &parts
+	return id, nil
 }
 
 func assumedRole(arn string) (role, session string, ok bool) {

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/cloud"
@@ -303,7 +302,7 @@ func TestAWSVerify(t *testing.T) {
 			proof: func(t *testing.T) string {
 				return hand{audience: awsAudience, at: time.Now().Add(-20 * time.Minute)}.proof(t, fake.URL)
 			},
-			denied: "AWS proof expired 5m ago",
+			denied: "AWS proof expired 15m ago",
 		},
 		{
 			name: "X-Amz-Date in the future",
@@ -542,91 +541,6 @@ func TestAWSProof(t *testing.T) {
 			if r.Method != "POST" || string(r.Body) != getCallerIdentity || r.Headers.Get(cloud.AudienceHeader) != awsAudience {
 				t.Errorf("proof = %s %q audience %q, want POST %q audience %q",
 					r.Method, r.Body, r.Headers.Get(cloud.AudienceHeader), getCallerIdentity, awsAudience)
-			}
-		})
-	}
-}
-
-func TestNormaliseARN(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"assumed role", "arn:aws:sts::123456789012:assumed-role/Role/session", "arn:aws:iam::123456789012:role/Role"},
-		{"assumed role in China", "arn:aws-cn:sts::123456789012:assumed-role/R/s@x", "arn:aws-cn:iam::123456789012:role/R"},
-		{"IAM user unchanged", "arn:aws:iam::123456789012:user/path/alice", "arn:aws:iam::123456789012:user/path/alice"},
-		{"federated user unchanged", "arn:aws:sts::123456789012:federated-user/bob", "arn:aws:sts::123456789012:federated-user/bob"},
-		{"not an ARN", "assumed-role/Role/session", "assumed-role/Role/session"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := cloud.NormaliseARN(tc.in); got != tc.want {
-				t.Errorf("NormaliseARN(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
-func TestAWSWebIdentity(t *testing.T) {
-	fake := newFakeSTS(t)
-	v, err := cloud.NewAWSWebIdentityVerifier(t.Context(), cloud.AWSWebIdentityConfig{
-		Issuer: fake.Issuer, JWKSURL: fake.JWKSURL, Audience: awsAudience,
-	})
-	if err != nil {
-		t.Fatalf("NewAWSWebIdentityVerifier: %v", err)
-	}
-	tests := []struct {
-		name      string
-		token     func(t *testing.T) string
-		principal string
-		denied    string
-	}{
-		{
-			name: "GetWebIdentityToken via the SDK",
-			token: func(t *testing.T) string {
-				awsEnv(t, fake.URL, roleKey, roleSecret, roleToken)
-				tok, err := cloud.AWSWebIdentityToken(t.Context(), loadAWSConfig(t), awsAudience)
-				if err != nil {
-					t.Fatalf("AWSWebIdentityToken: %v", err)
-				}
-				return tok
-			},
-			principal: roleARN,
-		},
-		{
-			name:   "token for another audience",
-			token:  func(t *testing.T) string { return fake.MintWebIdentityToken(t, roleSession, "vault", nil) },
-			denied: `is not "portcullis-test"`,
-		},
-		{
-			name: "expired token",
-			token: func(t *testing.T) string {
-				return fake.MintWebIdentityToken(t, roleSession, awsAudience, func(tok *jwt.Token) {
-					tok.Claims.(jwt.MapClaims)["exp"] = time.Now().Add(-time.Hour).Unix()
-				})
-			},
-			denied: "token expired 1h ago",
-		},
-		{
-			name: "token of another account's issuer",
-			token: func(t *testing.T) string {
-				return fake.MintWebIdentityToken(t, roleSession, awsAudience, func(tok *jwt.Token) {
-					tok.Claims.(jwt.MapClaims)["iss"] = "https://other.tokens.sts.global.api.aws"
-				})
-			},
-			denied: `token issuer "https://other.tokens.sts.global.api.aws" is not AWS STS`,
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tok := tc.token(t)
-			id, err := v.Verify(t.Context(), tok)
-			if tc.denied != "" {
-				requireDenied(t, err, tc.denied, tok)
-				return
-			}
-			if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if id.Platform != "aws" || id.Principal != tc.principal || id.Attributes["account"] != "111122223333" {
-				t.Errorf("identity = %+v, want aws %q in account 111122223333", id, tc.principal)
 			}
 		})
 	}

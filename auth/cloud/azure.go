@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/internal/jwks"
+	"github.com/portcullisdb/portcullis/auth/internal/jwtcheck"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
@@ -41,7 +42,7 @@ type AzureTenant struct {
 // managed identities and workload identities in the trusted tenants. It is
 // safe for concurrent use.
 type AzureVerifier struct {
-	tenants map[string]*jwtRules // by lower-case tenant id
+	tenants map[string]*jwtcheck.VerifiedIssuer // by lower-case tenant id
 }
 
 // NewAzureVerifier builds a verifier trusting tenants. Each distinct JWKS
@@ -71,7 +72,7 @@ func NewAzureVerifier(ctx context.Context, tenants []AzureTenant) (*AzureVerifie
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("invalid azure configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
-	v := &AzureVerifier{tenants: make(map[string]*jwtRules, len(tenants))}
+	v := &AzureVerifier{tenants: make(map[string]*jwtcheck.VerifiedIssuer, len(tenants))}
 	keysByURL := map[string]*jwks.Set{}
 	for _, t := range tenants {
 		if t.Issuer == "" {
@@ -89,7 +90,7 @@ func NewAzureVerifier(ctx context.Context, tenants []AzureTenant) (*AzureVerifie
 			}
 			keysByURL[t.JWKSURL] = keys
 		}
-		v.tenants[strings.ToLower(t.TenantID)] = newJWTRules(name, []string{t.Issuer}, t.Audience, azureAlgs, keys)
+		v.tenants[strings.ToLower(t.TenantID)] = newPlatformIssuer(name, []string{t.Issuer}, t.Audience, azureAlgs, keys)
 	}
 	return v, nil
 }
@@ -101,25 +102,21 @@ func NewAzureVerifier(ctx context.Context, tenants []AzureTenant) (*AzureVerifie
 // refused: people use portcullis login. The Principal is `xms_mirid` when
 // present, else "oid:<oid>"; see Identity. Refusals are *auth.DeniedError.
 func (v *AzureVerifier) Verify(ctx context.Context, subjectToken string) (Identity, error) {
-	if err := jwtShape(subjectToken); err != nil {
-		return Identity{}, err
-	}
-	unverified := jwt.MapClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(subjectToken, unverified); err != nil {
-		return Identity{}, auth.Denied("malformed subject token: not a JWT")
-	}
-	tid, _ := unverified["tid"].(string)
-	if tid == "" {
-		return Identity{}, auth.Denied(`token has no "tid" claim: it is not an Entra ID access token`)
-	}
-	rules, ok := v.tenants[strings.ToLower(tid)]
-	if !ok {
-		return Identity{}, auth.Denied("Entra ID tenant %q is not trusted: add it to exchange.azure.tenants, or use an identity of a trusted tenant", safe.Printable(tid))
-	}
-	claims, err := rules.verify(ctx, subjectToken)
+	claims, err := verifyPlatformJWT(ctx, subjectToken, func(unverified jwt.MapClaims) (*jwtcheck.VerifiedIssuer, error) {
+		tid, _ := unverified["tid"].(string)
+		if tid == "" {
+			return nil, jwtcheck.Refuse(`token has no "tid" claim: it is not an Entra ID access token`)
+		}
+		tenant, ok := v.tenants[strings.ToLower(tid)]
+		if !ok {
+			return nil, jwtcheck.Refuse("Entra ID tenant %q is not trusted: add it to exchange.azure.tenants, or use an identity of a trusted tenant", safe.Printable(tid))
+		}
+		return tenant, nil
+	})
 	if err != nil {
 		return Identity{}, err
 	}
+	tid, _ := claims["tid"].(string) // the signed tid: the one that picked the tenant
 	if _, delegated := claims["scp"]; delegated {
 		return Identity{}, auth.Denied("token is a delegated (user) access token: exchange accepts workload identities only; people sign in with portcullis login")
 	}
@@ -138,6 +135,12 @@ func (v *AzureVerifier) Verify(ctx context.Context, subjectToken string) (Identi
 		appid = get("azp") // v2 tokens
 	}
 	setAttr(id.Attributes, "appid", appid)
+	id.Azure = &AzureParts{Tenant: strings.ToLower(tid), ObjectID: strings.ToLower(get("oid"))}
+	if mirid := get("xms_mirid"); mirid != "" {
+		if sub, group, typ, name, ok := ParseAzureResourceID(mirid); ok {
+			id.Azure.Subscription, id.Azure.ResourceGroup, id.Azure.ResourceType, id.Azure.Name = sub, group, typ, name
+		}
+	}
 	switch {
 	case get("xms_mirid") != "":
 		id.Principal = get("xms_mirid")

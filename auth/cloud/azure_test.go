@@ -81,7 +81,7 @@ func TestAzureVerify(t *testing.T) {
 		{
 			name:   "wrong audience",
 			token:  func(t *testing.T) string { return fake.Mint(t, "https://management.azure.com/", nil) },
-			denied: `token audience [https://management.azure.com/] is not "` + azureAudience + `"`,
+			denied: `token audience [https://management.azure.com/] does not include any of [` + azureAudience + `]`,
 		},
 		{
 			name: "expired",
@@ -116,7 +116,7 @@ func TestAzureVerify(t *testing.T) {
 			token: func(t *testing.T) string {
 				return fake.Mint(t, azureAudience, claim("iss", "https://login.microsoftonline.com/"+tenantID+"/v2.0"))
 			},
-			denied: "is not Entra ID tenant " + tenantID,
+			denied: "is not trusted for Entra ID tenant " + tenantID,
 		},
 		{
 			name:   "delegated user token",

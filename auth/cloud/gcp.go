@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"cloud.google.com/go/compute/metadata"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/internal/jwks"
+	"github.com/portcullisdb/portcullis/auth/internal/jwtcheck"
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
 )
 
@@ -37,7 +39,7 @@ type GCPConfig struct {
 // GCPVerifier checks TokenTypeGCP tokens: identity tokens the metadata
 // server mints for a service account. It is safe for concurrent use.
 type GCPVerifier struct {
-	rules *jwtRules
+	google *jwtcheck.VerifiedIssuer
 }
 
 // NewGCPVerifier builds a verifier for c. The keys are fetched now and kept
@@ -64,14 +66,14 @@ func NewGCPVerifier(ctx context.Context, c GCPConfig) (*GCPVerifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &GCPVerifier{rules: newJWTRules("Google", issuers, c.Audience, gcpAlgs, keys)}, nil
+	return &GCPVerifier{google: newPlatformIssuer("Google", issuers, c.Audience, gcpAlgs, keys)}, nil
 }
 
 // Verify checks a Google identity token and returns the identity in it:
 // RS256 with Google's keys, `iss`, `aud`, `exp`, then `email_verified` must
 // be true and the Principal is `email`. Refusals are *auth.DeniedError.
 func (v *GCPVerifier) Verify(ctx context.Context, subjectToken string) (Identity, error) {
-	claims, err := v.rules.verify(ctx, subjectToken)
+	claims, err := verifyPlatformJWT(ctx, subjectToken, func(jwt.MapClaims) (*jwtcheck.VerifiedIssuer, error) { return v.google, nil })
 	if err != nil {
 		return Identity{}, err
 	}
@@ -103,11 +105,23 @@ func (v *GCPVerifier) Verify(ctx context.Context, subjectToken string) (Identity
 		Attributes: map[string]string{"email": email},
 		ExpiresAt:  exp.Time,
 	}
-	for _, k := range []string{"sub", "azp"} {
-		if s, err := stringClaim(claims, k); err == nil {
-			setAttr(id.Attributes, k, s)
+	parts := &GCPParts{Email: strings.ToLower(email)}
+	parts.AccountID, parts.Project = ParseGCPEmail(email)
+	for _, c := range []struct {
+		k string
+		p *string
+	}{{"sub", &parts.Sub}, {"azp", &parts.Azp}, {"hd", &parts.HD}} {
+		s, err := stringClaim(claims, c.k)
+		if err != nil {
+			return Identity{}, err
 		}
+		*c.p = s
+		setAttr(id.Attributes, c.k, s)
 	}
+	if parts.Sub == "" {
+		return Identity{}, auth.Denied(`Google identity token has no "sub" claim: it names no account`)
+	}
+	id.GCP = parts
 	if g, ok := claims["google"].(map[string]any); ok {
 		if ce, ok := g["compute_engine"].(map[string]any); ok {
 			for _, k := range []string{"project_id", "project_number", "zone", "instance_id", "instance_name"} {

@@ -45,7 +45,7 @@ func TestGCPVerify(t *testing.T) {
 		{
 			name:   "token for another audience (replay)",
 			token:  metadataToken("https://vault.example.com"),
-			denied: `token audience [https://vault.example.com] is not "https://portcullis.example.com"`,
+			denied: `token audience [https://vault.example.com] does not include any of [https://portcullis.example.com]`,
 		},
 		{
 			name:   "email not verified",
@@ -71,12 +71,12 @@ func TestGCPVerify(t *testing.T) {
 			token: func(t *testing.T) string {
 				return fake.Mint(t, gcpAudience, claim("exp", time.Now().Add(-10*time.Minute).Unix()))
 			},
-			denied: "Google token expired 10m ago",
+			denied: "token expired 10m ago (Google)",
 		},
 		{
 			name:   "wrong issuer",
 			token:  func(t *testing.T) string { return fake.Mint(t, gcpAudience, claim("iss", "https://evil.example.com")) },
-			denied: `token issuer "https://evil.example.com" is not Google`,
+			denied: `token issuer "https://evil.example.com" is not trusted for Google`,
 		},
 		{
 			name: "unknown key id",
@@ -170,11 +170,38 @@ func TestGCPKeysUnavailable(t *testing.T) {
 	}
 	tok := fake.Mint(t, gcpAudience, nil)
 	_, err = v.Verify(t.Context(), tok)
-	requireDenied(t, err, "Google: signing keys unavailable (jwks_url is unreachable)", tok)
+	requireDenied(t, err, "Google: signing keys unavailable (jwks_url is unreachable: connection refused", tok)
 }
 
 func TestNewGCPVerifierConfig(t *testing.T) {
 	if _, err := cloud.NewGCPVerifier(t.Context(), cloud.GCPConfig{}); err == nil || !strings.Contains(err.Error(), "audience: is empty") {
 		t.Fatalf("error = %v, want it to name the empty audience", err)
 	}
+}
+
+// TestPlatformTokenRefusesCrit: a Google or Entra ID token with a "crit"
+// header is refused by the same checker as user tokens.
+func TestPlatformTokenRefusesCrit(t *testing.T) {
+	crit := func(tok *jwt.Token) { tok.Header["crit"] = []string{"exp"} }
+	fake := cloudtest.NewFakeGCP(t)
+	g, err := cloud.NewGCPVerifier(t.Context(), cloud.GCPConfig{Audience: gcpAudience, Issuer: fake.Issuer, JWKSURL: fake.JWKSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := fake.Mint(t, gcpAudience, crit)
+	_, err = g.Verify(t.Context(), tok)
+	requireDenied(t, err, `token header has "crit" [exp]`, tok)
+	if _, err := g.Verify(t.Context(), fake.Mint(t, gcpAudience, nil)); err != nil {
+		t.Fatalf("without crit: %v", err)
+	}
+
+	const tenant = "7d3f9a41-2b6c-4e8d-9f10-000000000c71"
+	entra := cloudtest.NewFakeEntra(t, tenant)
+	az, err := cloud.NewAzureVerifier(t.Context(), []cloud.AzureTenant{{TenantID: tenant, Issuer: entra.Issuer, JWKSURL: entra.JWKSURL, Audience: "api://portcullis"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = entra.Mint(t, "api://portcullis", crit)
+	_, err = az.Verify(t.Context(), tok)
+	requireDenied(t, err, `token header has "crit" [exp]`, tok)
 }

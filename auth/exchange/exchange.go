@@ -20,8 +20,10 @@ type SubjectVerifier interface {
 	Verify(ctx context.Context, token string) (cloud.Identity, error)
 }
 
-// Issuer signs the exchanged token; *auth.TokenIssuer implements it.
-type Issuer interface {
+// TokenSigner signs the exchanged token: the signing side of the trust
+// boundary (what is verified is the subject token); *auth.TokenIssuer
+// implements it.
+type TokenSigner interface {
 	Issue(c auth.AccessClaims) (string, time.Time, error)
 }
 
@@ -30,14 +32,14 @@ type Exchanger struct {
 	verifiers map[string]SubjectVerifier // by subject_token_type
 	audiences map[string]string          // by platform
 	rules     []config.ExchangeRule
-	issuer    Issuer
+	signer    TokenSigner
 }
 
 // New returns an Exchanger. verifiers maps subject token types to their
 // verifiers; audiences says, per platform, which audience proofs must be
 // requested for; rules are tried in order.
-func New(verifiers map[string]SubjectVerifier, audiences map[string]string, rules []config.ExchangeRule, issuer Issuer) *Exchanger {
-	return &Exchanger{verifiers: verifiers, audiences: audiences, rules: rules, issuer: issuer}
+func New(verifiers map[string]SubjectVerifier, audiences map[string]string, rules []config.ExchangeRule, signer TokenSigner) *Exchanger {
+	return &Exchanger{verifiers: verifiers, audiences: audiences, rules: rules, signer: signer}
 }
 
 // Result is a granted exchange.
@@ -59,11 +61,11 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 	}
 	id, err := v.Verify(ctx, token)
 	if err != nil {
-		return Result{}, err
+		return Result{Identity: id}, err // a refused replay still names who
 	}
 	rule, ok := e.match(id)
 	if !ok {
-		return Result{Identity: id}, &NoRuleError{Platform: id.Platform, Principal: id.Principal}
+		return Result{Identity: id}, &NoRuleError{Platform: id.Platform, Principal: id.Principal, Parts: id.Parts()}
 	}
 	ttl := rule.TTL
 	if !id.ExpiresAt.IsZero() {
@@ -77,7 +79,7 @@ func (e *Exchanger) Exchange(ctx context.Context, tokenType, token string) (Resu
 		return Result{Identity: id}, auth.Denied("the %s proof has expired", id.Platform)
 	}
 	method := map[string]string{"aws": auth.MethodAWS, "azure": auth.MethodAzure, "gcp": auth.MethodGCP, "jwt": auth.MethodJWT}[id.Platform]
-	tok, exp, err := e.issuer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
+	tok, exp, err := e.signer.Issue(auth.AccessClaims{Subject: id.Principal, Username: rule.Username, Roles: rule.Roles, AuthMethod: method, TTL: ttl})
 	if err != nil {
 		return Result{Identity: id}, fmt.Errorf("issue token: %w", err)
 	}
@@ -100,7 +102,7 @@ func (e *Exchanger) Audiences() map[string]string { return e.audiences }
 
 func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 	for _, r := range e.rules {
-		if r.Platform == id.Platform && glob(r.Identity, id.Principal) {
+		if matches(r, id) {
 			return r, true
 		}
 	}
@@ -113,33 +115,17 @@ func (e *Exchanger) match(id cloud.Identity) (config.ExchangeRule, bool) {
 const maxIdentityInReason = 1024
 
 // NoRuleError: the identity is genuine but no rule maps it (HTTP 403).
-type NoRuleError struct{ Platform, Principal string }
-
-func (e *NoRuleError) Error() string {
-	return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
+type NoRuleError struct {
+	Platform, Principal string
+	Parts               string // the identity's parts as rules name them
 }
 
-// glob matches s against a pattern where * stands for any run of
-// characters, "/" included: ARNs and resource ids are full of "/", which
-// path.Match would not cross. Hand-written because no stdlib matcher has
-// these semantics.
-func glob(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
+func (e *NoRuleError) Error() string {
+	if e.Parts == "" {
+		return fmt.Sprintf("no exchange rule matches %s identity %q: add one to exchange.rules", e.Platform, safe.Truncate(e.Principal, maxIdentityInReason))
 	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, p)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(p):]
-	}
-	return strings.HasSuffix(s, parts[len(parts)-1])
+	return fmt.Sprintf("no exchange rule matches %s identity %q (%s): add a rule naming these parts to exchange.rules",
+		e.Platform, safe.Truncate(e.Principal, maxIdentityInReason), safe.Truncate(e.Parts, maxIdentityInReason))
 }
 
 // JWTSubject verifies JWTs from the configured issuers that may be
@@ -161,6 +147,7 @@ func (j JWTSubject) Verify(ctx context.Context, token string) (cloud.Identity, e
 	return cloud.Identity{
 		Platform: "jwt", Principal: id.Issuer + ":" + id.Username,
 		Attributes: map[string]string{"issuer": id.Issuer, "sub": id.Subject},
+		JWT:        &cloud.JWTParts{Issuer: id.Issuer, User: id.Username, Subject: id.Subject},
 		ExpiresAt:  id.ExpiresAt,
 	}, nil
 }

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/portcullisdb/portcullis/auth/username"
 )
 
 // Argon2id parameters (RFC 9106's second recommended option: 64 MiB,
@@ -141,7 +143,7 @@ type budget struct {
 func (l *Lockout) budgets(account, address string) []budget {
 	return []budget{
 		{"address", "address:" + address, l.perAddress},
-		{"account", "account:" + strings.ToLower(account), l.perAccount},
+		{"account", "account:" + accountKey(account), l.perAccount},
 	}
 }
 
@@ -190,4 +192,13 @@ func (e *LockedError) Error() string {
 		return fmt.Sprintf("too many failed attempts for this account: it is locked, try again in %v", wait)
 	}
 	return fmt.Sprintf("too many failed attempts from your address: try again in %v", wait)
+}
+
+// accountKey counts failures per user as auth/username names them, so
+// "Alice" and " alice" share one budget.
+func accountKey(account string) string {
+	if key, err := username.Normalize(account); err == nil {
+		return key
+	}
+	return strings.ToLower(account)
 }

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // EmailCodeDigits is the length of an email code; longer than a TOTP
@@ -139,7 +139,7 @@ func (m *SMTPMailer) Send(ctx context.Context, to, subject, body string) error {
 		}
 	}
 	if m.Username != "" {
-		if _, secure := c.TLSConnectionState(); !secure && !safe.IsLoopback(host) {
+		if _, secure := c.TLSConnectionState(); !secure && !netaddr.IsLoopback(host) {
 			return fmt.Errorf("smtp %s: the relay offers no STARTTLS, and the password is never sent in the clear: use the relay's submission port (587) with STARTTLS", m.Addr)
 		}
 		if ok, _ := c.Extension("AUTH"); !ok {

@@ -6,6 +6,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/portcullisdb/portcullis/auth/username"
 )
 
 // identity reads who logged in from the ID token's claims. When the ID
@@ -38,10 +40,19 @@ func (rp *RP) identity(ctx context.Context, pr *provider, idt *gooidc.IDToken, t
 		FamilyName:  str(claims["family_name"]),
 		Attributes:  flatten(claims),
 	}
-	id.Username = strings.TrimSpace(str(claims[claimName]))
-	if id.Username == "" {
+	raw := str(claims[claimName])
+	if strings.TrimSpace(raw) == "" {
 		return Identity{}, refused("the IdP sent no %q claim for connection %s: release it to portcullis (scope email or profile), or set oidc.username_claim",
 			claimName, rp.cfg.Name)
+	}
+	var err error
+	if id.Username, err = username.Display(raw); err != nil {
+		return Identity{}, refused("the IdP's claim %q cannot be a portcullis user name: %v (fix it at the IdP, or set oidc.username_claim)", claimName, err)
+	}
+	if id.Email != "" {
+		if _, err := username.Normalize(id.Email); err != nil {
+			return Identity{}, refused("the IdP's email claim cannot be used: %v (fix the address at the IdP)", err)
+		}
 	}
 	if strings.ContainsAny(id.Username, "/ \t\r\n") {
 		return Identity{}, refused("the user name %q from claim %q holds \"/\" or whitespace, which MySQL user names here cannot", id.Username, claimName)

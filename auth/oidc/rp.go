@@ -5,12 +5,16 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/portcullisdb/portcullis/config"
 )
 
 // Config describes one OIDC connection.
@@ -21,6 +25,12 @@ type Config struct {
 	ClientSecret string // "" for a public client
 	RedirectURL  string // the portal's callback for this connection
 	Scopes       []string
+	// AuthParams are extra authorization request parameters for IdPs
+	// with their own rules (Google's access_type=offline, Entra's
+	// domain_hint). A "prompt" here replaces the default; an empty value
+	// leaves the parameter out. The parameters the RP owns (config.ReservedAuthParams)
+	// are refused by New (config.ReservedAuthParams).
+	AuthParams map[string]string
 	// UsernameClaim holds the user name (e.g. email). When it is
 	// "email", email_verified must be true unless AllowUnverifiedEmail.
 	UsernameClaim        string
@@ -89,6 +99,11 @@ func New(ctx context.Context, cfg Config) (*RP, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.RedirectURL == "" {
 		return nil, errors.New("oidc: issuer, client id and redirect URL are required")
 	}
+	for k := range cfg.AuthParams {
+		if slices.Contains(config.ReservedAuthParams, k) {
+			return nil, fmt.Errorf("oidc: auth_params may not set %s: portcullis sets it for every login", k)
+		}
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
@@ -145,7 +160,25 @@ func (rp *RP) AuthURL(ctx context.Context, state, nonce, verifier string) (strin
 	if err != nil {
 		return "", err
 	}
-	return pr.oauth.AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+	return pr.oauth.AuthCodeURL(state, rp.authParams(nonce, verifier)...), nil
+}
+
+// authParams are the options of one authorization request. OIDC Core §11:
+// an OP must ignore offline_access unless prompt contains consent, and
+// certified OPs do, so asking for offline_access asks for consent too,
+// unless auth_params says otherwise.
+func (rp *RP) authParams(nonce, verifier string) []oauth2.AuthCodeOption {
+	opts := []oauth2.AuthCodeOption{gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if _, set := rp.cfg.AuthParams["prompt"]; !set && slices.Contains(rp.cfg.Scopes, gooidc.ScopeOfflineAccess) {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	keys := slices.Sorted(maps.Keys(rp.cfg.AuthParams))
+	for _, k := range keys {
+		if v := rp.cfg.AuthParams[k]; v != "" {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
+	}
+	return opts
 }
 
 // Exchange redeems the authorization code with the PKCE verifier,

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"github.com/portcullisdb/portcullis/config"
 )
 
 func TestTruthy(t *testing.T) {
@@ -75,4 +78,49 @@ func TestNewRefusesAnotherIssuer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `names issuer "https://elsewhere.example/"`) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+func TestAuthParams(t *testing.T) {
+	offline := []string{"openid", "email", "offline_access"}
+	tests := []struct {
+		name   string
+		scopes []string
+		params map[string]string
+		want   map[string]string // "" : absent
+	}{
+		{"offline_access asks for consent (OIDC Core §11)", offline, nil, map[string]string{"prompt": "consent"}},
+		{"no offline_access: no prompt", []string{"openid"}, nil, map[string]string{"prompt": ""}},
+		{"extra parameters are sent", offline, map[string]string{"access_type": "offline", "domain_hint": "corp.example"},
+			map[string]string{"prompt": "consent", "access_type": "offline", "domain_hint": "corp.example"}},
+		{"a prompt of auth_params replaces the default", offline, map[string]string{"prompt": "consent select_account"}, map[string]string{"prompt": "consent select_account"}},
+		{"an empty value leaves the parameter out", offline, map[string]string{"prompt": ""}, map[string]string{"prompt": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := &RP{cfg: Config{Scopes: tt.scopes, AuthParams: tt.params}}
+			cfg := oauth2.Config{ClientID: "c", Endpoint: oauth2.Endpoint{AuthURL: "https://idp.test/authorize"}, Scopes: tt.scopes}
+			u, err := url.Parse(cfg.AuthCodeURL("st", rp.authParams("n", oauth2.GenerateVerifier())...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			for k, v := range tt.want {
+				if got, ok := q[k]; (v == "" && ok) || (v != "" && (len(got) != 1 || got[0] != v)) {
+					t.Errorf("%s = %q, want %q (URL %s)", k, got, v, u)
+				}
+			}
+			if q.Get("nonce") != "n" || q.Get("code_challenge_method") != "S256" || q.Get("state") != "st" {
+				t.Errorf("nonce, state or PKCE lost: %s", u)
+			}
+		})
+	}
+	t.Run("the parameters the RP owns cannot be set", func(t *testing.T) {
+		for _, k := range config.ReservedAuthParams {
+			_, err := New(context.Background(), Config{Name: "corp", Issuer: "http://127.0.0.1:1/", ClientID: "c", RedirectURL: "http://127.0.0.1/cb",
+				AuthParams: map[string]string{k: "x"}})
+			if err == nil || !strings.Contains(err.Error(), k) {
+				t.Errorf("auth_params %s: %v", k, err)
+			}
+		}
+	})
 }

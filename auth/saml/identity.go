@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	crewsaml "github.com/crewjam/saml"
+
+	"github.com/portcullisdb/portcullis/auth/username"
 )
 
 // Well-known attribute names (OIDs, and the short names IdPs use).
@@ -52,6 +54,17 @@ func (s *SP) identity(a *crewsaml.Assertion) (Identity, error) {
 		return Identity{}, refused("the assertion has an empty NameID")
 	case id.Username == "" && s.cfg.UsernameAttribute != "":
 		return Identity{}, refused("the assertion has no %q attribute: release it to portcullis at the IdP, or change saml.username_attribute", s.cfg.UsernameAttribute)
+	}
+	var err error
+	if id.Username, err = username.Display(id.Username); err != nil {
+		return Identity{}, refused("the assertion's user name cannot be a portcullis user name: %v (fix it at the IdP, or change saml.username_attribute)", err)
+	}
+	if id.Email != "" {
+		if _, err := username.Normalize(id.Email); err != nil {
+			return Identity{}, refused("the assertion's email cannot be used: %v (fix the address at the IdP)", err)
+		}
+	}
+	switch {
 	case strings.ContainsAny(id.Username, "/ \t\r\n"):
 		return Identity{}, refused("the user name %q holds \"/\" or whitespace, which MySQL user names here cannot", id.Username)
 	}

@@ -217,3 +217,19 @@ func TestIDPMetadataProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestInvisibleCharactersRefused: a user name or email with a zero-width
+// or bidi character is refused (auth/username), naming the character.
+// (XML 1.0 cannot carry NUL or vertical tab at all.)
+func TestInvisibleCharactersRefused(t *testing.T) {
+	p := newTestIdP(t, "")
+	_, err := p.sp.ParseResponse(p.respond(t, "id-zw", session("ali\u200bce@corp.test")), "id-zw")
+	if err == nil || !strings.Contains(err.Error(), "zero-width character (U+200B) at position 4") {
+		t.Fatalf("NameID with a zero-width space: %v", err)
+	}
+	p = newTestIdP(t, "uid")
+	_, err = p.sp.ParseResponse(p.respond(t, "id-bidi", session("alice\u202e@corp.test")), "id-bidi")
+	if err == nil || !strings.Contains(err.Error(), "email cannot be used") || !strings.Contains(err.Error(), "U+202E") {
+		t.Fatalf("email with a bidi override: %v", err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/portcullisdb/portcullis/netaddr"
 	"github.com/portcullisdb/portcullis/proxy/wire"
 )
 
@@ -52,7 +53,7 @@ func Listen(o Options) (*Tunnel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--listen %q is not host:port: write it like 127.0.0.1:3307", o.Listen)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !netaddr.IsLoopback(host) {
 		return nil, fmt.Errorf("--listen %q is not a loopback address: the tunnel asks no password, so it listens on 127.0.0.1 (or [::1]) only", o.Listen)
 	}
 	if o.Token == nil || o.TLS == nil || o.ProxyAddr == "" {
@@ -108,7 +109,7 @@ func (t *Tunnel) handle(ctx context.Context, local net.Conn) {
 			log.Error("panic in tunnel connection", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	if a, ok := local.RemoteAddr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+	if !netaddr.IsLoopbackAddr(local.RemoteAddr()) {
 		log.Warn("refused a connection from outside this machine")
 		return
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/portcullisdb/portcullis/client"
 )
 
 // adminClient calls the portal's admin API. The token comes from
@@ -25,7 +27,7 @@ type adminClient struct {
 }
 
 func newAdminClient(cmd *cobra.Command) (*adminClient, error) {
-	server, _ := cmd.Flags().GetString("server")
+	server := serverURL(cmd)
 	tok := os.Getenv("PORTCULLIS_ADMIN_TOKEN")
 	if tok == "" {
 		return nil, errors.New("set PORTCULLIS_ADMIN_TOKEN to the server's admin.token")
@@ -68,11 +70,60 @@ func (a *adminClient) do(method, path string, body, out any) error {
 }
 
 func serverFlag(cmd *cobra.Command) {
-	def := os.Getenv("PORTCULLIS_SERVER")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
+	cmd.PersistentFlags().String("server", "", "the portal's URL (default: $PORTCULLIS_SERVER, else the server of the last login, else "+client.DefaultServer+")")
+}
+
+// serverURL is the portal a command talks to: --server, else
+// $PORTCULLIS_SERVER, else the last login's, else the default.
+func serverURL(cmd *cobra.Command) string {
+	s, _ := serverSource(cmd)
+	return s
+}
+
+// serverSource is serverURL and where it came from.
+func serverSource(cmd *cobra.Command) (server, source string) {
+	flag, _ := cmd.Flags().GetString("server")
+	cache, _ := client.DefaultCache() // nil without a config folder: nothing remembered
+	return cache.ResolveServer(flag)
+}
+
+// The records list commands print with --json; their field names are
+// stable (scripts depend on them), whatever the admin API adds.
+type (
+	userRow struct {
+		UserName string `json:"user_name"`
+		Active   bool   `json:"active"`
+		Role     string `json:"role"`
+		Source   string `json:"source"`
 	}
-	cmd.PersistentFlags().String("server", def, "the portal's URL (env PORTCULLIS_SERVER)")
+	sessionRow struct {
+		ID          uint32    `json:"id"`
+		Identity    string    `json:"identity"`
+		Role        string    `json:"role"`
+		BackendUser string    `json:"backend_user"`
+		ClientAddr  string    `json:"client_addr"`
+		Started     time.Time `json:"started"`
+	}
+	teamRow struct {
+		Name   string   `json:"name"`
+		Groups []string `json:"groups"`
+		Roles  []string `json:"roles"`
+	}
+	connectionRow struct {
+		Name       string    `json:"name"`
+		Enabled    bool      `json:"enabled"`
+		EnforceMFA bool      `json:"enforce_mfa"`
+		UpdatedBy  string    `json:"updated_by"`
+		Updated    time.Time `json:"updated"`
+	}
+)
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func table(cmd *cobra.Command, header string, rows [][]string) {
@@ -87,23 +138,25 @@ func table(cmd *cobra.Command, header string, rows [][]string) {
 func usersCmd() *cobra.Command {
 	users := &cobra.Command{Use: "users", Short: "Directory users (admin API)"}
 	serverFlag(users)
-	users.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the users the directory holds",
+	list := &cobra.Command{
+		Use: "list", Short: "List the users the directory holds", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Users []struct {
-					UserName string `json:"user_name"`
-					Active   bool   `json:"active"`
-					Role     string `json:"role"`
-					Source   string `json:"source"`
-				} `json:"users"`
+				Users []userRow `json:"users"`
 			}
 			if err := a.do("GET", "/v1/admin/users", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd, nonNil(out.Users))
 			}
 			var rows [][]string
 			for _, u := range out.Users {
@@ -112,7 +165,9 @@ func usersCmd() *cobra.Command {
 			table(cmd, "USER\tACTIVE\tROLE\tSOURCE", rows)
 			return nil
 		},
-	})
+	}
+	outputFlags(list)
+	users.AddCommand(list)
 	users.AddCommand(createLocalCmd())
 	return users
 }
@@ -120,25 +175,25 @@ func usersCmd() *cobra.Command {
 func sessionsCmd() *cobra.Command {
 	sessions := &cobra.Command{Use: "sessions", Short: "Live proxied sessions (admin API)"}
 	serverFlag(sessions)
-	sessions.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the live sessions of the node serving --server",
+	list := &cobra.Command{
+		Use: "list", Short: "List the live sessions of the node serving --server", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Sessions []struct {
-					ID          uint32    `json:"id"`
-					Identity    string    `json:"identity"`
-					Role        string    `json:"role"`
-					BackendUser string    `json:"backend_user"`
-					ClientAddr  string    `json:"client_addr"`
-					Started     time.Time `json:"started"`
-				} `json:"sessions"`
+				Sessions []sessionRow `json:"sessions"`
 			}
 			if err := a.do("GET", "/v1/admin/sessions", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd, nonNil(out.Sessions))
 			}
 			var rows [][]string
 			for _, s := range out.Sessions {
@@ -147,17 +202,22 @@ func sessionsCmd() *cobra.Command {
 			table(cmd, "ID\tIDENTITY\tROLE\tBACKEND USER\tCLIENT\tAGE", rows)
 			return nil
 		},
-	}, &cobra.Command{
+	}
+	outputFlags(list)
+	sessions.AddCommand(list, &cobra.Command{
 		Use: "kill ID", Short: "End a session, on whichever node holds it", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
-			if err := a.do("DELETE", "/v1/admin/sessions/"+url.PathEscape(args[0]), nil, nil); err != nil {
+			var out struct {
+				Status string `json:"status"`
+			}
+			if err := a.do("DELETE", "/v1/admin/sessions/"+url.PathEscape(args[0]), nil, &out); err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "session", args[0], "ends within a second")
+			fmt.Fprintln(cmd.OutOrStdout(), out.Status)
 			return nil
 		},
 	})
@@ -185,9 +245,13 @@ func teamsCmd() *cobra.Command {
 	}
 	set.Flags().StringVar(&groups, "groups", "", "comma-separated directory group names")
 	set.Flags().StringVar(&roles, "roles", "", "comma-separated role names (from the config's roles)")
-	teams.AddCommand(&cobra.Command{
-		Use: "list", Short: "List teams",
+	list := &cobra.Command{
+		Use: "list", Short: "List teams", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
@@ -201,21 +265,31 @@ func teamsCmd() *cobra.Command {
 			if err := a.do("GET", "/v1/admin/teams", nil, &out); err != nil {
 				return err
 			}
-			var rows [][]string
+			rows, list := [][]string{}, []teamRow{}
 			for _, t := range out.Teams {
 				rows = append(rows, []string{t.Name, strings.Join(t.Groups, ","), strings.Join(t.Roles, ",")})
+				list = append(list, teamRow{Name: t.Name, Groups: nonNil(t.Groups), Roles: nonNil(t.Roles)})
+			}
+			if asJSON {
+				return printJSON(cmd, list)
 			}
 			table(cmd, "TEAM\tGROUPS\tROLES", rows)
 			return nil
 		},
-	}, set, &cobra.Command{
+	}
+	outputFlags(list)
+	teams.AddCommand(list, set, &cobra.Command{
 		Use: "delete NAME", Short: "Delete a team", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
-			return a.do("DELETE", "/v1/admin/teams/"+url.PathEscape(args[0]), nil, nil)
+			if err := a.do("DELETE", "/v1/admin/teams/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "team %s deleted: its members lose the roles it gave them at their next connection\n", args[0])
+			return nil
 		},
 	})
 	return teams

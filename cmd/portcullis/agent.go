@@ -36,7 +36,7 @@ why. GET /healthz on --health (loopback only) answers 200 while a valid token is
 the files, 503 otherwise; "portcullis agent check" is the same check for exec probes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			src.Server, _ = cmd.Flags().GetString("server")
+			src.Server = serverURL(cmd)
 			if err := src.Validate(); err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -15,24 +14,25 @@ import (
 func connectionsCmd() *cobra.Command {
 	conns := &cobra.Command{Use: "connections", Short: "IdP connections: enable, disable, enforce MFA (admin API)"}
 	serverFlag(conns)
-	conns.AddCommand(&cobra.Command{
-		Use: "list", Short: "List the IdP connections and their state",
+	list := &cobra.Command{
+		Use: "list", Short: "List the IdP connections and their state", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			asJSON, err := wantJSON(cmd)
+			if err != nil {
+				return err
+			}
 			a, err := newAdminClient(cmd)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Connections []struct {
-					Name       string    `json:"name"`
-					Enabled    bool      `json:"enabled"`
-					EnforceMFA bool      `json:"enforce_mfa"`
-					UpdatedBy  string    `json:"updated_by"`
-					Updated    time.Time `json:"updated"`
-				} `json:"connections"`
+				Connections []connectionRow `json:"connections"`
 			}
 			if err := a.do("GET", "/v1/admin/connections", nil, &out); err != nil {
 				return err
+			}
+			if asJSON {
+				return printJSON(cmd, nonNil(out.Connections))
 			}
 			var rows [][]string
 			for _, c := range out.Connections {
@@ -45,7 +45,9 @@ func connectionsCmd() *cobra.Command {
 			table(cmd, "CONNECTION\tENABLED\tENFORCE_MFA\tCHANGED", rows)
 			return nil
 		},
-	})
+	}
+	outputFlags(list)
+	conns.AddCommand(list)
 	var enabled, enforceMFA bool
 	set := &cobra.Command{
 		Use: "set NAME [--enabled=true|false] [--enforce-mfa=true|false]", Short: "Change a connection's state on every node", Args: cobra.ExactArgs(1),

@@ -22,7 +22,7 @@ func loginCmd() *cobra.Command {
 		Short: "Log in through your company's IdP in the browser; portcullis token, mysql and tunnel then need no password",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			server, _ := cmd.Flags().GetString("server")
+			server := serverURL(cmd)
 			cache, err := client.DefaultCache()
 			if err != nil {
 				return err
@@ -62,7 +62,7 @@ func logoutCmd() *cobra.Command {
 		Short: "Sign out: revoke this login at the portal and forget its tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			server, _ := cmd.Flags().GetString("server")
+			server := serverURL(cmd)
 			cache, err := client.DefaultCache()
 			if err != nil {
 				return err

@@ -13,7 +13,7 @@ import (
 // obtainToken returns a fresh token for --server from the cache, or by
 // exchanging the cloud identity named.
 func obtainToken(cmd *cobra.Command, cloudName string) (client.Entry, error) {
-	server, _ := cmd.Flags().GetString("server")
+	server := serverURL(cmd)
 	cache, err := client.DefaultCache()
 	if err != nil {
 		return client.Entry{}, err
@@ -32,7 +32,7 @@ func mysqlCmd() *cobra.Command {
 				return err
 			}
 			if address == "" {
-				server, _ := cmd.Flags().GetString("server")
+				server := serverURL(cmd)
 				d, err := client.Discover(cmd.Context(), server)
 				if err != nil {
 					return err

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -11,8 +14,15 @@ import (
 	"github.com/portcullisdb/portcullis/config"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// Build information, set by `make build`:
+// -ldflags "-X main.version=v1.2.3 -X main.commit=abc123 -X main.date=2026-12-04T18:00:00Z".
+// Without them, what the Go toolchain recorded (module version, VCS
+// revision and time) is used.
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
 
 // configError marks an invalid configuration, which exits with code 2.
 type configError struct{ err error }
@@ -26,9 +36,11 @@ func rootCmd() *cobra.Command {
 		Short:         "A MySQL-protocol proxy that takes identity tokens instead of database passwords",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildInfo(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "portcullis.yaml", "path to the configuration file")
-	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd())
+	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), statusCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd(), manCmd())
 	root.AddCommand(agentCmd())
 	return root
 }
@@ -36,6 +48,15 @@ func rootCmd() *cobra.Command {
 func loadConfig(cmd *cobra.Command) (*config.Config, error) {
 	path, _ := cmd.Flags().GetString("config")
 	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		where := "in this folder"
+		if cmd.Flags().Changed("config") {
+			where = "at that path"
+		}
+		return nil, &configError{fmt.Errorf("no config file %s %s: name one with -c FILE. "+
+			"examples/portcullis.yaml in the source documents every key (copy it, then edit it), "+
+			"and `make run` starts a development setup with examples/dev", path, where)}
+	}
 	if err != nil {
 		return nil, &configError{err}
 	}
@@ -52,16 +73,49 @@ func newLogger(cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// buildInfo is what `portcullis version` prints, one line.
+func buildInfo() string {
+	v, c, d, modified := version, commit, date, false
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if c == "" {
+					c = s.Value
+				}
+			case "vcs.time":
+				if d == "" {
+					d = s.Value
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if c == "" {
+		c = "unknown"
+	} else if modified && commit == "" {
+		c += "-dirty"
+	}
+	if d == "" {
+		d = "unknown"
+	}
+	return fmt.Sprintf("portcullis %s (commit %s, built %s, %s %s/%s)", v, c, d, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, commit, build date and Go version",
+		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			v := version
-			if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-				v = info.Main.Version
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "portcullis", v)
+			fmt.Fprintln(cmd.OutOrStdout(), buildInfo())
 		},
 	}
 }

@@ -23,12 +23,20 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			if check {
+				for _, g := range cfg.ExchangeGrants() {
+					fmt.Fprintln(cmd.OutOrStdout(), g)
+				}
 				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
 				return nil
 			}
 			log := newLogger(cfg.Log)
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
+			// Signals are read from a channel, not through a context the
+			// service runs on: sessions must outlive the first signal, and
+			// drain until proxy.shutdown_timeout.
+			stopSig := make(chan os.Signal, 2)
+			signal.Notify(stopSig, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(stopSig)
+			ctx := cmd.Context()
 			path, _ := cmd.Flags().GetString("config")
 			svc, err := service.Start(ctx, cfg, service.Options{InsecureNoTLS: insecure, Log: log, ConfigPath: path})
 			if err != nil {
@@ -40,7 +48,8 @@ func serveCmd() *cobra.Command {
 		wait:
 			for {
 				select {
-				case <-ctx.Done():
+				case sig := <-stopSig:
+					log.Info("shutting down: draining sessions (a second signal ends them at once)", "signal", sig.String(), "timeout", cfg.Proxy.ShutdownTimeout)
 					break wait
 				case <-hup:
 					svc.ReloadFile(ctx) // logs the outcome; a bad file keeps the running config
@@ -48,11 +57,20 @@ func serveCmd() *cobra.Command {
 					return fmt.Errorf("proxy stopped: %w", err)
 				}
 			}
-			log.Info("shutting down: draining sessions", "timeout", cfg.Proxy.ShutdownTimeout)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.Proxy.ShutdownTimeout)
 			defer cancel()
+			go func() {
+				select {
+				case sig := <-stopSig:
+					log.Warn("second signal: ending every session now", "signal", sig.String())
+					cancel()
+				case <-sctx.Done():
+				}
+			}()
 			if err := svc.Shutdown(sctx); err != nil {
-				log.Warn("shutdown", "err", err)
+				log.Warn("shutdown: " + err.Error())
+			} else {
+				log.Info("shutdown: every session finished")
 			}
 			return nil
 		},

@@ -30,7 +30,7 @@ func tunnelCmd() *cobra.Command {
 		Short: "Let GUI tools connect to 127.0.0.1 with no password: each connection goes to the proxy with a fresh token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			server, _ := cmd.Flags().GetString("server")
+			server := serverURL(cmd)
 			cache, err := client.DefaultCache()
 			if err != nil {
 				return err

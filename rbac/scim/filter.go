@@ -10,6 +10,8 @@ import (
 	"time"
 
 	filter "github.com/scim2/filter-parser/v2"
+
+	"github.com/portcullisdb/portcullis/auth/username"
 )
 
 // Filters (RFC 7644 §3.4.2.2) are parsed by scim2/filter-parser and
@@ -186,10 +188,27 @@ type cmpExpr struct {
 	raw       any // the value as written (unescaped)
 	kind      int
 	caseExact bool
-	s         string // kindString (lowercased unless caseExact), kindTime (as given)
+	userName  bool   // the Users userName: compared as auth/username normalises it
+	s         string // kindString (folded, see fold), kindTime (as given)
 	b         bool
 	n         float64
 	t         time.Time
+}
+
+// fold puts a string in the form the comparison uses: userName as
+// auth/username normalises it (the store's key), other case-insensitive
+// attributes lowercased.
+func (e *cmpExpr) fold(s string) string {
+	switch {
+	case e.userName:
+		if n, err := username.Normalize(s); err == nil {
+			return n
+		}
+		return strings.ToLower(s)
+	case !e.caseExact:
+		return strings.ToLower(s)
+	}
+	return s
 }
 
 func (e *cmpExpr) match(c map[string]any) bool {
@@ -245,9 +264,7 @@ func (e *cmpExpr) compare(v any, op filter.CompareOperator) bool {
 		if !ok {
 			return false
 		}
-		if !e.caseExact {
-			s = strings.ToLower(s)
-		}
+		s = e.fold(s)
 		switch op {
 		case filter.CO:
 			return strings.Contains(s, e.s)
@@ -769,10 +786,8 @@ func (sc scope) compare(e *filter.AttributeExpression) (*cmpExpr, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s is a string: compare it with a quoted value", r.String())
 		}
-		if !c.caseExact {
-			s = strings.ToLower(s)
-		}
-		c.kind, c.s = kindString, s
+		c.userName = def != nil && def.name == "userName"
+		c.kind, c.s = kindString, c.fold(s)
 	}
 	return c, nil
 }

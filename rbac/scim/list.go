@@ -140,7 +140,7 @@ func (s *Server) scanUsers(ctx context.Context, f expr, fn func(map[string]any))
 			u, err = s.store.GetUserByName(ctx, value)
 		}
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInvalid): // no user has such a name
 			return nil
 		case err != nil:
 			return err

@@ -3,6 +3,7 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"reflect"
 	"slices"
@@ -210,7 +211,11 @@ func parsePatchPath(rt *resourceType, path string) (*patchTarget, error) {
 	}
 	es := scope{attrs: subAttrs}
 	if t.filter, err = es.compile(inner); err != nil {
-		return nil, badRequest(invalidPath, "path %q: %s", path, err.(*scimError).detail)
+		var se *scimError
+		if !errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, badRequest(invalidPath, "path %q: %s", path, se.detail)
 	}
 	if tail != "" {
 		t.fsub = tail[1:]

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -430,9 +431,16 @@ func userFrom(doc map[string]any, base store.User) (store.User, error) {
 	}
 	u := base
 	u.UserName, _ = take(extra, "userName").(string)
-	if strings.TrimSpace(u.UserName) == "" {
+	if u.UserName == "" {
 		return store.User{}, badRequest(invalidValue, "userName is required")
 	}
+	// One rule for user names (auth/username): " alice@example.com" is
+	// alice, and a name with control or invisible characters is refused.
+	name, nerr := username.Display(u.UserName)
+	if nerr != nil {
+		return store.User{}, badRequest(invalidValue, "userName: %v", nerr)
+	}
+	u.UserName = name
 	u.ExternalID, _ = take(extra, "externalId").(string)
 	u.DisplayName, _ = take(extra, "displayName").(string)
 	u.GivenName, u.FamilyName = "", ""

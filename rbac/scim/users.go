@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
+	"github.com/portcullisdb/portcullis/auth/username"
 	"github.com/portcullisdb/portcullis/store"
 )
 
@@ -159,7 +159,7 @@ func userChanges(old, cur store.User, explicitDeactivate bool) []change {
 		out = append(out, change{Change{store.EventUserRolesChanged, cur.UserName, cur.ID},
 			fmt.Sprintf("scim: role changed from %q to %q", old.Role, cur.Role)})
 	}
-	if !strings.EqualFold(old.UserName, cur.UserName) {
+	if !username.Equal(old.UserName, cur.UserName) {
 		out = append(out, change{Change{store.EventUserRolesChanged, old.UserName, cur.ID},
 			fmt.Sprintf("scim: userName changed to %q", cur.UserName)})
 	}

@@ -15,7 +15,8 @@
 //
 // Each fake also mints tokens directly (Mint) with an edit hook, for tests
 // of bad input: another audience, tenant or issuer, expired, another
-// algorithm or key id.
+// algorithm or key id. FailingUpstream plays a service that is down,
+// slow, resets connections, fails with 5xx or echoes the request.
 //
 // Every server listens on 127.0.0.1 and is closed by t.Cleanup. This is
 // not a test-only package (no _test.go) so that integration tests can use

@@ -21,7 +21,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // STS's limits on a signature's age, as the real service applies them.
@@ -31,8 +30,8 @@ const (
 	stsXMLNS      = "https://sts.amazonaws.com/doc/2011-06-15/"
 )
 
-// FakeSTS is a loopback AWS STS that answers GetCallerIdentity and
-// GetWebIdentityToken, and only after it has checked the request's SigV4
+// FakeSTS is a loopback AWS STS that answers GetCallerIdentity, and only
+// after it has checked the request's SigV4
 // signature the way STS does: it signs the received request again with the
 // SDK's own v4 signer and the secret it knows for the access key, and
 // compares. It answers with STS's own error documents:
@@ -44,13 +43,9 @@ const (
 type FakeSTS struct {
 	// URL is the endpoint, http://127.0.0.1:PORT, with no trailing slash.
 	URL string
-	// Issuer and JWKSURL are those of the web identity tokens it mints.
-	Issuer  string
-	JWKSURL string
 
 	creds      map[string]string // access key id -> secret
 	identities map[string]string // access key id -> ARN
-	key        signingKey
 	calls      atomic.Int64
 }
 
@@ -62,62 +57,17 @@ func NewFakeSTS(tb testing.TB, creds map[string]string, identities map[string]st
 	f := &FakeSTS{
 		creds:      creds,
 		identities: identities,
-		key:        newSigningKey(tb, "sts-"+randomHex(4), "RS256"),
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/jwks.json", f.key.serveJWKS)
 	mux.HandleFunc("/", f.serveAPI)
 	srv := httptest.NewServer(mux)
 	tb.Cleanup(srv.Close)
 	f.URL = srv.URL
-	f.Issuer = srv.URL
-	f.JWKSURL = srv.URL + "/.well-known/jwks.json"
 	return f
 }
 
 // Calls is how many API requests (signed or not) the fake has received.
 func (f *FakeSTS) Calls() int { return int(f.calls.Load()) }
-
-// MintWebIdentityToken mints a token as GetWebIdentityToken would for
-// the caller with ARN arn, for audience, after edit (see FakeGCP.Mint).
-func (f *FakeSTS) MintWebIdentityToken(tb testing.TB, arn, audience string, edit func(*jwt.Token)) string {
-	tb.Helper()
-	return f.key.sign(tb, f.webIdentityClaims(arn, []string{audience}, 5*time.Minute), edit)
-}
-
-func (f *FakeSTS) webIdentityClaims(arn string, audience []string, life time.Duration) jwt.MapClaims {
-	now := time.Now()
-	account := ""
-	if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
-		account = parts[4]
-	}
-	var aud any = audience
-	if len(audience) == 1 {
-		aud = audience[0]
-	}
-	return jwt.MapClaims{
-		"iss": f.Issuer,
-		"sub": roleOf(arn),
-		"aud": aud,
-		"iat": now.Unix(),
-		"exp": now.Add(life).Unix(),
-		"jti": randomHex(16),
-		"https://sts.amazonaws.com/": map[string]any{
-			"aws_account":   account,
-			"source_region": "us-east-1",
-		},
-	}
-}
-
-// roleOf is the IAM role of an assumed-role ARN, else the ARN.
-func roleOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) == 6 && parts[2] == "sts" && strings.HasPrefix(parts[5], "assumed-role/") {
-		role, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
-		return "arn:" + parts[1] + ":iam::" + parts[4] + ":role/" + role
-	}
-	return arn
-}
 
 // stsFault is an STS error answer.
 type stsFault struct {
@@ -158,26 +108,6 @@ func (f *FakeSTS) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case "GetCallerIdentity":
 		writeSTSXML(w, "GetCallerIdentity", fmt.Sprintf("<Arn>%s</Arn><UserId>%s</UserId><Account>%s</Account>",
 			xmlText(arn), xmlText(userID(akid, arn)), xmlText(accountOf(arn))))
-	case "GetWebIdentityToken":
-		var aud []string
-		for i := 1; params.Has("Audience.member." + strconv.Itoa(i)); i++ {
-			aud = append(aud, params.Get("Audience.member."+strconv.Itoa(i)))
-		}
-		if len(aud) == 0 || params.Get("SigningAlgorithm") != "RS256" {
-			writeSTSError(w, stsFault{http.StatusBadRequest, "ValidationError", "Audience and SigningAlgorithm RS256 are required by the fake"})
-			return
-		}
-		life := 300 * time.Second
-		if d, err := strconv.Atoi(params.Get("DurationSeconds")); err == nil && d > 0 {
-			life = time.Duration(d) * time.Second
-		}
-		tok, err := f.key.trySign(f.webIdentityClaims(arn, aud, life), nil)
-		if err != nil {
-			writeSTSError(w, stsFault{http.StatusInternalServerError, "InternalFailure", err.Error()})
-			return
-		}
-		writeSTSXML(w, "GetWebIdentityToken", fmt.Sprintf("<WebIdentityToken>%s</WebIdentityToken><Expiration>%s</Expiration>",
-			xmlText(tok), time.Now().Add(life).UTC().Format(time.RFC3339)))
 	default:
 		writeSTSError(w, stsFault{http.StatusBadRequest, "InvalidAction", "Could not find operation " + params.Get("Action") + " for version 2011-06-15"})
 	}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/portcullisdb/portcullis/auth/internal/safe"
+	"github.com/portcullisdb/portcullis/netaddr"
 )
 
 // How a remote set is kept fresh. The values bound what a stranger can make
@@ -48,10 +50,14 @@ const (
 	// maxBodyBytes is the most of a JWKS response that is read; a larger
 	// one is refused rather than cut, which would only garble it.
 	maxBodyBytes = 1 << 20
-	// retryFirst and retryMax pace the retries after the first fetch of a
-	// set failed: 5s, 10s, 20s, ... then every 5m until one works.
-	retryFirst = 5 * time.Second
-	retryMax   = 5 * time.Minute
+	// The first fetch of a set, and the fetches after any failed one, run
+	// in the background, each bounded by retryTimeout, paced retryFirst,
+	// then doubling up to retryMax (1s, 2s, 4s, 4s, ...), until one works.
+	// So start-up never waits on a JWKS, and keys are back within about
+	// retryMax+retryTimeout of the JWKS answering again.
+	retryFirst   = time.Second
+	retryMax     = 4 * time.Second
+	retryTimeout = 3 * time.Second
 )
 
 // Algs are the only token algorithms a key of a Set verifies: asymmetric
@@ -70,8 +76,23 @@ const AlgList = "only asymmetric algorithms (RS*, PS*, ES256, ES384, EdDSA) are 
 // or none. Encryption keys never verify a token.
 var signingUses = []jwkset.USE{jwkset.UseSig, ""}
 
-// client fetches every remote set: bounded in time and in size.
-var client = &http.Client{Timeout: httpTimeout, Transport: capBodies{http.DefaultTransport}}
+// errDeferred is what the gate answers jwkset's first, synchronous fetch.
+var errDeferred = errors.New("first fetch deferred to the background")
+
+// gate holds back the one fetch jwkset makes while a set is being built,
+// so that building it never waits on the network: the background retry
+// makes the first real fetch.
+type gate struct {
+	open atomic.Bool
+	rt   http.RoundTripper
+}
+
+func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !g.open.Load() {
+		return nil, errDeferred
+	}
+	return g.rt.RoundTrip(r)
+}
 
 // Set is one key set. It is safe for concurrent use.
 type Set struct {
@@ -86,6 +107,10 @@ type Set struct {
 	problem  atomic.Pointer[string] // why the latest fetch failed; nil when it worked
 	lastOK   atomic.Int64           // unix nanoseconds of the last fetch that worked
 	failures atomic.Int64           // fetches that failed, ever
+	retrying atomic.Bool            // a background retry loop runs
+	retryFn  func()                 // starts one; set by Fetch
+	first    chan struct{}          // closed once the first fetch has been tried
+	tried    sync.Once
 }
 
 // Load reads the key set in the file at path, once. name says whose keys
@@ -115,11 +140,12 @@ func Load(name, path string) (*Set, error) {
 	return s, nil
 }
 
-// Fetch fetches the key set at rawURL now and keeps it fresh until ctx
-// ends: every hour, and when a token names a key id not in the set (at most
-// once per 5 minutes). A first fetch that fails does not fail Fetch: it is
-// logged and retried with backoff, and until a fetch works Key refuses
-// tokens with "signing keys unavailable". With maxStale > 0, keys stop
+// Fetch starts fetching the key set at rawURL in the background, without
+// waiting for it, and keeps it fresh until ctx ends: every hour, and when a
+// token names a key id not in the set (at most once per 5 minutes). A fetch
+// that fails is retried in the background (see retryFirst); until one
+// works, Key waits a few seconds for the first and then refuses tokens
+// with "signing keys unavailable". With maxStale > 0, keys stop
 // verifying once fetches have failed for longer than that since the last
 // one that worked. Fetch fails only when rawURL is not an http(s) URL.
 func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*Set, error) {
@@ -127,25 +153,43 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("%s: jwks_url %q is not an absolute http(s) URL", name, rawURL)
 	}
-	logURL := u.Redacted()
-	if u.Scheme == "http" && !safe.IsLoopback(u.Hostname()) {
+	logURL := logSafeURL(u)
+	if u.Scheme == "http" && !netaddr.IsLoopback(u.Hostname()) {
 		slog.Warn("jwks_url uses plain http: anyone on the path can substitute signing keys",
 			"key_set", name, "jwks_url", logURL)
 	}
-	s := &Set{name: name, remote: true, maxStale: maxStale}
+	s := &Set{name: name, remote: true, maxStale: maxStale, first: make(chan struct{})}
+	g := &gate{rt: capBodies{http.DefaultTransport}}
 	opts := jwkset.HTTPClientStorageOptions{
-		Client:                    client,
+		// Bounded in time and in size.
+		Client:                    &http.Client{Timeout: httpTimeout, Transport: g},
 		Ctx:                       ctx,
 		HTTPTimeout:               httpTimeout,
 		NoErrorReturnFirstHTTPReq: true,
 		RefreshErrorHandler: func(ctx context.Context, err error) {
+			if errors.Is(err, errDeferred) {
+				return
+			}
 			s.failed(err)
-			slog.Warn("fetch signing keys failed", "key_set", name, "jwks_url", logURL, "error", err)
+			slog.Warn("fetch signing keys failed; will retry", "key_set", name, "jwks_url", logURL, "error", fetchProblem(err))
+			s.retryFn()
 		},
 		RefreshInterval: refreshInterval,
 		Storage:         tracking{Storage: jwkset.NewMemoryStorage(), set: s},
 	}
-	remote, err := jwkset.NewStorageFromHTTP(rawURL, opts)
+	// One-shot fetches into the same storage, until one works.
+	once := opts
+	once.NoErrorReturnFirstHTTPReq = false
+	once.RefreshErrorHandler = nil
+	once.RefreshInterval = 0
+	once.HTTPTimeout = retryTimeout
+	s.retryFn = func() {
+		if s.retrying.CompareAndSwap(false, true) {
+			go s.retry(ctx, rawURL, logURL, once)
+		}
+	}
+	remote, err := jwkset.NewStorageFromHTTP(rawURL, opts) // its first fetch is held back
+	g.open.Store(true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: jwks_url %s: %w", name, logURL, err)
 	}
@@ -160,42 +204,38 @@ func Fetch(ctx context.Context, name, rawURL string, maxStale time.Duration) (*S
 	if s.kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: s.store, UseWhitelist: signingUses}); err != nil {
 		return nil, fmt.Errorf("%s: jwks_url %s: %w", name, logURL, err)
 	}
-	if !s.loaded.Load() {
-		// One-shot fetches into the same storage, until one works.
-		once := opts
-		once.NoErrorReturnFirstHTTPReq = false
-		once.RefreshErrorHandler = nil
-		once.RefreshInterval = 0
-		go s.retry(ctx, rawURL, logURL, once)
-	}
+	s.retryFn() // the first fetch
 	return s, nil
 }
 
-// retry fetches a set whose first fetch failed, backing off, until a fetch
-// works (by any path) or ctx ends.
+// retry fetches the set until a fetch works or ctx ends: at once, then
+// backing off from retryFirst to retryMax. It logs the first failure and
+// then one line a minute, not every try.
 func (s *Set) retry(ctx context.Context, rawURL, logURL string, once jwkset.HTTPClientStorageOptions) {
-	delay := retryFirst
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
+	defer s.retrying.Store(false)
+	var delay time.Duration
+	var logged time.Time
 	for {
+		_, err := jwkset.NewStorageFromHTTP(rawURL, once)
+		s.tried.Do(func() { close(s.first) })
+		if err == nil {
+			slog.Info("signing keys fetched", "key_set", s.name, "jwks_url", logURL)
+			return
+		}
+		if ctx.Err() == nil {
+			s.failed(err)
+			delay = min(max(2*delay, retryFirst), retryMax)
+			if time.Since(logged) > time.Minute {
+				logged = time.Now()
+				slog.Warn("fetch signing keys failed; retrying in the background", "key_set", s.name, "jwks_url", logURL,
+					"failures", s.failures.Load(), "retry_every", retryMax, "error", fetchProblem(err))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-time.After(delay):
 		}
-		if s.loaded.Load() {
-			return
-		}
-		if _, err := jwkset.NewStorageFromHTTP(rawURL, once); err != nil {
-			s.failed(err)
-			delay = min(2*delay, retryMax)
-			slog.Warn("fetch signing keys failed; will retry", "key_set", s.name, "jwks_url", logURL,
-				"retry_in", delay, "error", err)
-			timer.Reset(delay)
-			continue
-		}
-		slog.Info("signing keys fetched", "key_set", s.name, "jwks_url", logURL)
-		return
 	}
 }
 
@@ -260,6 +300,18 @@ func (s *Set) Key(ctx context.Context, t *jwt.Token) (any, error) {
 	kid, isString := raw.(string)
 	if hasKID && !isString {
 		return nil, errors.New(`malformed token: the "kid" header is not a string`)
+	}
+	if s.remote && !s.loaded.Load() {
+		// A token that comes before the first fetch has been tried waits
+		// for it, a few seconds at most.
+		select {
+		case <-s.first:
+		case <-ctx.Done():
+		case <-time.After(unknownKIDWait):
+		}
+		if !s.loaded.Load() { // the background retry fetches it; no refresh here
+			return nil, s.unavailable()
+		}
 	}
 	if err := s.stale(); err != nil {
 		return nil, err
@@ -334,7 +386,7 @@ func fetchProblem(err error) string {
 	case errors.Is(err, jwkset.ErrInvalidHTTPStatusCode):
 		return "jwks_url answered with an unexpected HTTP status"
 	case errors.As(err, &uerr):
-		return "jwks_url is unreachable"
+		return "jwks_url is unreachable: " + safe.NetCause(err)
 	}
 	if p := jsonProblem(err); p != "" {
 		return "jwks_url did not serve a JSON Web Key Set: " + p
@@ -371,4 +423,16 @@ func (c capBodies) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxBodyBytes)
 	return resp, nil
+}
+
+// logSafeURL is u for a log line: no password and no query (which may hold
+// a key), marked when one was dropped.
+func logSafeURL(u *url.URL) string {
+	c := *u
+	dropped := c.RawQuery != "" || c.Fragment != ""
+	c.RawQuery, c.Fragment, c.ForceQuery = "", "", false
+	if dropped {
+		return c.Redacted() + "?..."
+	}
+	return c.Redacted()
 }

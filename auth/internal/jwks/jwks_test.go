@@ -153,7 +153,7 @@ func TestFetchProblems(t *testing.T) {
 		{name: "oversized", body: `{"keys":[],"pad":"` + strings.Repeat(marker, 120_000) + `"}`,
 			want: "jwks_url served more than 1 MiB: no key set is that large"},
 		{name: "HTTP error", body: marker, code: http.StatusInternalServerError, want: "jwks_url answered with an unexpected HTTP status"},
-		{name: "unreachable", url: closed.URL, want: "jwks_url is unreachable"},
+		{name: "unreachable", url: closed.URL, want: "jwks_url is unreachable: connection refused: nothing listens there; check the endpoint and that the service is up"},
 		{name: "no keys", body: `{"keys":[]}`, want: "jwks_url serves no usable keys"},
 	}
 	for _, tt := range tests {
@@ -217,5 +217,55 @@ func TestKeyRefusals(t *testing.T) {
 				t.Fatalf("Key = %T, %v; want a refusal containing %q", key, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestHangingJWKS: a JWKS that hangs does not hold up Fetch (start-up);
+// tokens are refused with a reason while it hangs, and the keys are back
+// within the documented bound (retryMax + retryTimeout, 7s) of the JWKS
+// answering again.
+func TestHangingJWKS(t *testing.T) {
+	k := newKey(t, "k1")
+	body := set(t, k)
+	var hang atomic.Bool
+	hang.Store(true)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(func() { close(release); srv.Close() })
+
+	start := time.Now()
+	s, err := jwks.Fetch(t.Context(), "issuer slow", srv.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Fetch waited %v on a hanging JWKS; start-up must not wait on it", d)
+	}
+	if st := s.Status(); !st.LastRefresh.IsZero() {
+		t.Fatalf("keys loaded from a hanging JWKS: %+v", st)
+	}
+	if err := verify(t, s, mint(t, k)); err == nil || !strings.Contains(err.Error(), "signing keys unavailable") {
+		t.Fatalf("a token while the JWKS hangs: %v", err)
+	}
+	hang.Store(false)
+	back := time.Now()
+	for s.Status().LastRefresh.IsZero() {
+		if time.Since(back) > 8*time.Second {
+			t.Fatalf("keys not back %v after the JWKS answered again", time.Since(back))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("keys back %v after the JWKS answered again", time.Since(back).Round(time.Millisecond))
+	if err := verify(t, s, mint(t, k)); err != nil {
+		t.Fatalf("after recovery: %v", err)
 	}
 }

@@ -1,11 +1,12 @@
 // Package safe holds what the auth packages share for handling untrusted
-// input: values from tokens made fit to quote in a refusal, and whether a
-// host may be spoken to without TLS.
+// input: values from tokens made fit to quote in a refusal, and failed
+// calls to the services we verify with (STS, key sets) worded without
+// their URL or raw error. (Whether a host may be spoken to without TLS is
+// netaddr.IsLoopback.)
 package safe
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -59,11 +60,4 @@ func HumanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", h/time.Hour)
 	}
 	return fmt.Sprintf("%dd", d.Round(24*time.Hour)/(24*time.Hour))
-}
-
-// IsLoopback reports whether host (a name or an IP) is this machine: the
-// one place a plain-text connection is acceptable.
-func IsLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
