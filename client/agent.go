@@ -43,7 +43,7 @@ type AgentOptions struct {
 // it keeps the current token until it expires, and then removes the
 // token file and rewrites the option file without a password, with a
 // comment saying since when and why there is no token (a client then
-// fails with the proxy's "no token" error rather than an expired one).
+// fails with the proxy's "empty password" refusal, not a stale token).
 type Agent struct {
 	opt    AgentOptions
 	keeper *Keeper
