@@ -100,26 +100,10 @@ func (c *Cache) Put(e Entry) error {
 // save replaces the file atomically with mode 0600.
 func (c *Cache) save(m map[string]Entry) error {
 	data, _ := json.MarshalIndent(m, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
+	if err := writeFileAtomic(c.Path, data); err != nil {
 		return fmt.Errorf("token cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.Path), ".tokens-*")
-	if err != nil {
-		return fmt.Errorf("token cache: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), c.Path)
+	return nil
 }
 
 func key(server, method string) string { return strings.TrimSuffix(server, "/") + " " + method }

@@ -60,6 +60,7 @@ type harnessOpts struct {
 	pprof         string // listen.pprof; default off
 	backendYAML   string // more keys of backend: (e.g. "tls: required"); default tls: disabled
 	roles         string // more roles, each a line indented two spaces, appended under roles:
+	handshake     string // proxy.handshake_timeout; default 2s
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -115,7 +116,7 @@ func startHarness(t testing.TB, opt harnessOpts) *harness {
 listen: {mysql: "127.0.0.1:0", http: %q, pprof: %q}
 backend: {address: %q, dial_timeout: 2s, %s}
 proxy:
-  handshake_timeout: 2s
+  handshake_timeout: %s
   failed_auth_per_minute: %d
   failed_auth_per_user_per_minute: %d
 %s
@@ -145,7 +146,7 @@ log: {level: debug}
 issuer: {url: %q, key_encryption_key: "file:kek"}
 %s
 %s
-`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, opt.roles, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
+`, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.handshake, "2s"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, opt.roles, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
 	}

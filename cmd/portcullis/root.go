@@ -43,6 +43,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(serveCmd(), keysCmd(), tokenCmd(), mysqlCmd(), loginCmd(), logoutCmd(), statusCmd(), tunnelCmd(), usersCmd(), sessionsCmd(), teamsCmd(), scimCmd(), connectionsCmd(), reloadCmd(), versionCmd(), manCmd())
 	root.AddCommand(certCmd())
 	root.AddCommand(tokensCmd())
+	root.AddCommand(agentCmd())
 	return root
 }
 
