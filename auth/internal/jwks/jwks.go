@@ -217,13 +217,16 @@ func (s *Set) retry(ctx context.Context, rawURL, logURL string, once jwkset.HTTP
 	var logged time.Time
 	for {
 		_, err := jwkset.NewStorageFromHTTP(rawURL, once)
-		s.tried.Do(func() { close(s.first) })
 		if err == nil {
+			s.tried.Do(func() { close(s.first) })
 			slog.Info("signing keys fetched", "key_set", s.name, "jwks_url", logURL)
 			return
 		}
 		if ctx.Err() == nil {
-			s.failed(err)
+			s.failed(err) // before waiters wake, so they see why
+		}
+		s.tried.Do(func() { close(s.first) })
+		if ctx.Err() == nil {
 			delay = min(max(2*delay, retryFirst), retryMax)
 			if time.Since(logged) > time.Minute {
 				logged = time.Now()
