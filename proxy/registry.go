@@ -33,6 +33,7 @@ type Session struct {
 	killReason      string
 	client          net.Conn
 	backend         net.Conn
+	qa              *queryAudit // the role's query audit; nil when off (queryaudit.go)
 }
 
 // kill closes both legs once; the relay then ends with reason. A kill

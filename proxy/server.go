@@ -75,6 +75,8 @@ type Options struct {
 	Pools map[string]PoolConfig
 	Audit *audit.Logger
 	Log   *slog.Logger
+	// Node names this process in query-audit lines (config node).
+	Node string
 
 	// TLS is the client-leg configuration. Nil is allowed only together
 	// with InsecureNoTLS, a development switch that lets tokens cross in

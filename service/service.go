@@ -19,6 +19,7 @@ import (
 	"github.com/portcullisdb/portcullis/auth"
 	"github.com/portcullisdb/portcullis/auth/exchange"
 	"github.com/portcullisdb/portcullis/config"
+	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
@@ -129,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
+	s.audit.OnDrop(metrics.AuditDropped.Inc)
 	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		return nil, err
@@ -154,6 +156,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 		Roles:            rbac.NewResolver(cfg, s.dir),
 		Audit:            s.audit,
 		Log:              log,
+		Node:             cfg.Node,
 		TLS:              clientTLS,
 		InsecureNoTLS:    opt.InsecureNoTLS,
 		Backend: proxy.Backend{
@@ -320,6 +323,9 @@ func (s *Service) Reload(cfg *config.Config) error {
 func (s *Service) ReloadFile(context.Context) error {
 	if s.opt.ConfigPath == "" {
 		return errors.New("reload: this server was started without a config file")
+	}
+	if err := s.audit.Reopen(); err != nil { // for logrotate: the same path, a new file
+		s.log.Error("audit log not reopened: lines still go to the old file", "err", err)
 	}
 	cfg, err := config.Load(s.opt.ConfigPath)
 	if err != nil {
