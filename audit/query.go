@@ -85,6 +85,15 @@ func Text(raw []byte, redact bool, maxBytes int) (statement, digest string, reda
 	shape, digest := Redact(text)
 	if redact || holdsSecret(shape) {
 		text, redacted = shape, true
+		if strings.Contains(string(raw), `\`) {
+			// The session's sql_mode decides whether a backslash escapes a
+			// quote (NO_BACKSLASH_ESCAPES), and the proxy does not know it.
+			// Read without escapes too: if the shapes differ, some word is
+			// a literal in one reading, so the text is withheld.
+			if other, _ := Redact(strings.ReplaceAll(string(raw), `\`, " ")); other != shape {
+				text = withheld
+			}
+		}
 	}
 	if maxBytes > 0 && len(text) > maxBytes {
 		cut := maxBytes
@@ -95,6 +104,9 @@ func Text(raw []byte, redact bool, maxBytes int) (statement, digest string, reda
 	}
 	return text, digest, redacted, truncated
 }
+
+// withheld replaces a redacted text whose literals depend on sql_mode.
+const withheld = "(withheld: the literals depend on the session's sql_mode)"
 
 // holdsSecret reports whether a redacted text (tokens separated by
 // spaces, lower case) has a word that introduces a password.
