@@ -57,6 +57,7 @@ type harnessOpts struct {
 	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 	pprof         string // listen.pprof; default off
 	roles         string // more roles, each a line indented two spaces, appended under roles:
+	beforeStart   func(dir string) // runs before the service starts, with its directory (audit.log is there)
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -145,6 +146,9 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 `, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, opt.roles, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if opt.beforeStart != nil {
+		opt.beforeStart(dir)
 	}
 	if opt.storeDSN != "" {
 		t.Setenv("PORTCULLIS_TEST_STORE_DSN", opt.storeDSN)

@@ -3,14 +3,21 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/portcullisdb/portcullis/metrics"
 )
 
 // queryLines waits for at least n query-audit lines (they are written
@@ -275,4 +282,95 @@ func TestQueryAuditOffWritesNothing(t *testing.T) {
 		}
 	}
 	_ = sql.ErrNoRows
+}
+
+// TestQueryAuditSlowSink: the audit file is a pipe whose reader stops
+// reading. Statements still run (the relay never waits for the sink),
+// the lines that do not fit are dropped and counted in
+// portcullis_audit_dropped_total, and once the reader reads again the
+// drop is itself a line.
+func TestQueryAuditSlowSink(t *testing.T) {
+	user := backendAccount(t, "pcit_qas", fmt.Sprintf("SELECT ON %s.*", testDB))
+	var fifo string
+	var paused atomic.Bool
+	resume := make(chan struct{})
+	got := make(chan []byte, 1)
+	h := startHarness(t, harnessOpts{
+		roles: fmt.Sprintf(`  slowaudit: {backend_user: %s, backend_password: "file:%s.pw", pool: {max_idle: -1}, query_audit: {mode: redacted}}`, user, user),
+		beforeStart: func(dir string) {
+			fifo = filepath.Join(dir, "audit.log")
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				f, err := os.Open(fifo) // until the service opens it to write
+				if err != nil {
+					got <- nil
+					return
+				}
+				defer f.Close()
+				var all []byte
+				buf := make([]byte, 4096)
+				for {
+					if paused.Load() {
+						<-resume
+					}
+					n, err := f.Read(buf)
+					all = append(all, buf[:n]...)
+					if err != nil {
+						got <- all
+						return
+					}
+				}
+			}()
+		},
+	})
+	// The pipe stays readable by the leak check only as long as the
+	// service writes to it: remove it before the service stops.
+	t.Cleanup(func() { os.Remove(fifo) })
+	token := h.mint("sam@example.com", []string{"slowaudit"}, nil)
+	db := h.open("sam@example.com/slowaudit", token)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.ToFloat64(metrics.AuditDropped)
+	paused.Store(true) // the reader stops after its next read; the pipe's 64 KiB fill up
+	pad := strings.Repeat("z", 2000)
+	qctx, cancel := context.WithTimeout(ctx, 20*time.Second) // a stalled relay fails here, not by hanging
+	defer cancel()
+	const n = 6000 // lines of ~2 KiB: far more than the pipe and the queue hold
+	for i := 0; i < n; i++ {
+		var s string
+		if err := conn.QueryRowContext(qctx, "SELECT '"+pad+"'").Scan(&s); err != nil {
+			t.Fatalf("statement %d with the sink stalled: %v", i, err)
+		}
+	}
+	dropped := testutil.ToFloat64(metrics.AuditDropped) - before
+	if dropped < 1 {
+		t.Fatalf("portcullis_audit_dropped_total rose by %v with the sink stalled for %d lines", dropped, n)
+	}
+	paused.Store(false)
+	close(resume)
+	conn.Close()
+	db.Close()
+	h.svc.Shutdown(ctx) // closes the audit file: the reader sees EOF
+	all := <-got
+	var reported float64
+	for _, line := range splitLines(all) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("audit line is not JSON: %q", line)
+		}
+		if m["event"] == "audit_dropped" {
+			reported += m["dropped"].(float64)
+		}
+	}
+	if reported != dropped {
+		t.Errorf("audit_dropped lines report %v dropped, the metric %v", reported, dropped)
+	}
+	if strings.Contains(string(all), token[strings.LastIndex(token, ".")+1:]) || strings.Contains(string(all), passwords[user]) {
+		t.Error("a token or password is in the audit stream")
+	}
 }
