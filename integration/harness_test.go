@@ -57,7 +57,10 @@ type harnessOpts struct {
 	writerPool    string // the writer role's pool: settings, e.g. "{min_idle: 3}"
 	pprof         string // listen.pprof; default off
 	roles         string // more roles, each a line indented two spaces, appended under roles:
-	beforeStart   func(dir string) // runs before the service starts, with its directory (audit.log is there)
+
+	// beforeStart runs before the service starts, with its directory
+	// (audit.log is there).
+	beforeStart func(dir string)
 }
 
 var corpKey = func() *rsa.PrivateKey {
