@@ -113,6 +113,7 @@ func (a *queryAudit) command(cmd []byte, reply *[]byte) {
 	switch cmd[0] {
 	case mysql.COM_QUERY:
 		q.SetText(cmd[1:], a.redact, a.max)
+		p.initDB = useDatabase(cmd[1:])
 	case mysql.COM_STMT_PREPARE:
 		p.answer = answerPrepare
 		p.text = append([]byte(nil), cmd[1:]...)
@@ -532,4 +533,30 @@ func lenenc(b []byte) (v uint64, n int) {
 		return binary.LittleEndian.Uint64(b[1:9]), 9
 	}
 	return 0, 1
+}
+
+// useDatabase is the database of a `USE db` query (which changes the
+// session's database as COM_INIT_DB does), or "". Only a text that starts
+// with USE is lexed.
+func useDatabase(q []byte) string {
+	i := 0
+	for i < len(q) && (q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r') {
+		i++
+	}
+	if len(q) < i+4 || !upperEqual(q[i:i+3], "USE") {
+		return ""
+	}
+	toks, ok := lexSQL(string(q), 0)
+	if !ok || len(toks) < 2 || !toks[0].is("USE") || (toks[1].kind != tokWord && toks[1].kind != tokQuoted) {
+		return ""
+	}
+	if rest := toks[2:]; len(rest) > 0 && rest[0].kind == tokSemi {
+		rest = rest[1:]
+		if len(rest) > 0 && rest[0].kind != tokEnd {
+			return "" // more statements follow: which one ran is not known here
+		}
+	} else if len(rest) > 0 && rest[0].kind != tokEnd {
+		return ""
+	}
+	return toks[1].text
 }

@@ -67,3 +67,14 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func TestUseDatabase(t *testing.T) {
+	for q, want := range map[string]string{
+		"USE sales": "sales", " use `Sales Db`": "Sales Db", "use x;": "x", "USE x; DROP TABLE t": "",
+		"user_func()": "", "SELECT 1": "", "use": "", "USE 'x'": "",
+	} {
+		if got := useDatabase([]byte(q)); got != want {
+			t.Errorf("useDatabase(%q) = %q, want %q", q, got, want)
+		}
+	}
+}
