@@ -239,8 +239,12 @@ func TestQueryAuditFullAndRefused(t *testing.T) {
 	if err := conn.PingContext(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.ExecContext(ctx, "USE information_schema"); err != nil {
+		t.Fatal(err)
+	}
+	queryString(t, conn, "SELECT 'after-use'")
 	conn.Close()
-	lines := h.queryLines(2)
+	lines := h.queryLines(4)
 	var sawLong, sawRefused bool
 	for _, l := range lines {
 		s, _ := l["statement"].(string)
@@ -254,6 +258,10 @@ func TestQueryAuditFullAndRefused(t *testing.T) {
 			sawRefused = true
 			if l["outcome"] != "refused" || l["error_code"].(float64) != 1227 || l["redacted"] != true {
 				t.Errorf("refused statement: %v", l)
+			}
+		case s == "SELECT 'after-use'":
+			if l["database"] != "information_schema" {
+				t.Errorf("after USE: %v", l)
 			}
 		case l["command"] == "COM_PING":
 			t.Errorf("pings are not recorded: %v", l)
