@@ -34,6 +34,10 @@ type Logger struct {
 	mu  sync.Mutex
 	enc *json.Encoder
 	c   io.Closer
+
+	path      string // the file Open opened, which Reopen opens again
+	q         queue  // query lines (query.go)
+	queueSize int    // default QueueSize
 }
 
 // Open appends to path ("-" is stdout), creating it with mode 0600.
@@ -46,8 +50,32 @@ func Open(path string) (*Logger, error) {
 		return nil, fmt.Errorf("open audit log: %w", err)
 	}
 	l := New(f)
-	l.c = f
+	l.c, l.path = f, path
 	return l, nil
+}
+
+// Reopen opens the file again (after logrotate moved it; SIGHUP), so
+// lines go to a new file at the same path. Stdout and writers given to
+// New are left as they are.
+func (l *Logger) Reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("reopen audit log: %w", err)
+	}
+	l.mu.Lock()
+	old := l.c
+	l.enc, l.c = json.NewEncoder(f), f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// NewQueued writes events to w with a query-line queue of size lines
+// (tests use a small one to see drops).
+func NewQueued(w io.Writer, size int) *Logger {
+	return &Logger{enc: json.NewEncoder(w), queueSize: size}
 }
 
 // New writes events to w.
@@ -68,6 +96,8 @@ func (l *Logger) Record(e Event) error {
 
 // Close closes the underlying file, if Open opened one.
 func (l *Logger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.c == nil {
 		return nil
 	}

@@ -187,6 +187,9 @@ type Role struct {
 	// session skips the backend's login; they are reset
 	// (COM_RESET_CONNECTION) between sessions.
 	Pool Pool `yaml:"pool"`
+	// QueryAudit records each statement of the role's sessions in the
+	// audit stream (default off).
+	QueryAudit QueryAudit `yaml:"query_audit"`
 }
 
 // Pool sizes a role's warm backend connections.

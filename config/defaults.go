@@ -89,6 +89,7 @@ func (c *Config) ApplyDefaults() {
 		setDuration(&r.Pool.IdleTimeout, DefaultPoolIdleTimeout)
 		setDuration(&r.PerUser.DropAfter, 720*time.Hour)
 		setDuration(&r.PerUser.PasswordRotation, 24*time.Hour)
+		r.QueryAudit.setDefaults()
 		c.Roles[name] = r
 	}
 	if c.Node == "" {

@@ -320,6 +320,7 @@ func (c *Config) problems() []problem {
 	probs = append(probs, c.issuerProblems(roleNames)...)
 	probs = append(probs, c.ssoProblems()...)
 	probs = append(probs, c.localProblems()...)
+	probs = append(probs, c.queryAuditProblems()...)
 
 	// audit, log
 	levels, formats := []string{"debug", "info", "warn", "error"}, []string{"text", "json"}

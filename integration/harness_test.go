@@ -61,6 +61,10 @@ type harnessOpts struct {
 	backendYAML   string // more keys of backend: (e.g. "tls: required"); default tls: disabled
 	roles         string // more roles, each a line indented two spaces, appended under roles:
 	handshake     string // proxy.handshake_timeout; default 2s
+
+	// beforeStart runs before the service starts, with its directory
+	// (audit.log is there).
+	beforeStart func(dir string)
 }
 
 var corpKey = func() *rsa.PrivateKey {
@@ -149,6 +153,9 @@ issuer: {url: %q, key_encryption_key: "file:kek"}
 `, httpAddr, opt.pprof, opt.backend, cmp.Or(opt.backendYAML, "tls: disabled"), cmp.Or(opt.handshake, "2s"), cmp.Or(opt.failedAuth, 100000), cmp.Or(opt.failedAuth, 100000), opt.extraYAML, corpIssuer, audience, corpJWKS(t), readerUser, readerUser, writerUser, writerUser, cmp.Or(opt.writerPool, "{}"), readerUser, readerUser, adminUser, adminUser, testDB, opt.roles, "http://"+httpAddr, storeYAML(opt.storeDSN), opt.topYAML)
 	if err := os.WriteFile(filepath.Join(dir, "kek"), []byte(sharedKEK), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if opt.beforeStart != nil {
+		opt.beforeStart(dir)
 	}
 	if opt.storeDSN != "" {
 		t.Setenv("PORTCULLIS_TEST_STORE_DSN", opt.storeDSN)

@@ -137,6 +137,9 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	}
 	metrics.SessionsOpen.Inc()
 	up, down, reason := s.relay(ctx, sess, c.Conn, backend)
+	if sess.qa != nil {
+		sess.qa.close()
+	}
 	s.Sessions.remove(sess.ID)
 	if sess.returned {
 		go s.pool.giveBack(sess.poolKey, s.poolConfig(s.live.Load(), sess.poolKey), sess.pooled)
@@ -246,7 +249,11 @@ func (s *Server) handshake(ctx context.Context, c *clientConn, id uint32, ev *au
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.startSession(c, id, who, grant, l)
+	sess, conn, err := s.startSession(c, id, who, grant, l)
+	if err == nil {
+		sess.qa = s.newQueryAudit(sess, grant, resp, l.conn.greeting)
+	}
+	return sess, conn, err
 }
 
 // greeting is the proxy's greeting for connection id: the backend's

@@ -38,6 +38,7 @@ type Session struct {
 	killedBy        atomic.Pointer[string] // set when a KILL CONNECTION for this session went to the backend
 	client          net.Conn
 	backend         net.Conn
+	qa              *queryAudit // the role's query audit; nil when off (queryaudit.go)
 }
 
 // kill closes both legs once; the relay then ends with reason. A kill

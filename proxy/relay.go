@@ -40,6 +40,9 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		lastBackend.Store(time.Now().UnixNano())
 		fromBackend = activityReader{backend, lastBackend}
 	}
+	if sess.qa != nil { // query audit follows the answers as they pass
+		fromBackend = sess.qa.reader(fromBackend)
+	}
 	go func() {
 		n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
 		done <- result{n, err, "client"}
@@ -275,6 +278,13 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 		// wrap-around of a long LOAD DATA LOCAL stream (previous seq 255).
 		isCommand := seq == 0 && lastSeq != 255
 		lastSeq = seq
+		if isCommand && size > commandPeekLimit && sess.qa != nil {
+			// Query audit of a large command other than a query or prepare
+			// (those reach intercept): its command byte and statement id.
+			if head, err := br.Peek(9); err == nil && head[4] != mysql.COM_QUERY && head[4] != mysql.COM_STMT_PREPARE {
+				sess.qa.command(head[4:], nil)
+			}
+		}
 		if isCommand && size > commandPeekLimit {
 			if head, err := br.Peek(5); err == nil && (head[4] == mysql.COM_QUERY || head[4] == mysql.COM_STMT_PREPARE) {
 				n, err := s.guardLarge(sess, br, client, backend, size)
@@ -336,6 +346,9 @@ func (s *Server) copyClientToBackend(sess *Session, client, backend net.Conn, la
 // unchanged; otherwise the proxy either forwards a rewritten packet or
 // answers the client with reply.
 func (s *Server) intercept(sess *Session, cmd []byte) (reply, forward []byte, handled bool) {
+	if sess.qa != nil { // query audit: the command, and the proxy's own reply if it answers
+		defer sess.qa.command(cmd, &reply)
+	}
 	switch cmd[0] {
 	case mysql.COM_CHANGE_USER:
 		return wire.ErrPacket(mysql.ER_ACCESS_DENIED_ERROR, "portcullis: COM_CHANGE_USER is not supported: open a new connection with the other identity's token"), nil, true

@@ -109,7 +109,8 @@ type Options struct {
 
 	// Records is the cluster-wide session registry (connection id blocks,
 	// live sessions, heartbeats); nil: ids from a per-process counter and
-	// no registry. Node names this process in it.
+	// no registry. Node names this process in it and in query-audit
+	// lines (config node).
 	Records SessionRecords
 	Node    string
 	// Failures, when set, holds the failed-login budgets in the store,

@@ -24,6 +24,8 @@ type Grant struct {
 	// AllowDynamicSQL lets PREPARE ... FROM @v and EXECUTE IMMEDIATE take
 	// SQL the statement guard cannot read (roles.<role>.allow_dynamic_sql).
 	AllowDynamicSQL bool
+	// QueryAudit is the role's query audit (roles.<role>.query_audit).
+	QueryAudit config.QueryAudit
 }
 
 // Directory is the part of the store the resolver reads: the users and
@@ -196,7 +198,7 @@ func (r *Resolver) Resolve(ctx context.Context, id auth.Identity, requested stri
 
 func (r *Resolver) grant(role string) Grant {
 	c := r.roles[role]
-	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value(), EndAtExpiry: c.EndAtTokenExpiry, AllowDynamicSQL: c.AllowDynamicSQL}
+	return Grant{Role: role, Plan: c.Plan, BackendUser: c.BackendUser, BackendPassword: c.BackendPassword.Value(), EndAtExpiry: c.EndAtTokenExpiry, AllowDynamicSQL: c.AllowDynamicSQL, QueryAudit: c.QueryAudit}
 }
 
 func list(roles []string) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullisdb/portcullis/config"
 	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/directory/scim"
+	"github.com/portcullisdb/portcullis/metrics"
 	"github.com/portcullisdb/portcullis/portal"
 	"github.com/portcullisdb/portcullis/proxy"
 	"github.com/portcullisdb/portcullis/rbac"
@@ -149,6 +150,7 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if s.audit, err = audit.Open(cfg.Audit.File); err != nil {
 		return nil, err
 	}
+	s.audit.OnDrop(metrics.AuditDropped.Inc)
 	exchanger, err := newExchanger(vctx, cfg, verifier, s.Issuer, s.Store)
 	if err != nil {
 		return nil, err
@@ -351,6 +353,9 @@ func (s *Service) Reload(cfg *config.Config) error {
 func (s *Service) ReloadFile(context.Context) error {
 	if s.opt.ConfigPath == "" {
 		return errors.New("reload: this server was started without a config file")
+	}
+	if err := s.audit.Reopen(); err != nil { // for logrotate: the same path, a new file
+		s.log.Error("audit log not reopened: lines still go to the old file", "err", err)
 	}
 	cfg, err := config.Load(s.opt.ConfigPath)
 	if err != nil {
