@@ -26,3 +26,32 @@ func tokenBenchmarks(ctx context.Context) (cached, coldRS256 float64, err error)
 }
 
 var benchLine = regexp.MustCompile(`BenchmarkVerify(\w+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op`)
+
+// guardResult is the statement guard's cost per statement (the slower of
+// its fast and slow paths) in µs and allocations.
+type guardResult struct {
+	us, allocs float64
+	err        error
+}
+
+// guardBenchmark runs the Go benchmarks of the statement guard in ./proxy.
+func guardBenchmark(ctx context.Context) guardResult {
+	out, err := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkGuard", "-benchmem", "-benchtime", "1s", "./proxy").CombinedOutput()
+	if err != nil {
+		return guardResult{err: fmt.Errorf("go test -bench BenchmarkGuard ./proxy: %w:\n%s", err, out)}
+	}
+	var r guardResult
+	found := 0
+	for _, m := range guardLine.FindAllStringSubmatch(string(out), -1) {
+		ns, _ := strconv.ParseFloat(m[2], 64)
+		allocs, _ := strconv.ParseFloat(m[3], 64)
+		r.us, r.allocs = max(r.us, ns/1000), max(r.allocs, allocs)
+		found++
+	}
+	if found == 0 {
+		return guardResult{err: fmt.Errorf("go test -bench BenchmarkGuard ./proxy printed no ns/op and allocs/op:\n%s", out)}
+	}
+	return r
+}
+
+var guardLine = regexp.MustCompile(`BenchmarkGuard(\w+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+[\d.]+ B/op\s+([\d.]+) allocs/op`)
