@@ -29,7 +29,7 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		err  error
 		side string
 	}
-	done := make(chan result, 2)
+	backendDone := make(chan result, 1)
 	var fromBackend io.Reader = backend
 	var lastBackend *atomic.Int64
 	if s.opt.IdleTimeout > 0 {
@@ -39,20 +39,37 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		lastBackend.Store(time.Now().UnixNano())
 		fromBackend = activityReader{backend, lastBackend}
 	}
-	go func() {
-		n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
-		done <- result{n, err, "client"}
-	}()
+	// The client-to-backend copier runs on this goroutine and only the
+	// other direction gets one of its own: an idle session holds two
+	// goroutine stacks (this one, shrunk by the GC, and the backend
+	// reader's), not three. Whichever copier ends first ends the session
+	// (or pools its backend), as it did when both had goroutines: the
+	// backend copier does that itself when it wins, because this goroutine
+	// is then still waiting on the client.
+	var ended atomic.Bool
 	go func() {
 		n, err := copyToClient(client, backend, fromBackend)
-		done <- result{n, err, "backend"}
+		if ended.CompareAndSwap(false, true) {
+			// The backend went away (restart, crash, its own KILL): say
+			// so, rather than leave the client with a bare EOF; closing
+			// both legs returns the client copier.
+			sess.end(codeServerLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
+			sess.kill("")
+		}
+		backendDone <- result{n, err, "backend"}
 	}()
-	first := <-done
+	n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
+	clientRes := result{n, err, "client"}
+	clientFirst := ended.CompareAndSwap(false, true)
+	first := clientRes
+	if !clientFirst {
+		first = <-backendDone
+	}
 	if errors.Is(first.err, errPoolReturn) {
 		// The client quit cleanly, so the backend is idle: stop the other
 		// copier without closing the backend, and pool the connection.
 		backend.SetReadDeadline(time.Now())
-		second := <-done
+		second := <-backendDone
 		down = second.n
 		up = first.n
 		if errors.Is(second.err, os.ErrDeadlineExceeded) && sess.detach() {
@@ -63,16 +80,14 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		sess.kill("")
 		return up, down, "client quit"
 	}
-	switch {
-	case errors.Is(first.err, errIdle):
+	if errors.Is(first.err, errIdle) {
 		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
-	case first.side == "backend":
-		// The backend went away (restart, crash, its own KILL): say so,
-		// rather than leave the client with a bare EOF.
-		sess.end(codeServerLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
 	}
 	sess.kill("") // closes both legs; the other copier returns
-	second := <-done
+	second := clientRes
+	if clientFirst {
+		second = <-backendDone
+	}
 	for _, r := range []result{first, second} {
 		if r.side == "client" {
 			up = r.n
