@@ -281,10 +281,12 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		}
 	}
 
-	var mem measure
+	var mem, memGC measure
+	var heap *profile
 	if s.Sessions > 0 {
 		step(fmt.Sprintf("memory: %d idle sessions", s.Sessions))
-		mem.v, mem.err = idleSessionMemory(ctx, withTLS, viaTLS, s.Sessions)
+		mem.v, memGC.v, heap, mem.err = idleSessionMemory(ctx, withTLS, viaTLS, s.Sessions, profDir)
+		memGC.err = mem.err
 	}
 	step("token checks: go test -bench ./auth")
 	cached, coldRS256, errJWT := tokenBenchmarks(ctx)
@@ -335,7 +337,8 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		rateRow(fmt.Sprintf("reference, haproxy TCP relay: sysbench oltp_read_only, %d threads (TPS)", sb.threads), sbDirect, sbHA, "", 0).vs("direct"),
 	}
 	if s.Sessions > 0 {
-		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle TLS session at %d sessions (KiB)", s.Sessions), mem, 32))
+		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle TLS session at %d sessions (KiB)", s.Sessions), mem, 32),
+			row{Phase: "same, right after a forced GC (KiB, diagnostic: the live share)", Portcullis: memGC.ptr()})
 	}
 	rep.Rows = append(rep.Rows,
 		ownRow("cached token check (µs)", measure{cached, errJWT}, 1),
@@ -352,8 +355,16 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		return err
 	}
 	fmt.Println("\nwritten to", outPath)
-	for _, pr := range []*profile{connectProfile, steadyProfile, latencyProfile} {
-		fmt.Printf("\nportcullis CPU profile, phase %q (%s; go tool pprof -top):\n%s", pr.name, pr.path, pr.top(ctx, 15))
+	profiles := []*profile{connectProfile, steadyProfile, latencyProfile}
+	if heap != nil {
+		profiles = append(profiles, heap)
+	}
+	for _, pr := range profiles {
+		kind := "CPU"
+		if pr.args != nil {
+			kind = "heap (in use, idle sessions open)"
+		}
+		fmt.Printf("\nportcullis %s profile, phase %q (%s; go tool pprof -top):\n%s", kind, pr.name, pr.path, pr.top(ctx, 15))
 	}
 	var failed []error
 	for _, r := range rep.Rows {

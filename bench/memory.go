@@ -14,7 +14,11 @@ import (
 // allocations are not charged to sessions. Each session holds a backend
 // connection: the bench's own MariaDB is started with max_connections
 // for them (startMariaDB), the shared server's settings are never changed.
-func idleSessionMemory(ctx context.Context, p *proxyProcess, c driver.Connector, n int) (float64, error) {
+//
+// With the sessions still open it also takes the heap profile (heap) and
+// the RSS after the GC that profile forces (afterGC, KiB per session):
+// how much of the RSS is live, and what holds it.
+func idleSessionMemory(ctx context.Context, p *proxyProcess, c driver.Connector, n int, profDir string) (perSession, afterGC float64, heap *profile, err error) {
 	const baseline = 100
 	var (
 		mu    sync.Mutex
@@ -52,18 +56,23 @@ func idleSessionMemory(ctx context.Context, p *proxyProcess, c driver.Connector,
 		return p.rssKiB()
 	}
 	if err := open(baseline); err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
 	before, err := settledRSS()
 	if err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
 	if err := open(n); err != nil {
-		return 0, fmt.Errorf("after %d sessions: %w", len(conns), err)
+		return 0, 0, nil, fmt.Errorf("after %d sessions: %w", len(conns), err)
 	}
 	after, err := settledRSS()
 	if err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
-	return float64(after-before) / float64(n), nil
+	heap = heapProfile(ctx, p, profDir, "memory-heap")
+	collected, err := p.rssKiB()
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return float64(after-before) / float64(n), float64(collected-before) / float64(n), heap, nil
 }
