@@ -155,12 +155,12 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	if err != nil {
 		return err
 	}
-	withTLS, err := startProxy(ctx, binary, tlsDir, password, s.Sessions+1000, false)
+	withTLS, err := startProxy(ctx, binary, tlsDir, password, s.Sessions+200, false)
 	if err != nil {
 		return err
 	}
 	defer withTLS.stop()
-	noTLS, err := startProxy(ctx, binary, plainDir, password, s.Sessions+1000, true)
+	noTLS, err := startProxy(ctx, binary, plainDir, password, s.Sessions+200, true)
 	if err != nil {
 		return err
 	}
