@@ -32,6 +32,9 @@
 //   - memory: the proxy's RSS growth per idle session, over -sessions
 //     sessions.
 //   - token checks: the Go benchmarks of ./auth (cached, cold RS256).
+//   - -tls-key-exchange classical runs the proxy with tls.key_exchange:
+//     classical (no post-quantum hybrid), to see what the hybrid costs a
+//     connect.
 //   - statement guard: the Go benchmarks BenchmarkGuard* of ./proxy
 //     (its fast path, a plain SELECT, and its slow path, two statements
 //     in one text: µs and allocations each).
@@ -66,6 +69,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// keyExchange is the proxy's tls.key_exchange (-tls-key-exchange; "" is
+// the default, hybrid).
+var keyExchange string
+
 // backendAddr is the bench's own MariaDB server (startMariaDB), set once
 // it runs.
 var backendAddr string
@@ -89,6 +96,7 @@ func main() {
 	sessions := flag.Int("sessions", 9000, "idle sessions held open for the memory row (0 skips it)")
 	binary := flag.String("portcullis", "bin/portcullis", "the portcullis binary to measure")
 	out := flag.String("out", "bench/results.json", "where to write the results as JSON")
+	flag.StringVar(&keyExchange, "tls-key-exchange", "", "the proxy's tls.key_exchange: hybrid (default) or classical")
 	flag.Parse()
 	if *duration <= 0 || *warmup < 0 || *conns < 1 || *sessions < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -duration must be positive, -warmup and -sessions not negative, -conns at least 1")

@@ -52,6 +52,12 @@ type Listen struct {
 type TLS struct {
 	CertFile string `yaml:"cert_file"` // default none; set with key_file
 	KeyFile  string `yaml:"key_file"`  // default none; set with cert_file
+	// KeyExchange is the client leg's TLS key exchange: "hybrid" (the
+	// default: X25519MLKEM768, post-quantum, preferred when the client
+	// offers it, then X25519, P-256) or "classical" (X25519, P-256, P-384
+	// only: a cheaper handshake, no protection of recorded traffic from a
+	// future quantum computer).
+	KeyExchange string `yaml:"key_exchange"`
 }
 
 // Backend TLS modes.

@@ -359,6 +359,14 @@ func devLocal(d *auth.DevIssuer) auth.LocalIssuer {
 }
 
 func loadClientTLS(c config.TLS, insecure bool) (*tls.Config, string, error) {
+	cfg, fingerprint, err := loadClientTLSCert(c, insecure)
+	if cfg != nil {
+		cfg.CurvePreferences = proxy.CurvesFor(c.KeyExchange)
+	}
+	return cfg, fingerprint, err
+}
+
+func loadClientTLSCert(c config.TLS, insecure bool) (*tls.Config, string, error) {
 	switch {
 	case insecure:
 		return nil, "", nil
