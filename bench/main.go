@@ -11,7 +11,13 @@
 // (min_idle 2) and the pool off. The Go client is
 // github.com/go-sql-driver/mysql on raw driver connections (no
 // database/sql pool to hide a connect); sysbench is Debian's, on
-// libmariadb. Direct means MariaDB itself, without TLS.
+// libmariadb. Direct means MariaDB itself, without TLS; direct over TLS
+// the same with the Go driver's TLS.
+//
+// MariaDB is the bench's own: mariadbd with its own datadir, port and
+// socket in a temporary directory (removed afterwards), TLS with the
+// bench CA's certificate, and max_connections for the memory phase. The
+// shared server on 127.0.0.1:3306 and its settings are not touched.
 //
 // Rows, each after a short warm-up:
 //
@@ -26,6 +32,12 @@
 //   - memory: the proxy's RSS growth per idle session, over -sessions
 //     sessions.
 //   - token checks: the Go benchmarks of ./auth (cached, cold RS256).
+//   - -tls-key-exchange classical runs the proxy with tls.key_exchange:
+//     classical (no post-quantum hybrid), to see what the hybrid costs a
+//     connect.
+//   - statement guard: the Go benchmarks BenchmarkGuard* of ./proxy
+//     (its fast path, a plain SELECT, and its slow path, two statements
+//     in one text: µs and allocations each).
 //   - reference: the connect, SELECT 1 and sysbench phases through
 //     Debian's haproxy as a plain TCP relay to MariaDB (no TLS, no auth):
 //     the floor any user-space proxy pays on this machine.
@@ -57,13 +69,20 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// keyExchange is the proxy's tls.key_exchange (-tls-key-exchange; "" is
+// the default, hybrid).
+var keyExchange string
+
+// backendAddr is the bench's own MariaDB server (startMariaDB), set once
+// it runs.
+var backendAddr string
+
 const (
-	backendAddr = "127.0.0.1:3306"
-	benchUser   = "pcbench" // the backend account and database the bench creates and drops
-	benchDB     = "pcbench"
-	poolRole    = "bench"
-	noPoolRole  = "nopool"
-	benchEmail  = "bench@example.com"
+	benchUser  = "pcbench" // the backend account and database the bench creates and drops
+	benchDB    = "pcbench"
+	poolRole   = "bench"
+	noPoolRole = "nopool"
+	benchEmail = "bench@example.com"
 
 	// noPoolUser is the pool-off role's account: pools belong to accounts,
 	// so a role without a pool needs an account of its own.
@@ -74,9 +93,10 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "timed length of each phase, per target")
 	conns := flag.Int("conns", 16, "concurrent connections in the steady-state phase")
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "untimed warm-up before each phase, per target")
-	sessions := flag.Int("sessions", 5000, "idle sessions held open for the memory row (0 skips it)")
+	sessions := flag.Int("sessions", 9000, "idle sessions held open for the memory row (0 skips it)")
 	binary := flag.String("portcullis", "bin/portcullis", "the portcullis binary to measure")
 	out := flag.String("out", "bench/results.json", "where to write the results as JSON")
+	flag.StringVar(&keyExchange, "tls-key-exchange", "", "the proxy's tls.key_exchange: hybrid (default) or classical")
 	flag.Parse()
 	if *duration <= 0 || *warmup < 0 || *conns < 1 || *sessions < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -duration must be positive, -warmup and -sessions not negative, -conns at least 1")
@@ -102,34 +122,13 @@ type settings struct {
 // run sets up the account and both proxies, measures, prints and writes the
 // report. Everything it creates is removed on the way out, error or not.
 func run(ctx context.Context, s settings, binary, outPath string) (err error) {
-	root, version, err := openRoot(ctx)
-	if err != nil {
-		return fmt.Errorf("MariaDB does not answer on %s as root with an empty password: %w\n"+
-			"run `make bench`, which starts MariaDB (installing it if needed) before the benchmark", backendAddr, err)
-	}
-	defer root.Close()
-	password := randomHex(16)
-	if err := createAccount(ctx, root, password); err != nil {
-		return err
-	}
-	defer func() {
-		// A fresh context: the run's may be cancelled (Ctrl-C) by now.
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, q := range []string{"DROP USER IF EXISTS '" + benchUser + "'@'%', '" + noPoolUser + "'@'%'", "DROP DATABASE IF EXISTS " + benchDB} {
-			if _, derr := root.ExecContext(cctx, q); derr != nil && err == nil {
-				err = fmt.Errorf("%s: %w", q, derr)
-			}
-		}
-	}()
-
 	dir, err := os.MkdirTemp("", "portcullis-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tlsDir, plainDir := filepath.Join(dir, "tls"), filepath.Join(dir, "notls")
-	for _, d := range []string{tlsDir, plainDir} {
+	tlsDir, plainDir, dbDir := filepath.Join(dir, "tls"), filepath.Join(dir, "notls"), filepath.Join(dir, "mariadb")
+	for _, d := range []string{tlsDir, plainDir, dbDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			return err
 		}
@@ -137,16 +136,39 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	if err := writeCerts(dir, tlsDir, plainDir); err != nil {
 		return err
 	}
+	// The bench's own MariaDB: TLS for the direct-over-TLS reference, and
+	// room for every idle session of the memory phase (each holds a
+	// backend connection), without touching the shared server's settings.
+	step := func(name string) bool {
+		fmt.Fprintln(os.Stderr, name+"...")
+		return ctx.Err() == nil
+	}
+	step("starting the bench's own MariaDB (TLS, own datadir and port)")
+	server, err := startMariaDB(ctx, dbDir, dir, s.Sessions+500)
+	if err != nil {
+		return err
+	}
+	defer server.stop()
+	backendAddr = server.addr
+	root, version, err := openRoot(ctx)
+	if err != nil {
+		return fmt.Errorf("the bench's MariaDB does not answer on %s as root with an empty password: %w", backendAddr, err)
+	}
+	defer root.Close()
+	password := randomHex(16)
+	if err := createAccount(ctx, root, password); err != nil {
+		return err
+	}
 	token, err := mintToken(dir)
 	if err != nil {
 		return err
 	}
-	withTLS, err := startProxy(ctx, binary, tlsDir, password, s.Sessions+1000, false)
+	withTLS, err := startProxy(ctx, binary, tlsDir, password, s.Sessions+200, false)
 	if err != nil {
 		return err
 	}
 	defer withTLS.stop()
-	noTLS, err := startProxy(ctx, binary, plainDir, password, s.Sessions+1000, true)
+	noTLS, err := startProxy(ctx, binary, plainDir, password, s.Sessions+200, true)
 	if err != nil {
 		return err
 	}
@@ -154,6 +176,7 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 
 	skipVerify := func() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // the bench CA is throwaway
 	direct := connector(backendAddr, benchUser, password, nil)
+	directTLS := connector(backendAddr, benchUser, password, skipVerify())
 	viaTLS := connector(withTLS.mysqlAddr, benchEmail+"/"+poolRole, token, skipVerify())
 	viaTLSNoPool := connector(withTLS.mysqlAddr, benchEmail+"/"+noPoolRole, token, skipVerify())
 	resumed := skipVerify()
@@ -163,13 +186,9 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 
 	rep := report{Timestamp: time.Now().UTC(), Machine: machineInfo(version), Settings: s}
 	fmt.Println(rep.header())
-	step := func(name string) bool {
-		fmt.Fprintln(os.Stderr, name+"...")
-		return ctx.Err() == nil
-	}
 	// CPU per connection or query of the client (this process), the proxy
 	// and MariaDB: where the cost goes, whatever else runs.
-	self, db := os.Getpid(), mariadbPID()
+	self, db := os.Getpid(), server.pid()
 	var cpuRows []cpuUse
 	// proxyPID is the proxy in the path (portcullis or haproxy), 0 for none.
 	noteCPU := func(phase, unit string, r cpuResult, proxyPID int) {
@@ -209,6 +228,8 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 	}
 	step("connect: direct")
 	connDirect := connect("direct", direct, 0)
+	step("connect: direct over TLS")
+	connDirectTLS := connect("direct over TLS", directTLS, 0)
 	// The proxy's CPU profiles of the phases whose targets are hardest.
 	profDir := filepath.Dir(outPath)
 	step("connect: portcullis, warm pool")
@@ -223,6 +244,8 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 
 	step(fmt.Sprintf("%d conns SELECT 1: direct", s.Conns))
 	steadyDirect, errSD := steady("direct", direct, s.Conns, 0)
+	step(fmt.Sprintf("%d conns SELECT 1: direct over TLS", s.Conns))
+	steadyDirectTLS, errSDT := steady("direct over TLS", directTLS, s.Conns, 0)
 	step(fmt.Sprintf("%d conns SELECT 1: portcullis", s.Conns))
 	steadyProfile := startProfile(ctx, withTLS, profDir, "steady", s.Warmup+s.Duration)
 	steadyProxy, errSP := steady("portcullis", viaTLS, s.Conns, withTLS.pid())
@@ -266,37 +289,72 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		}
 	}
 
-	var mem measure
+	var mem, memGC measure
+	var heap *profile
 	if s.Sessions > 0 {
 		step(fmt.Sprintf("memory: %d idle sessions", s.Sessions))
-		mem.v, mem.err = idleSessionMemory(ctx, root, withTLS, viaTLS, s.Sessions)
+		mem.v, memGC.v, heap, mem.err = idleSessionMemory(ctx, withTLS, viaTLS, s.Sessions, profDir)
+		memGC.err = mem.err
 	}
 	step("token checks: go test -bench ./auth")
 	cached, coldRS256, errJWT := tokenBenchmarks(ctx)
+	step("statement guard: go test -bench ./proxy")
+	guard := guardBenchmark(ctx)
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 
+	// haAdded is the latency haproxy adds to one query: portcullis is held
+	// to it. The CPU rows hold portcullis's and MariaDB's CPU per query in
+	// the 16-connection phase to the same figures behind haproxy.
+	var haAdded float64
+	if errOD == nil && oneHA.err == nil {
+		haAdded = oneHA.v - oneDirect.p50
+	}
+	cpuOf := func(phase string, proxy bool) measure {
+		for _, c := range cpuRows {
+			if c.Phase == phase {
+				if !proxy {
+					return measure{c.MariaDB, nil}
+				}
+				if c.Proxy != nil {
+					return measure{*c.Proxy, nil}
+				}
+			}
+		}
+		return measure{err: fmt.Errorf("no CPU sample for %q", phase)}
+	}
+	steadyPhase := fmt.Sprintf("%d conns SELECT 1: ", s.Conns)
 	rep.Rows = []row{
-		rateRow("connect + TLS token auth + SELECT 1 + close, warm pool (conn/s)", connDirect, connPool, "≥ 1.00x", 1.0),
-		rateRow("same, pool off (conn/s)", connDirect, connNoPool, "≥ 0.50x", 0.5),
-		rateRow("same, warm pool, client resumes its TLS session (conn/s)", connDirect, connResumed, "", 0),
-		rateRow("same, warm pool, no client TLS (conn/s)", connDirect, connPlain, "", 0),
-		rateRow(fmt.Sprintf("%d conns SELECT 1 over TLS (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, measure{steadyProxy.qps, errSP}, "≥ 0.85x", 0.85),
-		latencyRow(fmt.Sprintf("%d conns SELECT 1 p99 (µs)", s.Conns), measure{steadyDirect.p99, errSD}, measure{steadyProxy.p99, errSP}, 0),
-		latencyRow("1 conn SELECT 1 p50: latency added per query (µs)", measure{oneDirect.p50, errOD}, measure{oneProxy.p50, errOP}, 30),
-		rateRow(fmt.Sprintf("sysbench oltp_read_only, %d threads, --mysql-ssl=on (TPS)", sb.threads), sbDirect, sbProxy, "≥ 0.85x", 0.85),
-		rateRow("reference, haproxy TCP relay (no TLS, no auth): connect (conn/s)", connDirect, connHA, "", 0),
-		rateRow(fmt.Sprintf("reference, haproxy TCP relay: %d conns SELECT 1 (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, steadyHA, "", 0),
-		latencyRow("reference, haproxy TCP relay: 1 conn SELECT 1 p50 (µs)", measure{oneDirect.p50, errOD}, oneHA, 0),
-		rateRow(fmt.Sprintf("reference, haproxy TCP relay: sysbench oltp_read_only, %d threads (TPS)", sb.threads), sbDirect, sbHA, "", 0),
+		rateRow("connect + TLS token auth + SELECT 1 + close, warm pool (conn/s)", connDirectTLS, connPool, "≥ 1.00x", 1.0).vs("direct over TLS"),
+		rateRow("same, pool off (conn/s)", connDirectTLS, connNoPool, "≥ 0.50x", 0.5).vs("direct over TLS"),
+		rateRow("same, warm pool, client resumes its TLS session (conn/s)", connDirectTLS, connResumed, "", 0).vs("direct over TLS"),
+		rateRow("same, warm pool, no client TLS (conn/s)", connDirect, connPlain, "", 0).vs("direct"),
+		rateRow(fmt.Sprintf("%d conns SELECT 1 over TLS (QPS)", s.Conns), steadyHA, measure{steadyProxy.qps, errSP}, "≥ 1.00x", 1.0).vs("haproxy"),
+		rateRow("same, against direct over TLS (QPS)", measure{steadyDirectTLS.qps, errSDT}, measure{steadyProxy.qps, errSP}, "", 0).vs("direct over TLS"),
+		latencyRow(fmt.Sprintf("%d conns SELECT 1 p99 (µs)", s.Conns), measure{steadyDirect.p99, errSD}, measure{steadyProxy.p99, errSP}, 0).vs("direct"),
+		latencyRow("1 conn SELECT 1 p50: latency added per query (µs), target: haproxy's", measure{oneDirect.p50, errOD}, measure{oneProxy.p50, errOP}, haAdded).vs("direct"),
+		rateRow(fmt.Sprintf("sysbench oltp_read_only, %d threads, --mysql-ssl=on (TPS)", sb.threads), sbHA, sbProxy, "≥ 1.00x", 1.0).vs("haproxy"),
+		costRow(fmt.Sprintf("proxy CPU per query, %d conns SELECT 1 (µs)", s.Conns), cpuOf(steadyPhase+"haproxy", true), cpuOf(steadyPhase+"portcullis", true)).vs("haproxy"),
+		costRow(fmt.Sprintf("MariaDB CPU per query behind the proxy, %d conns (µs)", s.Conns), cpuOf(steadyPhase+"haproxy", false), cpuOf(steadyPhase+"portcullis", false)).vs("haproxy"),
+		rateRow("reference, direct over TLS: connect (conn/s)", connDirect, connDirectTLS, "", 0).vs("direct"),
+		rateRow(fmt.Sprintf("reference, direct over TLS: %d conns SELECT 1 (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, measure{steadyDirectTLS.qps, errSDT}, "", 0).vs("direct"),
+		rateRow("reference, haproxy TCP relay (no TLS, no auth): connect (conn/s)", connDirect, connHA, "", 0).vs("direct"),
+		rateRow(fmt.Sprintf("reference, haproxy TCP relay: %d conns SELECT 1 (QPS)", s.Conns), measure{steadyDirect.qps, errSD}, steadyHA, "", 0).vs("direct"),
+		latencyRow("reference, haproxy TCP relay: 1 conn SELECT 1 p50 (µs)", measure{oneDirect.p50, errOD}, oneHA, 0).vs("direct"),
+		rateRow(fmt.Sprintf("reference, haproxy TCP relay: sysbench oltp_read_only, %d threads (TPS)", sb.threads), sbDirect, sbHA, "", 0).vs("direct"),
 	}
 	if s.Sessions > 0 {
-		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle session at %d sessions (KiB)", s.Sessions), mem, 64))
+		rep.Rows = append(rep.Rows, ownRow(fmt.Sprintf("RSS per idle TLS session at %d sessions (KiB)", s.Sessions), mem, 32),
+			row{Phase: "same, right after a forced GC (KiB, diagnostic: the live share)", Portcullis: memGC.ptr()})
 	}
 	rep.Rows = append(rep.Rows,
 		ownRow("cached token check (µs)", measure{cached, errJWT}, 1),
 		ownRow("cold RS256 token verification (µs)", measure{coldRS256, errJWT}, 50),
+		ownRow("statement guard, one SELECT, fast path (µs)", measure{guard.fastUS, guard.err}, 1),
+		ownRow("statement guard, one SELECT, fast path (allocs)", measure{guard.fastAllocs, guard.err}, 0),
+		ownRow("statement guard, two statements in one text, slow path (µs)", measure{guard.slowUS, guard.err}, 1),
+		ownRow("statement guard, two statements in one text, slow path (allocs)", measure{guard.slowAllocs, guard.err}, 0),
 	)
 	rep.CPU = cpuRows
 	fmt.Println()
@@ -305,8 +363,16 @@ func run(ctx context.Context, s settings, binary, outPath string) (err error) {
 		return err
 	}
 	fmt.Println("\nwritten to", outPath)
-	for _, pr := range []*profile{connectProfile, steadyProfile, latencyProfile} {
-		fmt.Printf("\nportcullis CPU profile, phase %q (%s; go tool pprof -top):\n%s", pr.name, pr.path, pr.top(ctx, 15))
+	profiles := []*profile{connectProfile, steadyProfile, latencyProfile}
+	if heap != nil {
+		profiles = append(profiles, heap)
+	}
+	for _, pr := range profiles {
+		kind := "CPU"
+		if pr.args != nil {
+			kind = "heap (in use, idle sessions open)"
+		}
+		fmt.Printf("\nportcullis %s profile, phase %q (%s; go tool pprof -top):\n%s", kind, pr.name, pr.path, pr.top(ctx, 15))
 	}
 	var failed []error
 	for _, r := range rep.Rows {

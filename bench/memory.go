@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"sync"
@@ -12,20 +11,15 @@ import (
 // idleSessionMemory opens n idle sessions through p and returns the
 // growth of p's resident memory per session, in KiB. It measures from a
 // baseline of 100 open sessions, so the runtime's one-off start-up
-// allocations are not charged to sessions. MariaDB's max_connections is
-// raised for the run (each session holds a backend connection) and put
-// back after.
-func idleSessionMemory(ctx context.Context, root *sql.DB, p *proxyProcess, c driver.Connector, n int) (float64, error) {
+// allocations are not charged to sessions. Each session holds a backend
+// connection: the bench's own MariaDB is started with max_connections
+// for them (startMariaDB), the shared server's settings are never changed.
+//
+// With the sessions still open it also takes the heap profile (heap) and
+// the RSS after the GC that profile forces (afterGC, KiB per session):
+// how much of the RSS is live, and what holds it.
+func idleSessionMemory(ctx context.Context, p *proxyProcess, c driver.Connector, n int, profDir string) (perSession, afterGC float64, heap *profile, err error) {
 	const baseline = 100
-	var old int
-	if err := root.QueryRowContext(ctx, "SELECT @@GLOBAL.max_connections").Scan(&old); err != nil {
-		return 0, err
-	}
-	if _, err := root.ExecContext(ctx, fmt.Sprintf("SET GLOBAL max_connections = %d", old+n+baseline+50)); err != nil {
-		return 0, fmt.Errorf("raise MariaDB max_connections for %d sessions: %w", n, err)
-	}
-	defer root.ExecContext(context.Background(), fmt.Sprintf("SET GLOBAL max_connections = %d", old))
-
 	var (
 		mu    sync.Mutex
 		conns []driver.Conn
@@ -62,18 +56,23 @@ func idleSessionMemory(ctx context.Context, root *sql.DB, p *proxyProcess, c dri
 		return p.rssKiB()
 	}
 	if err := open(baseline); err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
 	before, err := settledRSS()
 	if err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
 	if err := open(n); err != nil {
-		return 0, fmt.Errorf("after %d sessions: %w", len(conns), err)
+		return 0, 0, nil, fmt.Errorf("after %d sessions: %w", len(conns), err)
 	}
 	after, err := settledRSS()
 	if err != nil {
-		return 0, err
+		return 0, 0, nil, err
 	}
-	return float64(after-before) / float64(n), nil
+	heap = heapProfile(ctx, p, profDir, "memory-heap")
+	collected, err := p.rssKiB()
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return float64(after-before) / float64(n), float64(collected-before) / float64(n), heap, nil
 }

@@ -85,18 +85,3 @@ func usage(a, b cpuSample, ops int) (perOp map[int]time.Duration, idlePct, steal
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on Linux.
 const clockTicks = 100
-
-// mariadbPID finds the MariaDB server process, or 0.
-func mariadbPID() int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "mariadbd" {
-			return pid
-		}
-	}
-	return 0
-}

@@ -17,6 +17,7 @@ import (
 type profile struct {
 	name, path string
 	done       chan error
+	args       []string // extra go tool pprof arguments for top
 }
 
 // startProfile begins a CPU profile of p lasting d (whole seconds, at
@@ -57,9 +58,41 @@ func (pr *profile) top(ctx context.Context, n int) string {
 	if err := <-pr.done; err != nil {
 		return fmt.Sprintf("no profile of %s: %v\n", pr.name, err)
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n), pr.path).CombinedOutput()
+	args := append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}, pr.args...)
+	out, err := exec.CommandContext(ctx, "go", append(args, pr.path)...).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("go tool pprof %s: %v\n%s", pr.path, err, out)
 	}
 	return string(out)
+}
+
+// heapProfile saves the proxy's heap profile (live objects, after a GC)
+// to dir/profile-<name>.pb.gz: what idle sessions hold. The GC it forces
+// changes the RSS, so it is taken after the RSS is read.
+func heapProfile(ctx context.Context, p *proxyProcess, dir, name string) *profile {
+	pr := &profile{name: name, path: filepath.Join(dir, "profile-"+name+".pb.gz"), done: make(chan error, 1), args: []string{"-sample_index=inuse_space"}}
+	pr.done <- func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", p.pprofAddr), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("pprof answered %s", resp.Status)
+		}
+		f, err := os.Create(pr.path)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}()
+	return pr
 }

@@ -55,6 +55,9 @@ func startProxy(ctx context.Context, binary, dir, password string, maxConns int,
 		return nil, err
 	}
 	tlsYAML := "tls: {cert_file: proxy-cert.pem, key_file: proxy-key.pem}"
+	if keyExchange != "" {
+		tlsYAML = fmt.Sprintf("tls: {cert_file: proxy-cert.pem, key_file: proxy-key.pem, key_exchange: %q}", keyExchange)
+	}
 	yaml := fmt.Sprintf(`
 listen: {mysql: %q, http: %q, pprof: %q}
 backend: {address: %q, tls: disabled}

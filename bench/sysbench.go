@@ -38,7 +38,8 @@ func (sb sysbench) args(cmd, host, port, user, password string, ssl bool) []stri
 
 // prepare creates the tables directly as the bench account.
 func (sb sysbench) prepare(ctx context.Context, password string) error {
-	_, err := sb.exec(ctx, sb.args("prepare", "127.0.0.1", "3306", benchUser, password, false))
+	host, port, _ := strings.Cut(backendAddr, ":")
+	_, err := sb.exec(ctx, sb.args("prepare", host, port, benchUser, password, false))
 	return err
 }
 

@@ -56,6 +56,12 @@ type TLS struct {
 	// host and the loopback names, that the certificate portcullis makes
 	// when cert_file is unset must cover: the names clients connect to.
 	Names []string `yaml:"names"`
+	// KeyExchange is the client leg's TLS key exchange: "hybrid" (the
+	// default: X25519MLKEM768, post-quantum, preferred when the client
+	// offers it, then X25519, P-256) or "classical" (X25519, P-256, P-384
+	// only: a cheaper handshake, no protection of recorded traffic from a
+	// future quantum computer).
+	KeyExchange string `yaml:"key_exchange"`
 }
 
 // Backend TLS modes.

@@ -463,6 +463,8 @@ func TestValidate(t *testing.T) {
 			c.Mappings = append(c.Mappings, config.Mapping{Issuer: config.DevIssuerName, Roles: []string{"dba"}})
 		}},
 		{name: "role dropped", change: func(c *config.Config) { delete(c.Roles, "dba") }, want: `default_role_order[1]: role "dba" is not defined`},
+		{name: "classical key exchange", change: func(c *config.Config) { c.TLS.KeyExchange = "classical" }},
+		{name: "unknown key exchange", change: func(c *config.Config) { c.TLS.KeyExchange = "x448" }, want: `tls.key_exchange: "x448" is not a key exchange`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

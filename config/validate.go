@@ -115,6 +115,8 @@ func (c *Config) problems() []problem {
 		check{oneTLSFile && c.TLS.KeyFile == "", "tls.key_file",
 			"is empty but tls.cert_file is set: set both, or neither for a self-signed certificate"},
 	)
+	add(check{c.TLS.KeyExchange != "" && c.TLS.KeyExchange != TLSKeyExchangeHybrid && c.TLS.KeyExchange != TLSKeyExchangeClassical, "tls.key_exchange",
+		fmt.Sprintf("%q is not a key exchange: use %q (the default, post-quantum) or %q", c.TLS.KeyExchange, TLSKeyExchangeHybrid, TLSKeyExchangeClassical)})
 	if p := fileProblem(c.TLS.CertFile); p != "" {
 		add(check{true, "tls.cert_file", p})
 	}
@@ -508,3 +510,9 @@ func (c *Config) issuesOwnTokens() bool {
 	x := c.Exchange
 	return len(c.SSO.Connections) > 0 || c.Local.Enabled || x.AWS != nil || x.GCP != nil || x.Azure != nil
 }
+
+// Client-leg TLS key exchanges (tls.key_exchange).
+const (
+	TLSKeyExchangeHybrid    = "hybrid"
+	TLSKeyExchangeClassical = "classical"
+)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -30,7 +31,7 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		err  error
 		side string
 	}
-	done := make(chan result, 2)
+	backendDone := make(chan result, 1)
 	var fromBackend io.Reader = backend
 	var lastBackend *atomic.Int64
 	if s.opt.IdleTimeout > 0 {
@@ -43,20 +44,43 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 	if sess.qa != nil { // query audit follows the answers as they pass
 		fromBackend = sess.qa.reader(fromBackend)
 	}
-	go func() {
-		n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
-		done <- result{n, err, "client"}
-	}()
+	// The client-to-backend copier runs on this goroutine and only the
+	// other direction gets one of its own: an idle session holds two
+	// goroutine stacks (this one, shrunk by the GC, and the backend
+	// reader's), not three. Whichever copier ends first ends the session
+	// (or pools its backend), as it did when both had goroutines: the
+	// backend copier does that itself when it wins, because this goroutine
+	// is then still waiting on the client.
+	var ended atomic.Bool
 	go func() {
 		n, err := copyToClient(client, backend, fromBackend)
-		done <- result{n, err, "backend"}
+		if ended.CompareAndSwap(false, true) {
+			// The backend went away (restart, crash, its own KILL): say
+			// so, rather than leave the client with a bare EOF; closing
+			// both legs returns the client copier.
+			if note := sess.killedBy.Load(); note != nil {
+				// A KILL the proxy passed on ended it: say who, as MariaDB
+				// closes a killed idle or sleeping thread without a word.
+				sess.kill(*note)
+			} else {
+				sess.end(codeBackendLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
+			}
+			sess.kill("")
+		}
+		backendDone <- result{n, err, "backend"}
 	}()
-	first := <-done
+	n, err := s.copyClientToBackend(sess, client, backend, lastBackend)
+	clientRes := result{n, err, "client"}
+	clientFirst := ended.CompareAndSwap(false, true)
+	first := clientRes
+	if !clientFirst {
+		first = <-backendDone
+	}
 	if errors.Is(first.err, errPoolReturn) {
 		// The client quit cleanly, so the backend is idle: stop the other
 		// copier without closing the backend, and pool the connection.
 		backend.SetReadDeadline(time.Now())
-		second := <-done
+		second := <-backendDone
 		down = second.n
 		up = first.n
 		if errors.Is(second.err, os.ErrDeadlineExceeded) && sess.detach() {
@@ -67,20 +91,14 @@ func (s *Server) relay(ctx context.Context, sess *Session, client, backend net.C
 		sess.kill("")
 		return up, down, "client quit"
 	}
-	switch {
-	case errors.Is(first.err, errIdle):
+	if errors.Is(first.err, errIdle) {
 		sess.kill(fmt.Sprintf("idle for %v (proxy.idle_timeout)", s.opt.IdleTimeout))
-	case first.side == "backend" && sess.killedBy.Load() != nil:
-		// A KILL the proxy passed on ended it: say who, as MariaDB
-		// closes a killed idle or sleeping thread without a word.
-		sess.kill(*sess.killedBy.Load())
-	case first.side == "backend":
-		// The backend went away (restart, crash, its own KILL): say so,
-		// rather than leave the client with a bare EOF.
-		sess.end(codeBackendLost, "backend closed the connection", "lost the connection to the backend "+s.opt.Backend.Address+": reconnect")
 	}
 	sess.kill("") // closes both legs; the other copier returns
-	second := <-done
+	second := clientRes
+	if clientFirst {
+		second = <-backendDone
+	}
 	for _, r := range []result{first, second} {
 		if r.side == "client" {
 			up = r.n
@@ -191,18 +209,19 @@ func (r *clientReader) release() {
 	}
 }
 
-// smallRead is the backend-to-client copier's own buffer: enough for the
-// OK packets and small result sets of most commands. A read that fills it
-// takes a pooled 16 KiB buffer for the next read, until a read comes back
-// short, so an idle session holds only this.
-const smallRead = 1 << 10
-
 // copyToClient is the backend-to-client direction: a plain copy, no
-// parsing. With both legs plain TCP, io.Copy splices in the kernel.
+// parsing. With both legs plain TCP, io.Copy splices in the kernel. With
+// a TCP backend (what the proxy dials) it reads through the socket
+// itself (rawBackendReader): a buffer is taken from the pool only once
+// bytes are there, so an idle session holds none, and each read takes up
+// to 16 KiB, a whole result of most commands in one system call.
 func copyToClient(client, backend net.Conn, from io.Reader) (int64, error) {
 	_, plainClient := client.(*net.TCPConn)
 	if _, plainBackend := backend.(*net.TCPConn); plainClient && plainBackend && from == io.Reader(backend) {
 		return io.Copy(client, backend)
+	}
+	if r, ok := newRawBackendReader(backend, from); ok {
+		return r.copyTo(client)
 	}
 	small := make([]byte, smallRead)
 	var total int64
@@ -231,6 +250,116 @@ func copyToClient(client, backend net.Conn, from io.Reader) (int64, error) {
 		case rerr != nil:
 			return total, rerr
 		}
+	}
+}
+
+// smallRead is the fallback copier's own buffer (a backend that is not a
+// TCP socket): enough for the OK packets and small result sets of most
+// commands. A read that fills it takes a pooled 16 KiB buffer for the next
+// read, until a read comes back short.
+const smallRead = 1 << 10
+
+// rawBackendReader reads the backend socket through syscall.RawConn:
+// the runtime's poller waits for the socket to be readable, and only then
+// does the read take a pooled buffer. The system calls are those of a
+// net.Conn read (a read that finds nothing, the wait, the read), the
+// deadlines and Close still end the wait.
+type rawBackendReader struct {
+	rc   syscall.RawConn
+	last *atomic.Int64 // the idle timeout's note of backend activity, or nil
+	buf  *[]byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+func newRawBackendReader(backend net.Conn, from io.Reader) (*rawBackendReader, bool) {
+	tcp, ok := backend.(*net.TCPConn)
+	if !ok {
+		return nil, false
+	}
+	r := &rawBackendReader{}
+	switch f := from.(type) {
+	case *net.TCPConn:
+		if f != tcp {
+			return nil, false
+		}
+	case activityReader:
+		if f.r != io.Reader(tcp) {
+			return nil, false
+		}
+		r.last = f.last
+	default:
+		return nil, false
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	r.rc = rc
+	r.fn = r.readFD
+	return r, true
+}
+
+// readFD is the RawConn.Read callback: false (wait for the poller) when
+// the socket has nothing yet, with the buffer given back.
+func (r *rawBackendReader) readFD(fd uintptr) bool {
+	if r.buf == nil {
+		r.buf = copyBuffers.Get().(*[]byte)
+	}
+	for {
+		n, err := syscall.Read(int(fd), *r.buf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			copyBuffers.Put(r.buf)
+			r.buf = nil
+			return false
+		case nil:
+			r.n, r.err = n, nil
+			if n == 0 {
+				r.err = io.EOF
+			}
+		default:
+			r.n, r.err = 0, os.NewSyscallError("read", err)
+		}
+		return true
+	}
+}
+
+func (r *rawBackendReader) copyTo(client net.Conn) (int64, error) {
+	var total int64
+	for {
+		r.n, r.err = 0, nil
+		if err := r.rc.Read(r.fn); err != nil {
+			r.release()
+			return total, err // a deadline or Close ended the wait
+		}
+		var werr error
+		if r.n > 0 {
+			if r.last != nil {
+				r.last.Store(time.Now().UnixNano())
+			}
+			_, werr = client.Write((*r.buf)[:r.n])
+			total += int64(r.n)
+		}
+		r.release()
+		switch {
+		case werr != nil:
+			return total, werr
+		case errors.Is(r.err, io.EOF):
+			return total, nil
+		case r.err != nil:
+			return total, r.err
+		}
+	}
+}
+
+func (r *rawBackendReader) release() {
+	if r.buf != nil {
+		copyBuffers.Put(r.buf)
+		r.buf = nil
 	}
 }
 

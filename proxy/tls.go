@@ -75,3 +75,13 @@ func Fingerprint(der []byte) string {
 	}
 	return strings.Join(parts, ":")
 }
+
+// CurvesFor is the tls.Config.CurvePreferences of a tls.key_exchange:
+// nil (Go's default, X25519MLKEM768 first) for "hybrid" or "", the
+// classical curves only for "classical".
+func CurvesFor(keyExchange string) []tls.CurveID {
+	if keyExchange == "classical" {
+		return []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
+	}
+	return nil
+}

@@ -395,6 +395,14 @@ func devLocal(d *auth.DevIssuer) auth.LocalIssuer {
 }
 
 func (s *Service) loadClientTLS(c config.TLS) (*tls.Config, string, error) {
+	cfg, fingerprint, err := s.loadClientTLSCert(c)
+	if cfg != nil {
+		cfg.CurvePreferences = proxy.CurvesFor(c.KeyExchange)
+	}
+	return cfg, fingerprint, err
+}
+
+func (s *Service) loadClientTLSCert(c config.TLS) (*tls.Config, string, error) {
 	switch {
 	case s.opt.InsecureNoTLS:
 		return nil, "", nil
