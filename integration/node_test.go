@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +38,7 @@ type node struct {
 	log    strings.Builder // stderr
 	exited chan struct{}
 	err    error // from Wait
+	cas    *x509.CertPool
 }
 
 type nodeOpts struct {
@@ -168,11 +171,32 @@ func (n *node) waitExit(d time.Duration) bool {
 	}
 }
 
-// clientConfig is the harness's driver config, pointed at this node.
+// clientConfig is the harness's driver config, pointed at this node and
+// verifying it with the node's own CA (GET /v1/ca.pem): a node on a store
+// of its own keeps a CA of its own.
 func (n *node) clientConfig(h *harness, user, token string) *mysql.Config {
 	cfg := h.clientConfig(user, token)
 	cfg.Addr = n.addr
+	if cfg.TLS != nil {
+		cfg.TLS = &tls.Config{RootCAs: n.caPool(), ServerName: "127.0.0.1"}
+	}
 	return cfg
+}
+
+// caPool is the CA the node's portal hands out, fetched once.
+func (n *node) caPool() *x509.CertPool {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cas == nil {
+		status, body := n.get("/v1/ca.pem")
+		pool := x509.NewCertPool()
+		if status != http.StatusOK || !pool.AppendCertsFromPEM([]byte(body)) {
+			n.t.Fatalf("GET /v1/ca.pem from the node: %d %q", status, body)
+		}
+		n.cas = pool
+	}
+	return n.cas
 }
 
 // get fetches path from the portal: status and body.
