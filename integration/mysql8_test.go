@@ -33,6 +33,23 @@ type mysql8 struct {
 	keyPEM []byte // its RSA public key, as MySQL's public_key.pem
 	mu     sync.Mutex
 	logins [][]byte // per connection that got past the greeting, every byte the server wrote
+	srv    *server.Server
+	fresh  func() *server.Server // a server with an empty password cache
+}
+
+// settle waits for the harness's background logins (the account check,
+// which logs in with go-sql-driver) to end, then empties the stand-in's
+// password cache, so that the proxy's first login is the first it sees.
+func (b *mysql8) settle(h *harness) {
+	b.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !h.svc.AccountsChecked(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.t.Fatal("the account check did not finish in 20s")
+		}
+	}
+	b.mu.Lock()
+	b.srv = b.fresh()
+	b.mu.Unlock()
 }
 
 func startMySQL8(t *testing.T, plugin string, withTLS bool, password string) *mysql8 {
@@ -51,7 +68,7 @@ func startMySQL8(t *testing.T, plugin string, withTLS bool, password string) *my
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 	}
-	srv := server.NewServer("8.4.3", gomysql.DEFAULT_COLLATION_ID, plugin, key, tlsCfg)
+	fresh := func() *server.Server { return server.NewServer("8.4.3", gomysql.DEFAULT_COLLATION_ID, plugin, key, tlsCfg) }
 	accounts := server.NewInMemoryAuthenticationHandler(plugin)
 	if err := accounts.AddUser(readerUser, password, plugin); err != nil {
 		t.Fatal(err)
@@ -62,13 +79,16 @@ func startMySQL8(t *testing.T, plugin string, withTLS bool, password string) *my
 	}
 	t.Cleanup(func() { ln.Close() })
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	b := &mysql8{t: t, addr: ln.Addr().String(), keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})}
+	b := &mysql8{t: t, addr: ln.Addr().String(), keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), srv: fresh(), fresh: fresh}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			b.mu.Lock()
+			srv := b.srv
+			b.mu.Unlock()
 			go b.serve(srv, accounts, c)
 		}
 	}()
@@ -82,8 +102,11 @@ func (b *mysql8) serve(srv *server.Server, accounts server.AuthenticationHandler
 	rec.mu.Lock()
 	login := bytes.Clone(rec.out.Bytes())
 	loggedIn := rec.wrote > 1 // the probe's connections end after the greeting
+	// Only the proxy's own logins count: not the account check's or the
+	// provisioner's, which log in with go-sql-driver in the background.
+	fromProxy := bytes.Contains(rec.in.Bytes(), []byte("\x06_proxy\x0aportcullis"))
 	rec.mu.Unlock()
-	if loggedIn {
+	if loggedIn && fromProxy {
 		b.mu.Lock()
 		b.logins = append(b.logins, login)
 		b.mu.Unlock()
@@ -133,7 +156,18 @@ type recordingConn struct {
 	net.Conn
 	mu    sync.Mutex
 	out   bytes.Buffer
+	in    bytes.Buffer // what the client sent, its first 64 KiB
 	wrote int
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.mu.Lock()
+	if r.in.Len() < 64<<10 {
+		r.in.Write(p[:n])
+	}
+	r.mu.Unlock()
+	return n, err
 }
 
 func (r *recordingConn) Write(p []byte) (int, error) {
@@ -181,6 +215,7 @@ func TestMySQL8BackendAuth(t *testing.T) {
 	t.Run("caching_sha2_password without TLS: full auth with the key fetched, then fast auth", func(t *testing.T) {
 		b := startMySQL8(t, gomysql.AUTH_CACHING_SHA2_PASSWORD, false, pw)
 		h := startHarness(t, harnessOpts{backend: b.addr})
+		b.settle(h)
 		mustLogin(t, h)
 		if !b.sent(fullAuth) || !b.sent(keySent) {
 			t.Fatal("the first login did not take full authentication with the backend's key")
@@ -195,6 +230,7 @@ func TestMySQL8BackendAuth(t *testing.T) {
 		keyFile := filepath.Join(t.TempDir(), "public_key.pem")
 		writeFile(t, keyFile, b.keyPEM)
 		h := startHarness(t, harnessOpts{backend: b.addr, backendYAML: "tls: disabled, public_key_file: \"" + keyFile + "\""})
+		b.settle(h)
 		mustLogin(t, h)
 		if !b.sent(fullAuth) || b.sent(keySent) {
 			t.Fatal("the login did not encrypt to the configured key (or asked for the backend's)")
@@ -203,12 +239,14 @@ func TestMySQL8BackendAuth(t *testing.T) {
 	t.Run("caching_sha2_password over TLS: full auth, then fast auth", func(t *testing.T) {
 		b := startMySQL8(t, gomysql.AUTH_CACHING_SHA2_PASSWORD, true, pw)
 		h := startHarness(t, harnessOpts{backend: b.addr, backendYAML: "tls: required"})
+		b.settle(h)
 		mustLogin(t, h) // the stand-in's cache is empty: full authentication
 		mustLogin(t, h)
 	})
 	t.Run("sha256_password over TLS", func(t *testing.T) {
 		b := startMySQL8(t, gomysql.AUTH_SHA256_PASSWORD, true, pw)
 		h := startHarness(t, harnessOpts{backend: b.addr, backendYAML: "tls: required"})
+		b.settle(h)
 		mustLogin(t, h)
 	})
 	t.Run("sha256_password without TLS, with the configured key", func(t *testing.T) {
@@ -216,11 +254,13 @@ func TestMySQL8BackendAuth(t *testing.T) {
 		keyFile := filepath.Join(t.TempDir(), "public_key.pem")
 		writeFile(t, keyFile, b.keyPEM)
 		h := startHarness(t, harnessOpts{backend: b.addr, backendYAML: "tls: disabled, public_key_file: \"" + keyFile + "\""})
+		b.settle(h)
 		mustLogin(t, h)
 	})
 	t.Run("a wrong role password: the backend's refusal, named", func(t *testing.T) {
 		b := startMySQL8(t, gomysql.AUTH_CACHING_SHA2_PASSWORD, false, "not the role's password")
 		h := startHarness(t, harnessOpts{backend: b.addr})
+		b.settle(h)
 		_, err := login(t, h)
 		if err == nil || !strings.Contains(err.Error(), `ERROR 1045: portcullis: backend refused the role's account "`+readerUser+`"`) {
 			t.Fatalf("got %v", err)

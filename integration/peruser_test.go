@@ -32,7 +32,7 @@ func startPerUser(t *testing.T, topYAML ...string) (*harness, func(identity stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := rbac.NewProvisioner(cfg, nil, h.svc.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := rbac.NewProvisioner(cfg, rbac.BackendLogin{Address: cfg.Backend.Address}, h.svc.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.UsePasswordKey([]byte(cfg.Issuer.KeyEncryptionKey.Value()))
 	t.Cleanup(p.Close)
 	creds := func(identity string) (string, string) {
@@ -193,7 +193,7 @@ func TestPerUserDropAfterRestart(t *testing.T) {
 	r := cfg.Roles["personal"]
 	r.PerUser.DropAfter = time.Millisecond // as if the hour had passed
 	cfg.Roles["personal"] = r
-	p := rbac.NewProvisioner(cfg, nil, h.svc.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := rbac.NewProvisioner(cfg, rbac.BackendLogin{Address: cfg.Backend.Address}, h.svc.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer p.Close()
 	if _, err := p.Sweep(context.Background()); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"database/sql"
 	"errors"
@@ -29,7 +30,7 @@ var escapePrivileges = []string{"ALL PRIVILEGES", "SUPER", "CREATE USER", "GRANT
 // PROCESS, CONNECTION ADMIN, ..., or any privilege on the mysql schema),
 // or that accepts logins from any host ('%'). A warning names the role,
 // the account and the privilege, never a password or a grant line.
-func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Config) []string {
+func CheckAccounts(ctx context.Context, cfg *config.Config, b BackendLogin) []string {
 	var warnings []string
 	rolesOf := map[string][]string{} // backend account -> its static roles, sorted
 	names := make([]string, 0, len(cfg.Roles))
@@ -47,7 +48,7 @@ func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 		if r.Plan == config.PlanStatic {
 			continue
 		}
-		if w, err := checkManager(ctx, cfg.Backend.Address, backendTLS, r); err == nil && w != "" {
+		if w, err := checkManager(ctx, b, r); err == nil && w != "" {
 			warnings = append(warnings, fmt.Sprintf("roles.%s: managing account %s %s", name, r.BackendUser, w))
 		}
 	}
@@ -57,7 +58,7 @@ func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 			continue
 		}
 		name := strings.TrimPrefix(strings.Join(rolesOf[r.BackendUser], ", "), "roles.")
-		w, err := checkAccount(ctx, cfg.Backend.Address, backendTLS, r)
+		w, err := checkAccount(ctx, b, r)
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("roles.%s: could not check the privileges of backend account %s: %v", name, r.BackendUser, err))
 			continue
@@ -73,8 +74,8 @@ func CheckAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Conf
 // role: without PROCESS and CONNECTION ADMIN (or SUPER) it cannot end the
 // connections of the users it drops or locks, so a direct connection
 // opened with such a user's password would stay open.
-func checkManager(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) (string, error) {
-	lines, _, err := showGrants(ctx, addr, backendTLS, r)
+func checkManager(ctx context.Context, b BackendLogin, r config.Role) (string, error) {
+	lines, _, err := showGrants(ctx, b, r)
 	if err != nil {
 		return "", err
 	}
@@ -110,12 +111,34 @@ func globalPrivileges(line string) []string {
 	return out
 }
 
+// BackendLogin is how the check reaches the backend, as the proxy does:
+// its address, backend.tls, and backend.public_key_file's key (nil: none).
+type BackendLogin struct {
+	Address   string
+	TLS       *tls.Config
+	PublicKey *rsa.PublicKey
+}
+
+// backendKeyName registers BackendLogin.PublicKey with the driver.
+const backendKeyName = "portcullis-backend"
+
+// driverConfig is go-sql-driver's config for logging in to the backend as
+// user, the way the proxy does.
+func (b BackendLogin) driverConfig(user, password string) *mysql.Config {
+	c := mysql.NewConfig()
+	c.User, c.Passwd, c.Net, c.Addr, c.TLS = user, password, "tcp", b.Address, b.TLS
+	if b.PublicKey != nil { // MySQL 8 without TLS: encrypt to the configured key, never ask for one
+		mysql.RegisterServerPubKey(backendKeyName, b.PublicKey)
+		c.ServerPubKey = backendKeyName
+	}
+	c.Timeout = 5 * time.Second
+	return c
+}
+
 // showGrants logs in as the role's account and returns its SHOW GRANTS
 // lines and CURRENT_USER().
-func showGrants(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) (lines []string, current string, err error) {
-	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr, c.TLS = r.BackendUser, r.BackendPassword.Value(), "tcp", addr, backendTLS
-	c.Timeout = 5 * time.Second
+func showGrants(ctx context.Context, b BackendLogin, r config.Role) (lines []string, current string, err error) {
+	c := b.driverConfig(r.BackendUser, r.BackendPassword.Value())
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, "", err
@@ -142,8 +165,8 @@ func showGrants(ctx context.Context, addr string, backendTLS *tls.Config, r conf
 	return lines, current, rows.Err()
 }
 
-func checkAccount(ctx context.Context, addr string, backendTLS *tls.Config, r config.Role) ([]string, error) {
-	lines, current, err := showGrants(ctx, addr, backendTLS, r)
+func checkAccount(ctx context.Context, b BackendLogin, r config.Role) ([]string, error) {
+	lines, current, err := showGrants(ctx, b, r)
 	if err != nil {
 		return nil, err
 	}

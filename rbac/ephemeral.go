@@ -3,7 +3,6 @@ package rbac
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -38,8 +37,7 @@ const maxUserName = 32
 // and drops it when the session ends. Ephemeral sessions bypass any
 // connection pool: each has its own user.
 type Provisioner struct {
-	backend string
-	tls     *tls.Config
+	backend BackendLogin
 	node    string
 	records EphemeralRecords
 	roles   map[string]config.Role
@@ -51,8 +49,8 @@ type Provisioner struct {
 }
 
 // NewProvisioner prepares per-session users for cfg's ephemeral roles.
-func NewProvisioner(cfg *config.Config, backendTLS *tls.Config, records EphemeralRecords, log *slog.Logger) *Provisioner {
-	return &Provisioner{backend: cfg.Backend.Address, tls: backendTLS, node: cfg.Node, records: records,
+func NewProvisioner(cfg *config.Config, backend BackendLogin, records EphemeralRecords, log *slog.Logger) *Provisioner {
+	return &Provisioner{backend: backend, node: cfg.Node, records: records,
 		roles: cfg.Roles, log: log, admins: map[string]*sql.DB{}}
 }
 
@@ -67,9 +65,7 @@ func (p *Provisioner) admin(role string) (*sql.DB, error) {
 	if !ok {
 		return nil, fmt.Errorf("role %q is no longer configured", role)
 	}
-	c := mysql.NewConfig()
-	c.User, c.Passwd, c.Net, c.Addr, c.TLS = r.BackendUser, r.BackendPassword.Value(), "tcp", p.backend, p.tls
-	c.Timeout = 5 * time.Second
+	c := p.backend.driverConfig(r.BackendUser, r.BackendPassword.Value())
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, err

@@ -160,8 +160,9 @@ func Start(ctx context.Context, cfg *config.Config, opt Options) (*Service, erro
 	if err != nil {
 		return nil, err
 	}
-	go s.checkAccounts(ctx, cfg, backendTLS) // off the start's path: a slow backend must not hold it
-	s.users = rbac.NewProvisioner(cfg, backendTLS, s.Store, log)
+	backendLogin := rbac.BackendLogin{Address: cfg.Backend.Address, TLS: backendTLS, PublicKey: backendKey}
+	go s.checkAccounts(ctx, cfg, backendLogin) // off the start's path: a slow backend must not hold it
+	s.users = rbac.NewProvisioner(cfg, backendLogin, s.Store, log)
 	s.users.UsePasswordKey(s.kek)
 	if n, err := s.users.Sweep(ctx); err != nil {
 		log.Warn("sweep leftover session users", "err", err)
@@ -495,13 +496,17 @@ func backendPublicKey(b config.Backend) (*rsa.PublicKey, error) {
 
 // checkAccounts warns, in the log and in /readyz, about static role
 // accounts that hold privileges letting a person escape the proxy.
-func (s *Service) checkAccounts(ctx context.Context, cfg *config.Config, backendTLS *tls.Config) {
-	w := rbac.CheckAccounts(ctx, cfg, backendTLS)
+func (s *Service) checkAccounts(ctx context.Context, cfg *config.Config, b rbac.BackendLogin) {
+	w := rbac.CheckAccounts(ctx, cfg, b)
 	for _, x := range w {
 		s.log.Warn("over-privileged role account", "problem", x)
 	}
 	s.accountWarnings.Store(w)
 }
+
+// AccountsChecked reports whether the start-up check of the role accounts
+// has finished (its findings are in /readyz).
+func (s *Service) AccountsChecked() bool { return s.accountWarnings.Load() != nil }
 
 // CheckAccountPrivileges is serve --check's look at the static role
 // accounts (see rbac.CheckAccounts).
@@ -510,5 +515,9 @@ func CheckAccountPrivileges(ctx context.Context, cfg *config.Config) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	return rbac.CheckAccounts(ctx, cfg, t), nil
+	key, err := backendPublicKey(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	return rbac.CheckAccounts(ctx, cfg, rbac.BackendLogin{Address: cfg.Backend.Address, TLS: t, PublicKey: key}), nil
 }
