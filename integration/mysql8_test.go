@@ -68,7 +68,9 @@ func startMySQL8(t *testing.T, plugin string, withTLS bool, password string) *my
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 	}
-	fresh := func() *server.Server { return server.NewServer("8.4.3", gomysql.DEFAULT_COLLATION_ID, plugin, key, tlsCfg) }
+	fresh := func() *server.Server {
+		return server.NewServer("8.4.3", gomysql.DEFAULT_COLLATION_ID, plugin, key, tlsCfg)
+	}
 	accounts := server.NewInMemoryAuthenticationHandler(plugin)
 	if err := accounts.AddUser(readerUser, password, plugin); err != nil {
 		t.Fatal(err)

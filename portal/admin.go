@@ -118,6 +118,21 @@ func (h *adminHandlers) listSessions(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": h.opt.Sessions()})
 }
 
+// sessionRegistryLag bounds how long a live session can be missing from
+// the cluster's registry: one heartbeat (1s), and some.
+const sessionRegistryLag = 1500 * time.Millisecond
+
+func (h *adminHandlers) findSession(id uint64) *SessionInfo {
+	if h.opt.Sessions == nil {
+		return nil
+	}
+	list := h.opt.Sessions()
+	if i := slices.IndexFunc(list, func(si SessionInfo) bool { return uint64(si.ID) == id }); i >= 0 {
+		return &list[i]
+	}
+	return nil
+}
+
 func (h *adminHandlers) killSession(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	n, err := strconv.ParseUint(id, 10, 32)
@@ -126,12 +141,15 @@ func (h *adminHandlers) killSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id = strconv.FormatUint(n, 10)
-	// Sessions lists every node's (the registry in the store).
-	var held *SessionInfo
-	if h.opt.Sessions != nil {
-		list := h.opt.Sessions()
-		if i := slices.IndexFunc(list, func(si SessionInfo) bool { return uint64(si.ID) == n }); i >= 0 {
-			held = &list[i]
+	// Sessions lists every node's (the registry in the store, which a
+	// node updates each heartbeat: a session younger than that may be
+	// missing from it, so look once more before saying it is unknown).
+	held := h.findSession(n)
+	if held == nil {
+		select {
+		case <-time.After(sessionRegistryLag):
+			held = h.findSession(n)
+		case <-r.Context().Done():
 		}
 	}
 	if held == nil {

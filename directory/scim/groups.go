@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/portcullisdb/portcullis/directory"
 	"github.com/portcullisdb/portcullis/store"
@@ -159,7 +160,7 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, id string, 
 			if errors.Is(err, store.ErrNotFound) && cur.ID == "" {
 				return errorf(http.StatusNotFound, "", "Group %q not found", id)
 			}
-			return s.memberError(ctx, err, next, notIn(next.Members, cur.Members))
+			return s.memberError(ctx, err, next, slices.DeleteFunc(slices.Clone(next.Members), func(id string) bool { return slices.Contains(cur.Members, id) }))
 		}
 		if updated.Version != cur.Version {
 			s.log.Info("scim: group updated", "connection", connOf(ctx), "group", updated.DisplayName, "group_id", id)
@@ -167,21 +168,6 @@ func (s *Server) updateGroup(w http.ResponseWriter, r *http.Request, id string, 
 		s.changed(ctx, changes)
 		return s.respond(w, r, groupType, http.StatusOK, s.groupResource(updated), updated.Version)
 	}
-}
-
-// notIn returns the ids of list that are not in others.
-func notIn(list, others []string) []string {
-	set := make(map[string]bool, len(others))
-	for _, id := range others {
-		set[id] = true
-	}
-	var out []string
-	for _, id := range list {
-		if !set[id] {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request, id string) error {
