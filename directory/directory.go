@@ -356,7 +356,7 @@ func (d *Directory) DeleteUser(ctx context.Context, a Actor, id string, check fu
 				return err
 			}
 		}
-		if err := t.Store.DeleteUser(ctx, id); err != nil {
+		if err := t.DeleteUser(ctx, id); err != nil {
 			return err
 		}
 		if _, err := t.PutTombstone(ctx, store.Tombstone{UserName: u.UserName, Source: u.Source, SourceName: u.SourceName}); err != nil {

@@ -113,7 +113,7 @@ func (d *Directory) UpdateGroup(ctx context.Context, a Actor, id string, memberO
 				return err
 			}
 		default:
-			if updated, err = t.Store.UpdateGroup(ctx, next, cur.Version); err != nil {
+			if updated, err = t.UpdateGroup(ctx, next, cur.Version); err != nil {
 				return err
 			}
 		}
@@ -140,7 +140,7 @@ func (d *Directory) DeleteGroup(ctx context.Context, a Actor, id string, check f
 		if err := t.groupEvents(ctx, g, "", nil); err != nil {
 			return err
 		}
-		return t.Store.DeleteGroup(ctx, id)
+		return t.DeleteGroup(ctx, id)
 	})
 }
 
@@ -206,7 +206,7 @@ func (d *Directory) PutTeam(ctx context.Context, a Actor, tm store.Team) (saved 
 	_, err = d.update(ctx, a, func(t *tx) error {
 		before, err := t.GetTeam(ctx, tm.Name)
 		created = err != nil
-		if saved, err = t.Store.PutTeam(ctx, tm); err != nil {
+		if saved, err = t.PutTeam(ctx, tm); err != nil {
 			if errors.Is(err, store.ErrInvalid) {
 				return refuse(ErrInvalid, "the team name is too long (at most 255 bytes)")
 			}
@@ -225,7 +225,7 @@ func (d *Directory) DeleteTeam(ctx context.Context, a Actor, name string) error 
 		if err != nil {
 			return err
 		}
-		if err := t.Store.DeleteTeam(ctx, name); err != nil {
+		if err := t.DeleteTeam(ctx, name); err != nil {
 			return err
 		}
 		return t.teamEvents(ctx, before.Groups, "team "+name+" deleted")
