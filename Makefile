@@ -65,6 +65,7 @@ bench-tools:
 
 clients:
 	@scripts/ensure-clients.sh
+	@scripts/ensure-app-clients.sh
 
 clean:
 	rm -rf bin .run man

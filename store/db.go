@@ -38,9 +38,16 @@ const defaultEventLimit = 1000
 
 // open pings db, migrates it and wraps it; it closes db on failure.
 func open(ctx context.Context, db *sql.DB, d *dialect) (*DB, error) {
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("ping: %w", err)
+	for try := 1; ; try++ {
+		err := db.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		if d.busyAtOpen == nil || !d.busyAtOpen(err) || try == 50 || ctx.Err() != nil {
+			db.Close()
+			return nil, fmt.Errorf("ping: %w", err)
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
 	}
 	if err := migrate(ctx, db, d); err != nil {
 		db.Close()

@@ -32,6 +32,10 @@ type dialect struct {
 	// change is already there (a column added by an interrupted run of
 	// the same migration); nil: none is.
 	alreadyApplied func(error) bool
+	// busyAtOpen reports an error of the first connection that a retry
+	// gets past (SQLite switching a new file to WAL while another process
+	// opens it answers SQLITE_BUSY without waiting); nil: none does.
+	busyAtOpen func(error) bool
 }
 
 // sqliteBusyTimeout is how long (ms) a SQLite writer waits for another.
@@ -97,6 +101,10 @@ var sqliteDialect = &dialect{
 	},
 	upsertTeam: `INSERT INTO teams (name, group_names, roles, created, updated) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET group_names = excluded.group_names, roles = excluded.roles, updated = excluded.updated`,
+	busyAtOpen: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+	},
 }
 
 // OpenMySQL opens the MySQL or MariaDB database dsn names (a go-sql-driver
