@@ -73,6 +73,7 @@ func TestGuardKeepsTheAccount(t *testing.T) {
 	refused := []struct{ name, sql string }{
 		{"plain", "SET PASSWORD = " + pw},
 		{"for the current user", "SET PASSWORD FOR CURRENT_USER() = " + pw},
+		{"a later item of a SET list", "SET @a = 1, PASSWORD = " + pw},
 		{"alter user", "ALTER USER CURRENT_USER() IDENTIFIED BY 'owned-by-gina'"},
 		{"multi-statement", "SELECT 1; SET PASSWORD = " + pw},
 		{"executable comment", "/*! SET PASSWORD = " + pw + " */"},

@@ -424,11 +424,24 @@ func formAt(st []token, i int, p guardPolicy, depth int, inBody bool) verdict {
 	refuse := func(what string) verdict { return refuseAccount("%s%s", what, accountAdvice) }
 	switch word(0) {
 	case "SET":
-		switch {
-		case word(1) == "PASSWORD":
-			return refuse("SET PASSWORD")
-		case word(1) == "DEFAULT" && word(2) == "ROLE":
-			return refuse("SET DEFAULT ROLE")
+		// Every item of the list, not only the first: MariaDB runs
+		// SET @a = 1, PASSWORD FOR x = ... as two assignments.
+		nest := 0
+		for k := i + 1; k < len(st) && st[k].kind != tokSemi; k++ {
+			t, prev := st[k], st[k-1]
+			if t.kind == tokOther && (t.text == "(" || t.text == ")") {
+				nest += map[string]int{"(": 1, ")": -1}[t.text]
+				continue
+			}
+			item := k == i+1 || prev.kind == tokOther && prev.text == "," ||
+				prev.is("GLOBAL") || prev.is("SESSION") || prev.is("LOCAL")
+			switch {
+			case nest != 0 || !item:
+			case t.is("PASSWORD"):
+				return refuse("SET PASSWORD")
+			case t.is("DEFAULT") && k+1 < len(st) && st[k+1].is("ROLE"):
+				return refuse("SET DEFAULT ROLE")
+			}
 		}
 	case "GRANT", "REVOKE":
 		return refuse(word(0))
