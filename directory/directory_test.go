@@ -136,6 +136,12 @@ func TestSpeaksFor(t *testing.T) {
 			store.User{UserName: "a@evil.test", Source: store.SourceSCIM, SourceName: "okta"}, "outside the user-name domains of issuer corp"},
 		{"inside its domains", directory.Speaker{Kind: store.SourceIssuer, Name: "corp", Directories: []string{"okta"}, Domains: []string{"corp.test"}},
 			store.User{UserName: "a@Corp.Test", Source: store.SourceSCIM, SourceName: "okta"}, ""},
+		{"a user from before sources, by an SSO connection", corp, store.User{UserName: "old@x", Source: store.SourceSSO}, ""},
+		{"a SCIM user from before sources, by an SSO connection", corp, store.User{UserName: "old@x", Source: store.SourceSCIM}, ""},
+		{"a user from before sources, never by an issuer", directory.Speaker{Kind: store.SourceIssuer, Name: "ci", Directories: []string{"ci"}},
+			store.User{UserName: "old@x", Source: store.SourceSSO}, "issuer ci does not speak for it"},
+		{"a SCIM user from before sources, never by an issuer", directory.Speaker{Kind: store.SourceIssuer, Name: "ci", Directories: []string{"ci"}},
+			store.User{UserName: "old@x", Source: store.SourceSCIM}, "issuer ci does not speak for it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,8 +73,11 @@ func SpeaksFor(sp Speaker, u store.User) error {
 		return nil
 	case u.Source == store.SourceLocal && sp.Kind == store.SourceSSO && sp.LocalAccounts:
 		return nil
-	case u.SourceName == "" && (u.Source == store.SourceSCIM || u.Source == store.SourceSSO):
-		return nil // recorded before sources were: any linked speaker
+	case u.SourceName == "" && (u.Source == store.SourceSCIM || u.Source == store.SourceSSO) && sp.Kind == store.SourceSSO:
+		// Recorded before sources were (an upgrade): an SSO connection
+		// may log such a person in, and so adopt them; an issuer (a
+		// workload's, a pipeline's) may not speak for them.
+		return nil
 	}
 	hint := "link it in the config (directory:, user_domains:) if it should"
 	if u.Source == store.SourceLocal {
