@@ -119,9 +119,23 @@ func TestIssuerCannotSpeakForLocalAdmin(t *testing.T) {
 	token := h.sign(corpClaims(name, "db-readers"))
 	wantRefused(t, h, name, token, name+" belongs to the local accounts (an administrator)", "issuer corp does not speak for it")
 
-	// The same issuer still speaks for a user of its own directory.
+	// A SCIM user recorded before sources were (no connection): no
+	// external issuer speaks for it.
 	provision(t, st, "ivan@corp.test")
-	if err := h.open("ivan@corp.test", h.sign(corpClaims("ivan@corp.test"))).Ping(); err != nil {
+	wantRefused(t, h, "ivan@corp.test", h.sign(corpClaims("ivan@corp.test")), "issuer corp does not speak for it")
+
+	// The same issuer still speaks for a user of its own directory (the
+	// SCIM connection named like it, its default).
+	provision(t, st, "ike@corp.test")
+	ike, err := st.GetUserByName(ctx, "ike@corp.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ike.SourceName = "corp"
+	if _, err := st.UpdateUser(ctx, ike, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.open("ike@corp.test", h.sign(corpClaims("ike@corp.test"))).Ping(); err != nil {
 		t.Fatalf("corp token for a directory user: %v", err)
 	}
 }
